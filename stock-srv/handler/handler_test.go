@@ -1,0 +1,150 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	pb "secbuy/stock-srv/proto/stock"
+	"secbuy/stock-srv/repo"
+)
+
+// fakeStore records calls and answers with err (or a fixed commodity).
+type fakeStore struct {
+	calls int
+	err   error
+}
+
+func (f *fakeStore) Create(_ context.Context, c repo.Commodity) (repo.Commodity, error) {
+	f.calls++
+	c.ID = 7
+	return c, f.err
+}
+func (f *fakeStore) Get(_ context.Context, id int64) (repo.Commodity, error) {
+	f.calls++
+	return repo.Commodity{ID: id, Name: "x", Count: 3}, f.err
+}
+func (f *fakeStore) List(context.Context, int, int) ([]repo.Commodity, error) {
+	f.calls++
+	return nil, f.err
+}
+func (f *fakeStore) Sell(_ context.Context, id int64, _ string, _ int64) (repo.Commodity, error) {
+	f.calls++
+	return repo.Commodity{ID: id, Name: "x", Count: 3, Sale: 1}, f.err
+}
+func (f *fakeStore) Audit(context.Context, int64) (repo.Audit, error) {
+	f.calls++
+	return repo.Audit{Count: 3, Sale: 1, Granted: 1}, f.err
+}
+
+func TestCreateCommodityBadInput(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   *pb.Commodity
+		want string
+	}{
+		{"empty name", &pb.Commodity{Count: 10}, "name must not be empty"},
+		{"blank name", &pb.Commodity{Name: "  \t", Count: 10}, "name must not be empty"},
+		{"long name", &pb.Commodity{Name: strings.Repeat("商", 201), Count: 10}, "at most 200"},
+		{"invalid utf8", &pb.Commodity{Name: "a\xffb", Count: 10}, "valid UTF-8"},
+		{"zero count", &pb.Commodity{Name: "x"}, "count must be"},
+		{"negative count", &pb.Commodity{Name: "x", Count: -5}, "count must be"},
+		{"huge count", &pb.Commodity{Name: "x", Count: MaxCount + 1}, "count must be"},
+		{"sale above count", &pb.Commodity{Name: "x", Count: 5, Sale: 6}, "sale must be between"},
+		{"negative sale", &pb.Commodity{Name: "x", Count: 5, Sale: -1}, "sale must be between"},
+		{"presold", &pb.Commodity{Name: "x", Count: 5, Sale: 2}, "sale must be 0"},
+		{"end before start", &pb.Commodity{Name: "x", Count: 5, StartTime: 2000, EndTime: 1000}, "endTime must be after"},
+		{"end equals start", &pb.Commodity{Name: "x", Count: 5, StartTime: 2000, EndTime: 2000}, "endTime must be after"},
+		{"negative time", &pb.Commodity{Name: "x", Count: 5, StartTime: -1}, "unix seconds"},
+		{"id given", &pb.Commodity{Id: 3, Name: "x", Count: 5}, "assigned by the server"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &fakeStore{}
+			var out pb.Response
+			if err := New(f).CreateCommodity(context.Background(), c.in, &out); err != nil {
+				t.Fatalf("rpc error %v; want a 400 in the response", err)
+			}
+			if out.Success || out.Error.GetCode() != 400 || !strings.Contains(out.Error.GetDetail(), c.want) {
+				t.Errorf("got %v; want 400 %q", &out, c.want)
+			}
+			if f.calls != 0 {
+				t.Errorf("store called %d times for bad input", f.calls)
+			}
+		})
+	}
+}
+
+func TestCreateCommodityOK(t *testing.T) {
+	f := &fakeStore{}
+	var out pb.Response
+	in := &pb.Commodity{Name: " 商品 ", Count: 10, StartTime: 1000, EndTime: 2000}
+	if err := New(f).CreateCommodity(context.Background(), in, &out); err != nil {
+		t.Fatal(err)
+	}
+	c := out.Commodity
+	if !out.Success || c.GetId() != 7 || c.Name != "商品" || c.Count != 10 || c.StartTime != 1000 || c.EndTime != 2000 {
+		t.Errorf("got %v", &out)
+	}
+}
+
+func TestSellAndGetOutcomes(t *testing.T) {
+	ok := &pb.SellRequest{Id: 1, RequestId: "u1:a", UserId: 1}
+	for _, c := range []struct {
+		name      string
+		in        *pb.SellRequest
+		storeErr  error
+		wantCode  int32
+		wantCalls int
+		rpcErr    bool
+	}{
+		{"granted", ok, nil, 0, 1, false},
+		{"sold out", ok, repo.ErrSoldOut, 409, 1, false},
+		{"not started", ok, repo.ErrNotStarted, 409, 1, false},
+		{"ended", ok, repo.ErrEnded, 409, 1, false},
+		{"reused request id", ok, repo.ErrRequestReused, 409, 1, false},
+		{"unknown commodity", ok, repo.ErrNotFound, 404, 1, false},
+		{"database down", ok, errors.New("conn refused"), 0, 1, true},
+		{"zero id", &pb.SellRequest{RequestId: "r", UserId: 1}, nil, 400, 0, false},
+		{"negative id", &pb.SellRequest{Id: -1, RequestId: "r", UserId: 1}, nil, 400, 0, false},
+		{"no user", &pb.SellRequest{Id: 1, RequestId: "r"}, nil, 400, 0, false},
+		{"no request id", &pb.SellRequest{Id: 1, UserId: 1}, nil, 400, 0, false},
+		{"long request id", &pb.SellRequest{Id: 1, UserId: 1, RequestId: strings.Repeat("r", 129)}, nil, 400, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &fakeStore{err: c.storeErr}
+			var out pb.Response
+			err := New(f).Sell(context.Background(), c.in, &out)
+			if (err != nil) != c.rpcErr {
+				t.Fatalf("rpc error = %v, want error: %v", err, c.rpcErr)
+			}
+			if out.Error.GetCode() != c.wantCode || out.Success != (c.wantCode == 0 && !c.rpcErr) {
+				t.Errorf("got %v, want code %d", &out, c.wantCode)
+			}
+			if f.calls != c.wantCalls {
+				t.Errorf("store calls = %d, want %d", f.calls, c.wantCalls)
+			}
+		})
+	}
+	for _, id := range []int64{0, -3} {
+		f := &fakeStore{}
+		var out pb.Response
+		if err := New(f).GetCommodity(context.Background(), &pb.Request{Id: id}, &out); err != nil || out.Error.GetCode() != 400 || f.calls != 0 {
+			t.Errorf("GetCommodity(%d) = %v %v, calls %d; want 400 without a store call", id, &out, err, f.calls)
+		}
+	}
+	var out pb.Response
+	if err := New(&fakeStore{err: repo.ErrNotFound}).GetCommodity(context.Background(), &pb.Request{Id: 9}, &out); err != nil || out.Error.GetCode() != 404 {
+		t.Errorf("unknown id: %v %v, want 404", &out, err)
+	}
+}
+
+func TestListLimits(t *testing.T) {
+	for _, in := range []*pb.ListRequest{{Offset: -1}, {Limit: -1}, {Limit: MaxList + 1}} {
+		f := &fakeStore{}
+		var out pb.ListResponse
+		if err := New(f).ListCommodities(context.Background(), in, &out); err != nil || out.Error.GetCode() != 400 || f.calls != 0 {
+			t.Errorf("List(%v) = %v %v; want 400 without a store call", in, &out, err)
+		}
+	}
+}

@@ -1,0 +1,340 @@
+// Package suite runs the real secbuy binaries as separate processes for whole-suite tests:
+// each Suite has its own NATS server (registry and JetStream), its own Postgres database and
+// its own ports, so tests never meet a suite that `make run` started, nor each other.
+package suite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"secbuy/basic/auth"
+	"secbuy/basic/dbtest"
+)
+
+// Services are the six binaries, in start order.
+var Services = []string{"stock-srv", "order-srv", "payment-srv", "stock-web", "order-web", "payment-web"}
+
+// Secrets the suites run with.
+const (
+	AuthSecret = "suite-secret"
+	AdminKey   = "suite-admin"
+)
+
+var (
+	buildMu sync.Mutex
+	binDir  string
+	built   = map[string]bool{}
+)
+
+// Root returns the repository root (the directory of go.mod).
+func Root() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// build compiles the named services, each once per test process.
+func build(t testing.TB, services []string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "secbuy-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binDir = dir
+	}
+	args := []string{"build", "-o", binDir + "/"}
+	for _, s := range services {
+		if !built[s] {
+			args = append(args, "./"+s)
+		}
+	}
+	if len(args) == 3 {
+		return binDir
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = Root()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, s := range services {
+		built[s] = true
+	}
+	return binDir
+}
+
+// Suite is one running copy of the system.
+type Suite struct {
+	t       testing.TB
+	dir     string
+	bin     string
+	NATSURL string
+	DBURL   string
+	Env     []string
+	web     map[string]string // service → host:port
+	mu      sync.Mutex
+	procs   map[string]*exec.Cmd
+	nats    *exec.Cmd
+	natsDir string
+}
+
+// New starts a private NATS server, a fresh database and the given services (all six if
+// none are named), and waits until every web service answers. extraEnv (KEY=VALUE) is
+// added to each service's environment.
+func New(t testing.TB, extraEnv []string, services ...string) *Suite {
+	t.Helper()
+	if len(services) == 0 {
+		services = Services
+	}
+	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, services), web: map[string]string{}, procs: map[string]*exec.Cmd{}}
+	s.natsDir = filepath.Join(s.dir, "nats")
+	s.NATSURL = "nats://" + freeAddr(t)
+	s.StartNATS()
+	s.DBURL = dbtest.NewURL(t)
+	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
+		s.web[w] = freeAddr(t)
+	}
+	s.Env = append([]string{
+		"SECBUY_DATABASE_URL=" + s.DBURL,
+		"SECBUY_NATS_URL=" + s.NATSURL,
+		"SECBUY_AUTH_SECRET=" + AuthSecret,
+		"SECBUY_ADMIN_KEY=" + AdminKey,
+		"SECBUY_STOCK_WEB_ADDR=" + s.web["stock-web"],
+		"SECBUY_ORDER_WEB_ADDR=" + s.web["order-web"],
+		"SECBUY_PAYMENT_WEB_ADDR=" + s.web["payment-web"],
+		"SECBUY_LOG_LEVEL=info",
+	}, extraEnv...)
+	t.Cleanup(s.stopAll)
+	for _, name := range services {
+		s.Start(name)
+	}
+	for _, name := range services {
+		if _, ok := s.web[name]; ok {
+			s.WaitHTTP(name)
+		}
+	}
+	return s
+}
+
+// StartNATS starts (or restarts, keeping its JetStream data) the suite's NATS server.
+func (s *Suite) StartNATS() {
+	s.t.Helper()
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(s.NATSURL, "nats://"))
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		bin = "/usr/sbin/nats-server"
+	}
+	cmd := exec.Command(bin, "-a", host, "-p", port, "-js", "-sd", s.natsDir)
+	cmd.Stdout, cmd.Stderr = s.logFile("nats"), s.logFile("nats")
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start nats-server (install it: apt-get install nats-server): %v", err)
+	}
+	s.nats = cmd
+	waitTCP(s.t, host+":"+port, 10*time.Second)
+}
+
+// StopNATS stops the NATS server gracefully.
+func (s *Suite) StopNATS() {
+	if s.nats != nil {
+		_ = s.nats.Process.Signal(syscall.SIGTERM)
+		_ = s.nats.Wait()
+		s.nats = nil
+	}
+}
+
+func (s *Suite) logFile(name string) *os.File {
+	f, err := os.OpenFile(filepath.Join(s.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return f
+}
+
+// Start starts service name (again, if it was stopped).
+func (s *Suite) Start(name string) {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(s.bin, name))
+	cmd.Env = append(os.Environ(), s.Env...)
+	log := s.logFile(name)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", name, err)
+	}
+	s.mu.Lock()
+	s.procs[name] = cmd
+	s.mu.Unlock()
+}
+
+// Stop sends SIGTERM to service name and waits for it to exit.
+func (s *Suite) Stop(name string) { s.signal(name, syscall.SIGTERM) }
+
+// Kill sends SIGKILL to service name.
+func (s *Suite) Kill(name string) { s.signal(name, syscall.SIGKILL) }
+
+func (s *Suite) signal(name string, sig syscall.Signal) {
+	s.mu.Lock()
+	cmd := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		s.t.Errorf("%s did not exit within 20 s of %v", name, sig)
+	}
+}
+
+func (s *Suite) stopAll() {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.procs))
+	for n := range s.procs {
+		names = append(names, n)
+	}
+	s.mu.Unlock()
+	for _, n := range names {
+		s.Stop(n)
+	}
+	s.StopNATS()
+	if s.t.Failed() {
+		for _, n := range append([]string{"nats"}, Services...) {
+			b, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
+			if len(b) > 3000 {
+				b = b[len(b)-3000:]
+			}
+			if len(b) > 0 {
+				s.t.Logf("--- %s.log (tail) ---\n%s", n, b)
+			}
+		}
+	}
+}
+
+// URL returns the base URL of web service name, e.g. http://127.0.0.1:41234.
+func (s *Suite) URL(name string) string { return "http://" + s.web[name] }
+
+// WaitHTTP waits until web service name answers HTTP.
+func (s *Suite) WaitHTTP(name string) {
+	s.t.Helper()
+	waitTCP(s.t, s.web[name], 30*time.Second)
+}
+
+// Token returns a valid bearer token for user.
+func (s *Suite) Token(user int64) string {
+	tok, err := auth.Mint(AuthSecret, user, time.Hour)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
+
+// Micro runs the go-micro CLI exactly as the README does (`go tool micro ...`), against the
+// suite's registry, and returns its output.
+func (s *Suite) Micro(args ...string) (string, error) {
+	cmd := exec.Command("go", append([]string{"tool", "micro"}, args...)...)
+	cmd.Dir = Root()
+	cmd.Env = append(os.Environ(), "MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS="+s.NATSURL)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Do sends an HTTP request with an optional bearer token and JSON body, and decodes the
+// JSON reply into out (if not nil). It returns the status code.
+func Do(client *http.Client, method, url, token string, body any, out any) (int, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(j)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rsp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer rsp.Body.Close()
+	b, err := io.ReadAll(rsp.Body)
+	if err != nil {
+		return rsp.StatusCode, err
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return rsp.StatusCode, fmt.Errorf("reply is not JSON (%d): %.200s", rsp.StatusCode, b)
+		}
+	}
+	return rsp.StatusCode, nil
+}
+
+// Eventually retries f every 100 ms until it returns nil or timeout passes.
+func Eventually(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitTCP(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing answered on %s within %v", addr, timeout)
+}
