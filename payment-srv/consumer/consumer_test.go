@@ -1,0 +1,410 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"secbuy/basic/db"
+	"secbuy/basic/dbtest"
+	"secbuy/basic/events"
+	"secbuy/payment-srv/migrations"
+	pb "secbuy/payment-srv/proto/payment"
+	"secbuy/payment-srv/repo"
+)
+
+// startNATS runs a private nats-server with JetStream for t (the shared one on :4222 is
+// used by other test runs) and returns its URL. The server is killed when t ends.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		bin = "/usr/sbin/nats-server"
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("nats-server is needed for the consumer tests (not in PATH, not at %s): install it, e.g. `apt-get install nats-server`", bin)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nc, err := nats.Connect(url)
+		if err == nil {
+			nc.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server on %s did not answer: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// connect is one side's connection: it creates the stream if it is missing.
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	nc, js, s, err := events.Connect(context.Background(), url, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, js, s
+}
+
+func event(order int64) *pb.PayEvent {
+	return &pb.PayEvent{OrderId: order, CommodityId: 7, UserId: 1000 + order, Name: "goods", CreateTime: 1_700_000_000}
+}
+
+func publish(t *testing.T, js jetstream.JetStream, data []byte, msgID string) {
+	t.Helper()
+	if _, err := js.Publish(context.Background(), events.Topic, data, jetstream.WithMsgID(msgID)); err != nil {
+		t.Fatalf("publish %s: %v", msgID, err)
+	}
+}
+
+func publishEvents(t *testing.T, js jetstream.JetStream, from, to int64) {
+	t.Helper()
+	for order := from; order <= to; order++ {
+		data, err := protojson.Marshal(event(order))
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, js, data, fmt.Sprintf("order-%d", order))
+	}
+}
+
+// countingStore wraps the real store: it fails the first failFirst calls, waits delay
+// before each insert, and counts calls and created rows.
+type countingStore struct {
+	inner     Store
+	failFirst int64
+	delay     time.Duration
+	calls     atomic.Int64
+	created   atomic.Int64
+}
+
+func (s *countingStore) Create(ctx context.Context, p repo.Payment) (bool, error) {
+	if s.calls.Add(1) <= s.failFirst {
+		return false, errors.New("database unavailable")
+	}
+	time.Sleep(s.delay)
+	ok, err := s.inner.Create(ctx, p)
+	if ok {
+		s.created.Add(1)
+	}
+	return ok, err
+}
+
+// running is a consumer started by startConsumer.
+type running struct {
+	cancel   context.CancelFunc
+	done     chan error
+	err      error
+	finished bool
+}
+
+// startConsumer runs the consumer on stream in the background with a short ack wait.
+func startConsumer(t *testing.T, stream jetstream.Stream, store Store) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx, stream, store, Config(time.Second)) }()
+	t.Cleanup(func() { _ = r.stop(t) })
+	return r
+}
+
+// wait waits for run to return and gives its result.
+func (r *running) wait(t *testing.T) error {
+	t.Helper()
+	if !r.finished {
+		select {
+		case r.err = <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("consumer did not stop within 30 s")
+		}
+		r.finished = true
+	}
+	return r.err
+}
+
+// stop stops the consumer the way SIGTERM does and gives run's result.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	return r.wait(t)
+}
+
+type counts struct{ Rows, Orders, Sum int64 }
+
+func tally(t *testing.T, d *db.DB) counts {
+	t.Helper()
+	var c counts
+	if err := d.Raw(`SELECT count(*) AS rows, count(DISTINCT sid) AS orders, coalesce(sum(sid), 0)::bigint AS sum
+		FROM payments`).Scan(&c).Error; err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitIdle waits until the durable consumer has every stream message delivered and
+// acknowledged (or terminated).
+func waitIdle(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	waitFor(t, "the consumer to finish the stream", 20*time.Second, func() bool {
+		return idle(t, js)
+	})
+}
+
+func idle(t *testing.T, js jetstream.JetStream) bool {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, events.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Consumer(ctx, Durable)
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream == s.CachedInfo().State.LastSeq
+}
+
+func sumTo(n int64) int64 { return n * (n + 1) / 2 }
+
+func TestEventsPublishedBeforeTheConsumerExisted(t *testing.T) {
+	t.Parallel()
+	url := startNATS(t)
+	d := dbtest.New(t, "payment", migrations.FS)
+	_, pubJS, _ := connect(t, url) // the publisher creates the stream; no consumer exists yet
+	publishEvents(t, pubJS, 1, 50)
+
+	_, _, stream := connect(t, url)
+	startConsumer(t, stream, repo.New(d))
+	waitFor(t, "50 payments", 20*time.Second, func() bool { return tally(t, d).Rows == 50 })
+	waitIdle(t, pubJS)
+	if got, want := tally(t, d), (counts{50, 50, sumTo(50)}); got != want {
+		t.Errorf("payments = %+v; want %+v", got, want)
+	}
+	p, err := repo.New(d).Get(context.Background(), 17, 1017)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.CommodityID != 7 || p.Name != "goods" || p.State != repo.StateUnpaid || p.PaidTime != nil {
+		t.Errorf("payment of order 17 = %+v; want unpaid, commodity 7, name goods", p)
+	}
+}
+
+func TestSameEventThreeTimesMakesOnePayment(t *testing.T) {
+	t.Parallel()
+	url := startNATS(t)
+	d := dbtest.New(t, "payment", migrations.FS)
+	_, js, stream := connect(t, url)
+	data, err := protojson.Marshal(event(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"order-5", "order-5-again", "order-5-relay-restarted"} {
+		publish(t, js, data, id)
+	}
+	store := &countingStore{inner: repo.New(d)}
+	startConsumer(t, stream, store)
+	waitIdle(t, js)
+	if got, want := tally(t, d), (counts{1, 1, 5}); got != want {
+		t.Errorf("payments = %+v; want %+v", got, want)
+	}
+	if calls, created := store.calls.Load(), store.created.Load(); calls != 3 || created != 1 {
+		t.Errorf("store calls = %d, created = %d; want 3, 1", calls, created)
+	}
+}
+
+func TestStopMidwayAndRestart(t *testing.T) {
+	const n = 300
+	tests := []struct {
+		name string
+		// kill stops the first consumer: like SIGTERM, or like a crash.
+		kill     func(t *testing.T, c *running, nc *nats.Conn) error
+		wantStop error
+	}{
+		{"graceful stop", func(t *testing.T, c *running, _ *nats.Conn) error { return c.stop(t) }, nil},
+		{"connection lost", func(t *testing.T, c *running, nc *nats.Conn) error { nc.Close(); return c.wait(t) }, ErrStopped},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url := startNATS(t)
+			d := dbtest.New(t, "payment", migrations.FS)
+			_, pubJS, _ := connect(t, url)
+			publishEvents(t, pubJS, 1, n)
+
+			first := &countingStore{inner: repo.New(d), delay: 5 * time.Millisecond}
+			nc1, _, stream1 := connect(t, url)
+			c := startConsumer(t, stream1, first)
+			waitFor(t, "some payments", 20*time.Second, func() bool { return tally(t, d).Rows >= 50 })
+			if err := tc.kill(t, c, nc1); !errors.Is(err, tc.wantStop) {
+				t.Fatalf("first consumer returned %v; want %v", err, tc.wantStop)
+			}
+			stored := tally(t, d).Rows
+			if stored >= n {
+				t.Fatalf("first consumer stored all %d payments before it was stopped; the test proves nothing", n)
+			}
+			if tc.wantStop == nil && !idleInHand(t, pubJS) {
+				t.Errorf("after a graceful stop some delivered events were left unacknowledged")
+			}
+			t.Logf("first consumer stored %d of %d", stored, n)
+
+			second := &countingStore{inner: repo.New(d)}
+			_, _, stream2 := connect(t, url)
+			startConsumer(t, stream2, second)
+			waitIdle(t, pubJS)
+			if got, want := tally(t, d), (counts{n, n, sumTo(n)}); got != want {
+				t.Errorf("payments = %+v; want %+v", got, want)
+			}
+			if created := first.created.Load() + second.created.Load(); created != n {
+				t.Errorf("rows created = %d; want %d", created, n)
+			}
+		})
+	}
+}
+
+// idleInHand says whether no delivered event is waiting for an acknowledgement.
+func idleInHand(t *testing.T, js jetstream.JetStream) bool {
+	t.Helper()
+	c, err := js.Consumer(context.Background(), events.Stream, Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.NumAckPending == 0
+}
+
+func TestPoisonIsTerminatedAndDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	url := startNATS(t)
+	d := dbtest.New(t, "payment", migrations.FS)
+	_, js, stream := connect(t, url)
+	poison := []string{
+		`{not json`,
+		``,
+		`{"orderId":"x","commodityId":7,"userId":1}`,
+		`{"orderId":0,"commodityId":7,"userId":1}`,
+		`{"orderId":1,"commodityId":-7,"userId":1}`,
+		`{"orderId":1,"commodityId":7}`,
+		`{"orderId":1,"commodityId":7,"userId":1,"name":"a\u0000b"}`,
+		`[1,2,3]`,
+	}
+	for i, data := range poison {
+		publish(t, js, []byte(data), fmt.Sprintf("poison-%d", i))
+	}
+	// Valid: int64 as a JSON string (protojson's own form) and a field added later.
+	publish(t, js, []byte(`{"orderId":"1","commodityId":"7","userId":"1001","name":"goods"}`), "order-1")
+	publish(t, js, []byte(`{"orderId":2,"commodityId":7,"userId":1002,"name":"goods","coupon":"x"}`), "order-2")
+	publishEvents(t, js, 3, 10)
+
+	store := &countingStore{inner: repo.New(d)}
+	startConsumer(t, stream, store)
+	waitIdle(t, js)
+	if got, want := tally(t, d), (counts{10, 10, sumTo(10)}); got != want {
+		t.Errorf("payments = %+v; want %+v", got, want)
+	}
+	// Terminated events never come back, even after several ack waits.
+	time.Sleep(2500 * time.Millisecond)
+	if !idle(t, js) {
+		t.Errorf("consumer not idle after the poison was terminated")
+	}
+	if calls := store.calls.Load(); calls != 10 {
+		t.Errorf("store calls = %d; want 10 (poison never reaches the store)", calls)
+	}
+}
+
+func TestDatabaseFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	url := startNATS(t)
+	d := dbtest.New(t, "payment", migrations.FS)
+	_, js, stream := connect(t, url)
+	publishEvents(t, js, 1, 1)
+	store := &countingStore{inner: repo.New(d), failFirst: 3}
+	startConsumer(t, stream, store)
+	waitFor(t, "the payment after 3 failed inserts", 20*time.Second, func() bool { return tally(t, d).Rows == 1 })
+	waitIdle(t, js)
+	if got, want := tally(t, d), (counts{1, 1, 1}); got != want {
+		t.Errorf("payments = %+v; want %+v", got, want)
+	}
+	if calls, created := store.calls.Load(), store.created.Load(); calls != 4 || created != 1 {
+		t.Errorf("store calls = %d, created = %d; want 4, 1", calls, created)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    string
+		want    repo.Payment
+		wantErr bool
+	}{
+		{"numbers", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods","createTime":1}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9, Name: "goods"}, false},
+		{"int64 strings", `{"orderId":"5","commodityId":"7","userId":"9"}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
+		{"unknown field", `{"orderId":5,"commodityId":7,"userId":9,"extra":true}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
+		{"malformed", `{"orderId":`, repo.Payment{}, true},
+		{"wrong type", `{"orderId":true,"commodityId":7,"userId":9}`, repo.Payment{}, true},
+		{"fraction", `{"orderId":1.5,"commodityId":7,"userId":9}`, repo.Payment{}, true},
+		{"too big", `{"orderId":99999999999999999999,"commodityId":7,"userId":9}`, repo.Payment{}, true},
+		{"missing order", `{"commodityId":7,"userId":9}`, repo.Payment{}, true},
+		{"negative user", `{"orderId":5,"commodityId":7,"userId":-9}`, repo.Payment{}, true},
+		{"zero commodity", `{"orderId":5,"commodityId":0,"userId":9}`, repo.Payment{}, true},
+		{"NUL in name", `{"orderId":5,"commodityId":7,"userId":9,"name":"\u0000"}`, repo.Payment{}, true},
+		{"not an object", `"x"`, repo.Payment{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decode([]byte(tc.data))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("decode(%s) error = %v; want error %v", tc.data, err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("decode(%s) = %+v; want %+v", tc.data, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,179 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"secbuy/basic/auth"
+	"secbuy/basic/svc"
+	orderpb "secbuy/order-srv/proto/order"
+	paymentpb "secbuy/payment-srv/proto/payment"
+	stockpb "secbuy/stock-srv/proto/stock"
+)
+
+// Audit is what the three services say about one commodity.
+type Audit struct {
+	Count, Sale, Granted                      int64 // stock-srv
+	Live, Pending, Failed, TwoLive, LiveIDSum int64 // order-srv
+	Payments, Paid, PaymentIDSum              int64 // payment-srv
+}
+
+// Auditor reads the services' Audit RPCs through the registry at natsURL.
+type Auditor struct {
+	stock   stockpb.StockService
+	order   orderpb.OrderService
+	payment paymentpb.PaymentService
+}
+
+// NewAuditor returns an Auditor using go-micro's NATS registry at natsURL.
+func NewAuditor(natsURL string) *Auditor {
+	reg := svc.Registry(natsURL)
+	c := svc.Client(reg, 10*time.Second)
+	return &Auditor{
+		stock:   stockpb.NewStockService("go.micro.secbuy.srv.stock", c),
+		order:   orderpb.NewOrderService("go.micro.secbuy.srv.order", c),
+		payment: paymentpb.NewPaymentService("go.micro.secbuy.srv.payment", c),
+	}
+}
+
+// Audit reads all three services' view of commodity.
+func (a *Auditor) Audit(ctx context.Context, commodity int64) (Audit, error) {
+	var au Audit
+	s, err := a.stock.Audit(ctx, &stockpb.Request{Id: commodity})
+	if err != nil {
+		return au, fmt.Errorf("stock audit: %w", err)
+	}
+	if !s.Success {
+		return au, fmt.Errorf("stock audit: %v", s.Error)
+	}
+	o, err := a.order.Audit(ctx, &orderpb.AuditRequest{Sid: commodity})
+	if err != nil {
+		return au, fmt.Errorf("order audit: %w", err)
+	}
+	p, err := a.payment.Audit(ctx, &paymentpb.AuditRequest{CommodityId: commodity})
+	if err != nil {
+		return au, fmt.Errorf("payment audit: %w", err)
+	}
+	return Audit{
+		Count: s.Count, Sale: s.Sale, Granted: s.Granted,
+		Live: o.Live, Pending: o.Pending, Failed: o.Failed, TwoLive: o.UsersWithTwoLive, LiveIDSum: o.LiveIdSum,
+		Payments: p.Payments, Paid: p.Paid, PaymentIDSum: p.OrderIdSum,
+	}, nil
+}
+
+// Violations lists every invariant of shared/DESIGN.md that au breaks. soldOutSeen says
+// whether some buyer was refused for "sold out".
+func (au Audit) Violations(soldOutSeen bool) []string {
+	var v []string
+	if au.Sale > au.Count {
+		v = append(v, fmt.Sprintf("oversold: sale %d > count %d", au.Sale, au.Count))
+	}
+	if au.Sale != au.Granted {
+		v = append(v, fmt.Sprintf("sale %d != live granted stock_sale rows %d", au.Sale, au.Granted))
+	}
+	if au.Sale != au.Live {
+		v = append(v, fmt.Sprintf("sale %d != live orders %d", au.Sale, au.Live))
+	}
+	if au.Pending != 0 {
+		v = append(v, fmt.Sprintf("%d orders still pending", au.Pending))
+	}
+	if au.TwoLive != 0 {
+		v = append(v, fmt.Sprintf("%d users hold two live orders", au.TwoLive))
+	}
+	if au.Payments != au.Live || au.PaymentIDSum != au.LiveIDSum {
+		v = append(v, fmt.Sprintf("payments %d (id sum %d) != live orders %d (id sum %d)", au.Payments, au.PaymentIDSum, au.Live, au.LiveIDSum))
+	}
+	if soldOutSeen && au.Sale != au.Count {
+		v = append(v, fmt.Sprintf("buyers were told sold out but only %d of %d units sold", au.Sale, au.Count))
+	}
+	return v
+}
+
+// Check waits up to cfg.Settle for pending orders to finish and payments to appear, then
+// checks the invariants, including that the orders that exist are exactly the ones buyers
+// were told succeeded. It returns the final audit and the violations found.
+func Check(ctx context.Context, c *http.Client, cfg Config, a *Auditor, res Result) (Audit, []string, error) {
+	deadline := time.Now().Add(cfg.Settle)
+	// A press that got no answer, or "busy", has an unknown outcome: the buyer resends it
+	// with the same Idempotency-Key until the answer is final, as a real client would.
+	for i, r := range res.Replies {
+		for r.Err != nil || r.Status >= 500 {
+			if time.Now().After(deadline) {
+				return Audit{}, []string{fmt.Sprintf("user %d: no final answer within %v: %d %s %v", r.User, cfg.Settle, r.Status, r.Reason, r.Err)}, nil
+			}
+			time.Sleep(200 * time.Millisecond)
+			tok, _ := auth.Mint(cfg.AuthSecret, r.User, time.Hour)
+			r = Buy(ctx, c, cfg, tok, r.User, res.Commodity, r.Key)
+		}
+		res.Replies[i].Reason, res.Replies[i].OrderID = r.Reason, r.OrderID
+	}
+	told := map[int64]bool{} // order ids buyers were told are theirs
+	soldOut := false
+	for _, r := range res.Replies {
+		switch r.Reason {
+		case "ok":
+			told[r.OrderID] = true
+		case "sold out":
+			soldOut = true
+		}
+	}
+	// Pending answers are not failures: follow each to its end, as a buyer would.
+	for _, r := range res.Replies {
+		if r.Reason != "pending" {
+			continue
+		}
+		tok, _ := auth.Mint(cfg.AuthSecret, r.User, time.Hour)
+		for {
+			_, rep, err := call(ctx, c, "GET", fmt.Sprintf("%s/order/get?id=%d", cfg.OrderURL, r.OrderID), tok, nil, nil)
+			if err == nil && rep.Order != nil && rep.Order.State != "pending" {
+				if rep.Order.State == "created" {
+					told[r.OrderID] = true
+				}
+				if rep.Order.Reason == "sold out" {
+					soldOut = true
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				return Audit{}, []string{fmt.Sprintf("order %d still pending after %v", r.OrderID, cfg.Settle)}, nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var au Audit
+	var err error
+	for {
+		au, err = a.Audit(ctx, res.Commodity)
+		if err == nil && au.Pending == 0 && au.Payments == au.Live && au.PaymentIDSum == au.LiveIDSum {
+			break
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return au, nil, err
+	}
+	v := au.Violations(soldOut)
+	var sum int64
+	for id := range told {
+		sum += id
+	}
+	if int64(len(told)) != au.Live || sum != au.LiveIDSum {
+		v = append(v, fmt.Sprintf("buyers were told of %d orders (id sum %d) but %d exist (id sum %d)", len(told), sum, au.Live, au.LiveIDSum))
+	}
+	return au, v, nil
+}
+
+// String prints the audit as one line.
+func (au Audit) String() string {
+	return strings.Join([]string{
+		fmt.Sprintf("count %d sale %d granted %d", au.Count, au.Sale, au.Granted),
+		fmt.Sprintf("orders live %d pending %d failed %d users-with-two %d", au.Live, au.Pending, au.Failed, au.TwoLive),
+		fmt.Sprintf("payments %d paid %d", au.Payments, au.Paid),
+	}, " | ")
+}

@@ -1,0 +1,296 @@
+// Package load is secbuy's load generator and invariant checker, shared by the load tester
+// command (test/loadtest), the whole-suite tests and the benchmark. It drives the public
+// HTTP API like a crowd of buyers, then checks every invariant of shared/DESIGN.md through
+// the services' own APIs.
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"secbuy/basic/auth"
+)
+
+// Config says what to run against and how hard.
+type Config struct {
+	StockURL, OrderURL, PaymentURL string
+	AdminKey, AuthSecret           string
+	// Buyers is the number of distinct users; Units the stock of the commodity that is
+	// created unless Commodity names an existing one.
+	Buyers    int
+	Units     int64
+	Commodity int64
+	// Twice is how many of the buyers press "buy" twice at the same moment.
+	Twice int
+	// Conns caps concurrent requests (a closed loop of Conns workers); 0 releases every
+	// request at the same moment, each on its own connection.
+	Conns int
+	// UserBase is added to buyer numbers to make user ids, so runs don't share users.
+	UserBase int64
+	// NATSURL is the registry the Audit RPCs are looked up in.
+	NATSURL string
+	// Settle is how long to wait for pending orders and payments before checking.
+	Settle time.Duration
+}
+
+// Reply is one buy request's outcome.
+type Reply struct {
+	User    int64
+	Status  int
+	Reason  string // "ok", "pending", or the error detail ("sold out", ...)
+	OrderID int64
+	Key     string // the Idempotency-Key sent
+	Latency time.Duration
+	Err     error
+}
+
+// Result is a whole burst.
+type Result struct {
+	Commodity int64
+	Replies   []Reply
+	Elapsed   time.Duration
+}
+
+// Order is the JSON form of an order.
+type Order struct {
+	ID     int64  `json:"id"`
+	Sid    int64  `json:"sid"`
+	UserID int64  `json:"userId"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+}
+
+type apiError struct {
+	Code   int    `json:"code"`
+	Detail string `json:"detail"`
+}
+
+type reply struct {
+	Success   bool      `json:"success"`
+	Error     *apiError `json:"error"`
+	Order     *Order    `json:"order"`
+	Commodity *struct {
+		ID    int64 `json:"id"`
+		Count int64 `json:"count"`
+		Sale  int64 `json:"sale"`
+	} `json:"commodity"`
+	Payment *struct {
+		State int `json:"state"`
+	} `json:"payment"`
+}
+
+// Client is an HTTP client sized for a crowd on loopback.
+func Client(conns int) *http.Client {
+	if conns <= 0 {
+		conns = 10000
+	}
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			IdleConnTimeout:     30 * time.Second,
+		},
+	}
+}
+
+func call(ctx context.Context, c *http.Client, method, url, token string, header map[string]string, body []byte) (int, reply, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, reply{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rsp, err := c.Do(req)
+	if err != nil {
+		return 0, reply{}, err
+	}
+	defer rsp.Body.Close()
+	b, err := io.ReadAll(rsp.Body)
+	if err != nil {
+		return rsp.StatusCode, reply{}, err
+	}
+	var r reply
+	if err := json.Unmarshal(b, &r); err != nil {
+		return rsp.StatusCode, r, fmt.Errorf("%s %s: reply is not JSON (%d): %.200q", method, url, rsp.StatusCode, b)
+	}
+	return rsp.StatusCode, r, nil
+}
+
+// CreateCommodity creates a commodity of units through stock-web and returns its id.
+func CreateCommodity(ctx context.Context, c *http.Client, cfg Config, name string, units int64) (int64, error) {
+	body, _ := json.Marshal(map[string]any{"name": name, "count": units})
+	code, r, err := call(ctx, c, "POST", cfg.StockURL+"/stock/create", "", map[string]string{"X-Admin-Key": cfg.AdminKey}, body)
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 || r.Commodity == nil {
+		return 0, fmt.Errorf("create commodity: status %d %+v", code, r.Error)
+	}
+	return r.Commodity.ID, nil
+}
+
+// Buy sends one POST /order/sell for user; key is the Idempotency-Key ("" for none).
+func Buy(ctx context.Context, c *http.Client, cfg Config, token string, user, commodity int64, key string) Reply {
+	var h map[string]string
+	if key != "" {
+		h = map[string]string{"Idempotency-Key": key}
+	}
+	body := fmt.Appendf(nil, `{"id":%d}`, commodity)
+	start := time.Now()
+	code, r, err := call(ctx, c, "POST", cfg.OrderURL+"/order/sell", token, h, body)
+	rep := Reply{User: user, Status: code, Key: key, Latency: time.Since(start), Err: err}
+	switch {
+	case err != nil:
+		rep.Reason = "error"
+	case code == 200:
+		rep.Reason = "ok"
+	case code == 202:
+		rep.Reason = "pending"
+	case r.Error != nil:
+		rep.Reason = r.Error.Detail
+	default:
+		rep.Reason = fmt.Sprintf("status %d", code)
+	}
+	if r.Order != nil {
+		rep.OrderID = r.Order.ID
+	}
+	return rep
+}
+
+// Tokens mints one token per buyer.
+func Tokens(cfg Config) ([]string, error) {
+	toks := make([]string, cfg.Buyers)
+	for i := range toks {
+		t, err := auth.Mint(cfg.AuthSecret, cfg.UserBase+int64(i)+1, 2*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		toks[i] = t
+	}
+	return toks, nil
+}
+
+// Burst creates the commodity (unless cfg.Commodity is set), releases every buyer at
+// once and returns what each was told.
+func Burst(ctx context.Context, c *http.Client, cfg Config) (Result, error) {
+	res := Result{Commodity: cfg.Commodity}
+	if res.Commodity == 0 {
+		id, err := CreateCommodity(ctx, c, cfg, "flash-sale", cfg.Units)
+		if err != nil {
+			return res, err
+		}
+		res.Commodity = id
+	}
+	toks, err := Tokens(cfg)
+	if err != nil {
+		return res, err
+	}
+	// Jobs: every buyer once, the first Twice buyers a second time. Each press has its own
+	// Idempotency-Key, which a buyer resends to learn the outcome of a press that failed.
+	type job struct {
+		buyer int
+		key   string
+	}
+	jobs := make([]job, 0, cfg.Buyers+cfg.Twice)
+	for i := 0; i < cfg.Buyers; i++ {
+		jobs = append(jobs, job{i, fmt.Sprintf("press-%d-1", i)})
+	}
+	for i := 0; i < cfg.Twice && i < cfg.Buyers; i++ {
+		jobs = append(jobs, job{i, fmt.Sprintf("press-%d-2", i)})
+	}
+	res.Replies = make([]Reply, len(jobs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	run := func(j int) {
+		b := jobs[j].buyer
+		res.Replies[j] = Buy(ctx, c, cfg, toks[b], cfg.UserBase+int64(b)+1, res.Commodity, jobs[j].key)
+	}
+	if cfg.Conns <= 0 {
+		for j := range jobs {
+			wg.Add(1)
+			go func() { defer wg.Done(); <-start; run(j) }()
+		}
+	} else {
+		next := make(chan int, len(jobs))
+		for j := range jobs {
+			next <- j
+		}
+		close(next)
+		for w := 0; w < cfg.Conns; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for j := range next {
+					run(j)
+				}
+			}()
+		}
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	res.Elapsed = time.Since(t0)
+	return res, nil
+}
+
+// Counts returns how many replies had each reason.
+func (r Result) Counts() map[string]int {
+	m := map[string]int{}
+	for _, rep := range r.Replies {
+		m[rep.Reason]++
+	}
+	return m
+}
+
+// Percentile returns the p-th percentile latency (p in 0..100).
+func (r Result) Percentile(p float64) time.Duration {
+	if len(r.Replies) == 0 {
+		return 0
+	}
+	ls := make([]time.Duration, len(r.Replies))
+	for i, rep := range r.Replies {
+		ls[i] = rep.Latency
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
+	i := int(float64(len(ls)-1) * p / 100)
+	return ls[i]
+}
+
+// Summary is a one-paragraph report of the burst.
+func (r Result) Summary() string {
+	var b strings.Builder
+	counts := r.Counts()
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(&b, "commodity %d: %d requests in %v (%.0f req/s)\n", r.Commodity, len(r.Replies),
+		r.Elapsed.Round(time.Millisecond), float64(len(r.Replies))/r.Elapsed.Seconds())
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %-16s %d\n", k, counts[k])
+	}
+	fmt.Fprintf(&b, "  latency p50 %v  p99 %v  max %v\n", r.Percentile(50).Round(time.Microsecond),
+		r.Percentile(99).Round(time.Microsecond), r.Percentile(100).Round(time.Microsecond))
+	return b.String()
+}
