@@ -29,6 +29,7 @@ func run() error {
 		return err
 	}
 	svc.SetupLog("payment-srv", cfg.LogLevel)
+	defer svc.Profile("payment-srv")()
 	sigCtx, stop := svc.SignalContext()
 	defer stop()
 	// A consumer that stops by itself stops the service too, so a supervisor restarts both.

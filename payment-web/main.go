@@ -23,6 +23,7 @@ func run() error {
 		return err
 	}
 	svc.SetupLog("payment-web", cfg.LogLevel)
+	defer svc.Profile("payment-web")()
 	ctx, stop := svc.SignalContext()
 	defer stop()
 

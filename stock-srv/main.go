@@ -25,6 +25,7 @@ func run() error {
 		return err
 	}
 	svc.SetupLog("stock-srv", cfg.LogLevel)
+	defer svc.Profile("stock-srv")()
 	ctx, stop := svc.SignalContext()
 	defer stop()
 

@@ -23,6 +23,7 @@ func run() error {
 		return err
 	}
 	svc.SetupLog("stock-web", cfg.LogLevel)
+	defer svc.Profile("stock-web")()
 	ctx, stop := svc.SignalContext()
 	defer stop()
 

@@ -18,7 +18,7 @@ var userBase atomic.Int64
 // every second in tests so a crashed order-srv's pending orders are finished quickly.
 func newSale(t *testing.T, buyers int, units int64) (*suite.Suite, load.Config) {
 	t.Helper()
-	s := suite.New(t, []string{"SECBUY_RECOVER_AFTER=2s", "SECBUY_RECOVER_EVERY=1s"})
+	s := suite.New(t, []string{"SECBUY_RECOVER_AFTER=5s", "SECBUY_RECOVER_EVERY=1s"})
 	cfg := load.Config{
 		StockURL: s.URL("stock-web"), OrderURL: s.URL("order-web"), PaymentURL: s.URL("payment-web"),
 		AdminKey: suite.AdminKey, AuthSecret: suite.AuthSecret, NATSURL: s.NATSURL,

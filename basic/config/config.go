@@ -41,7 +41,11 @@ type Config struct {
 	RecoverAfter Duration `json:"recover_after"`
 	RecoverEvery Duration `json:"recover_every"`
 	MaxBodyBytes int64    `json:"max_body_bytes"`
-	LogLevel     string   `json:"log_level"`
+	// MaxInflight caps each web instance's requests in flight to its RPC service; a request
+	// waits up to QueueWait for a slot, then gets 503.
+	MaxInflight int      `json:"max_inflight"`
+	QueueWait   Duration `json:"queue_wait"`
+	LogLevel    string   `json:"log_level"`
 }
 
 // Duration is a time.Duration written as "3s" in JSON and env.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	merrors "go-micro.dev/v6/errors"
 
@@ -156,3 +157,42 @@ func FromRPC(err error) *Error {
 	}
 	return Errorf(http.StatusServiceUnavailable, "busy, try again")
 }
+
+// Limiter caps the requests a web instance has in flight to its RPC services. A request
+// that finds every slot taken waits up to the limiter's wait, then gets 503 "busy" with
+// Retry-After: 1, so a crowd queues for a bounded time instead of piling up connections.
+type Limiter struct {
+	slots chan struct{}
+	wait  time.Duration
+}
+
+// NewLimiter returns a Limiter of max slots; waiting for one lasts at most wait.
+func NewLimiter(max int, wait time.Duration) *Limiter {
+	return &Limiter{slots: make(chan struct{}, max), wait: wait}
+}
+
+// Acquire takes a slot, or writes the 503 reply and returns false. Call release when done.
+// A nil Limiter never limits.
+func (l *Limiter) Acquire(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	if l == nil {
+		return func() {}, true
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return l.release, true
+	default:
+	}
+	t := time.NewTimer(l.wait)
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return l.release, true
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	w.Header().Set("Retry-After", "1")
+	Fail(w, Errorf(http.StatusServiceUnavailable, "busy, try again"))
+	return nil, false
+}
+
+func (l *Limiter) release() { <-l.slots }

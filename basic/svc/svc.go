@@ -41,13 +41,15 @@ func Registry(natsURL string) registry.Registry {
 	return natsreg.NewNatsRegistry(registry.Addrs(natsURL))
 }
 
-// Client returns a go-micro RPC client that gives each call timeout and retries a timed-out
-// call once (every state-changing RPC in secbuy is idempotent by request id).
+// Client returns a go-micro RPC client that gives each call timeout, retries (twice) a call
+// that failed in transport, and passes over instances that could not be reached.
 func Client(reg registry.Registry, timeout time.Duration) client.Client {
 	return client.NewClient(
 		client.Registry(reg),
+		client.Selector(newSkipDead(reg)),
 		client.RequestTimeout(timeout),
-		client.Retries(1),
+		client.Retries(2),
+		client.Retry(retryTransport),
 		client.PoolSize(256),
 	)
 }

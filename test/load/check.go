@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"secbuy/basic/auth"
@@ -99,16 +100,38 @@ func Check(ctx context.Context, c *http.Client, cfg Config, a *Auditor, res Resu
 	deadline := time.Now().Add(cfg.Settle)
 	// A press that got no answer, or "busy", has an unknown outcome: the buyer resends it
 	// with the same Idempotency-Key until the answer is final, as a real client would.
-	for i, r := range res.Replies {
-		for r.Err != nil || r.Status >= 500 {
-			if time.Now().After(deadline) {
-				return Audit{}, []string{fmt.Sprintf("user %d: no final answer within %v: %d %s %v", r.User, cfg.Settle, r.Status, r.Reason, r.Err)}, nil
-			}
-			time.Sleep(200 * time.Millisecond)
-			tok, _ := auth.Mint(cfg.AuthSecret, r.User, time.Hour)
-			r = Buy(ctx, c, cfg, tok, r.User, res.Commodity, r.Key)
+	var (
+		mu       sync.Mutex
+		unsolved []string
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, 32)
+	)
+	for i := range res.Replies {
+		r := res.Replies[i]
+		if r.Err == nil && r.Status < 500 {
+			continue
 		}
-		res.Replies[i].Reason, res.Replies[i].OrderID = r.Reason, r.OrderID
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			tok, _ := auth.Mint(cfg.AuthSecret, r.User, time.Hour)
+			for r.Err != nil || r.Status >= 500 {
+				if time.Now().After(deadline) {
+					mu.Lock()
+					unsolved = append(unsolved, fmt.Sprintf("user %d: no final answer within %v: %d %s %v", r.User, cfg.Settle, r.Status, r.Reason, r.Err))
+					mu.Unlock()
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+				r = Buy(ctx, c, cfg, tok, r.User, res.Commodity, r.Key)
+			}
+			res.Replies[i].Reason, res.Replies[i].OrderID = r.Reason, r.OrderID
+		}()
+	}
+	wg.Wait()
+	if len(unsolved) > 0 {
+		return Audit{}, unsolved, nil
 	}
 	told := map[int64]bool{} // order ids buyers were told are theirs
 	soldOut := false

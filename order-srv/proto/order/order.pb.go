@@ -123,11 +123,14 @@ func (x *Order) GetReason() string {
 	return ""
 }
 
+// CreateRequest with lookupOnly set creates nothing: it returns the order already made
+// for requestId (finishing it if pending), or error 404 if there is none.
 type CreateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sid           int64                  `protobuf:"varint,1,opt,name=sid,proto3" json:"sid,omitempty"`
 	UserId        int64                  `protobuf:"varint,2,opt,name=userId,proto3" json:"userId,omitempty"`
 	RequestId     string                 `protobuf:"bytes,3,opt,name=requestId,proto3" json:"requestId,omitempty"`
+	LookupOnly    bool                   `protobuf:"varint,4,opt,name=lookupOnly,proto3" json:"lookupOnly,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -181,6 +184,13 @@ func (x *CreateRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CreateRequest) GetLookupOnly() bool {
+	if x != nil {
+		return x.LookupOnly
+	}
+	return false
 }
 
 type GetRequest struct {
@@ -508,11 +518,14 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\x06userId\x18\x05 \x01(\x03R\x06userId\x12\x1c\n" +
 	"\trequestId\x18\x06 \x01(\tR\trequestId\x12\x14\n" +
 	"\x05state\x18\a \x01(\tR\x05state\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"W\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"w\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\x03R\x03sid\x12\x16\n" +
 	"\x06userId\x18\x02 \x01(\x03R\x06userId\x12\x1c\n" +
-	"\trequestId\x18\x03 \x01(\tR\trequestId\"4\n" +
+	"\trequestId\x18\x03 \x01(\tR\trequestId\x12\x1e\n" +
+	"\n" +
+	"lookupOnly\x18\x04 \x01(\bR\n" +
+	"lookupOnly\"4\n" +
 	"\n" +
 	"GetRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +

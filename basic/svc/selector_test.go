@@ -1,0 +1,47 @@
+package svc
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	merrors "go-micro.dev/v6/errors"
+	"go-micro.dev/v6/registry"
+)
+
+func TestSkipDead(t *testing.T) {
+	s := &skipDead{dead: map[string]time.Time{}}
+	a, b := &registry.Node{Id: "a"}, &registry.Node{Id: "b"}
+	services := []*registry.Service{{Name: "x", Nodes: []*registry.Node{a, b}}}
+	nodes := func() []string {
+		var ids []string
+		for _, svc := range s.filter(services) {
+			for _, n := range svc.Nodes {
+				ids = append(ids, n.Id)
+			}
+		}
+		return ids
+	}
+	s.Mark("x", a, merrors.InternalServerError("go.micro.client", "connection error: refused"))
+	if got := nodes(); len(got) != 1 || got[0] != "b" {
+		t.Errorf("after a's connection failed: %v; want [b]", got)
+	}
+	s.Mark("x", b, merrors.InternalServerError("go.micro.secbuy.srv.stock", "storage unavailable"))
+	if got := nodes(); len(got) != 1 || got[0] != "b" {
+		t.Errorf("a handler error marked b dead: %v", got)
+	}
+	s.Mark("x", b, merrors.Timeout("go.micro.client", "timeout"))
+	if got := nodes(); len(got) != 2 {
+		t.Errorf("with every node dead, all are tried again: %v", got)
+	}
+	s.Mark("x", a, nil)
+	if got := nodes(); len(got) != 1 || got[0] != "a" {
+		t.Errorf("a answered again: %v; want [a]", got)
+	}
+	if len(services[0].Nodes) != 2 {
+		t.Error("filter changed the registry's own service")
+	}
+	if transportFailure(errors.New("plain")) {
+		t.Error("a plain error counted as a transport failure")
+	}
+}

@@ -1,0 +1,390 @@
+package handler_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go-micro.dev/v6/client"
+	merrors "go-micro.dev/v6/errors"
+
+	"secbuy/basic/db"
+	"secbuy/basic/dbtest"
+	"secbuy/order-srv/handler"
+	"secbuy/order-srv/migrations"
+	pb "secbuy/order-srv/proto/order"
+	"secbuy/order-srv/repo"
+	stockpb "secbuy/stock-srv/proto/stock"
+)
+
+// fakeStock is a StockService whose Sell answers what sell says, after delay.
+type fakeStock struct {
+	stockpb.StockService // other methods are not called
+	mu                   sync.Mutex
+	sell                 func(*stockpb.SellRequest) (*stockpb.Response, error)
+	delay                time.Duration
+	calls                atomic.Int64
+}
+
+func (f *fakeStock) Sell(ctx context.Context, in *stockpb.SellRequest, _ ...client.CallOption) (*stockpb.Response, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	sell, delay := f.sell, f.delay
+	f.mu.Unlock()
+	time.Sleep(delay)
+	return sell(in)
+}
+
+func (f *fakeStock) set(sell func(*stockpb.SellRequest) (*stockpb.Response, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sell = sell
+}
+
+func grant(in *stockpb.SellRequest) (*stockpb.Response, error) {
+	return &stockpb.Response{Success: true, Commodity: &stockpb.Commodity{Id: in.Id, Name: "phone", Count: 10, Sale: 1}}, nil
+}
+
+func refuse(code int32, detail string) func(*stockpb.SellRequest) (*stockpb.Response, error) {
+	return func(*stockpb.SellRequest) (*stockpb.Response, error) {
+		return &stockpb.Response{Error: &stockpb.Error{Code: code, Detail: detail}}, nil
+	}
+}
+
+func down(*stockpb.SellRequest) (*stockpb.Response, error) {
+	return nil, merrors.Timeout("go.micro.client", "request timeout")
+}
+
+type env struct {
+	h     *handler.Order
+	d     *db.DB
+	stock *fakeStock
+	pokes atomic.Int64
+}
+
+func newEnv(t *testing.T, sell func(*stockpb.SellRequest) (*stockpb.Response, error)) *env {
+	t.Helper()
+	e := &env{d: dbtest.New(t, "order", migrations.FS), stock: &fakeStock{sell: sell}}
+	e.h = handler.New(repo.New(e.d), e.stock, func() { e.pokes.Add(1) })
+	return e
+}
+
+func (e *env) create(t *testing.T, sid, user int64, req string) *pb.Response {
+	t.Helper()
+	var out pb.Response
+	if err := e.h.CreateOrder(context.Background(), &pb.CreateRequest{Sid: sid, UserId: user, RequestId: req}, &out); err != nil {
+		t.Fatalf("CreateOrder(%d, %d, %q): %v", sid, user, req, err)
+	}
+	return &out
+}
+
+func (e *env) count(t *testing.T, query string) int64 {
+	t.Helper()
+	var n int64
+	if err := e.d.Raw(query).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCreateOrderBadInput(t *testing.T) {
+	e := newEnv(t, grant)
+	tests := []struct {
+		name string
+		in   *pb.CreateRequest
+	}{
+		{"zero sid", &pb.CreateRequest{Sid: 0, UserId: 1, RequestId: "r"}},
+		{"negative sid", &pb.CreateRequest{Sid: -7, UserId: 1, RequestId: "r"}},
+		{"zero user", &pb.CreateRequest{Sid: 1, UserId: 0, RequestId: "r"}},
+		{"negative user", &pb.CreateRequest{Sid: 1, UserId: -1, RequestId: "r"}},
+		{"empty request id", &pb.CreateRequest{Sid: 1, UserId: 1, RequestId: ""}},
+		{"request id too long", &pb.CreateRequest{Sid: 1, UserId: 1, RequestId: strings.Repeat("x", 129)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out pb.Response
+			err := e.h.CreateOrder(context.Background(), tc.in, &out)
+			if err != nil || out.Success || out.Error.GetCode() != 400 || out.Order != nil {
+				t.Errorf("CreateOrder = %v, %v; want error 400 and no order", &out, err)
+			}
+		})
+	}
+	if n := e.count(t, "SELECT count(*) FROM orders"); n != 0 {
+		t.Errorf("orders rows = %d; want 0", n)
+	}
+	if n := e.stock.calls.Load(); n != 0 {
+		t.Errorf("Sell called %d times; want 0", n)
+	}
+}
+
+func TestCreateOrderOutcomes(t *testing.T) {
+	tests := []struct {
+		name       string
+		sell       func(*stockpb.SellRequest) (*stockpb.Response, error)
+		wantCode   int32 // 0 for success
+		wantDetail string
+		wantState  string
+		wantReason string
+		wantEvents int64
+		finished   bool
+	}{
+		{"granted", grant, 0, "", repo.Created, "", 1, true},
+		{"sold out", refuse(409, "sold out"), 409, "sold out", repo.Failed, "sold out", 0, true},
+		{"not started", refuse(409, "not started"), 409, "not started", repo.Failed, "not started", 0, true},
+		{"ended", refuse(409, "ended"), 409, "ended", repo.Failed, "ended", 0, true},
+		{"unknown commodity", refuse(404, "commodity not found"), 404, "commodity not found", repo.Failed, "commodity not found", 0, true},
+		{"stock down", down, handler.Busy, handler.BusyDetail, repo.Pending, "", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.sell)
+			check := func(out *pb.Response) {
+				t.Helper()
+				o := out.Order
+				if out.Success != (tc.wantCode == 0) || out.Error.GetCode() != tc.wantCode || out.Error.GetDetail() != tc.wantDetail {
+					t.Errorf("answer = success %v, error %v; want code %d %q", out.Success, out.Error, tc.wantCode, tc.wantDetail)
+				}
+				if o == nil || o.Id == 0 || o.Sid != 7 || o.UserId != 42 || o.RequestId != "42:k" || o.State != tc.wantState ||
+					o.Reason != tc.wantReason || o.CreateTime == 0 {
+					t.Errorf("order = %v; want state %s, reason %q", o, tc.wantState, tc.wantReason)
+				}
+				if tc.wantState == repo.Created && o.GetName() != "phone" {
+					t.Errorf("created order name = %q; want the commodity's", o.GetName())
+				}
+			}
+			first := e.create(t, 7, 42, "42:k")
+			check(first)
+			if n := e.stock.calls.Load(); n != 1 {
+				t.Errorf("Sell called %d times; want 1", n)
+			}
+			again := e.create(t, 7, 42, "42:k")
+			check(again)
+			if again.Order.GetId() != first.Order.GetId() {
+				t.Errorf("retry got order %d; want %d", again.Order.GetId(), first.Order.GetId())
+			}
+			wantCalls := int64(1)
+			if !tc.finished {
+				wantCalls = 2 // a pending order asks stock-srv again
+			}
+			if n := e.stock.calls.Load(); n != wantCalls {
+				t.Errorf("Sell called %d times after the retry; want %d", n, wantCalls)
+			}
+			if n := e.count(t, "SELECT count(*) FROM orders"); n != 1 {
+				t.Errorf("orders rows = %d; want 1", n)
+			}
+			if n := e.count(t, "SELECT count(*) FROM outbox"); n != tc.wantEvents {
+				t.Errorf("outbox rows = %d; want %d", n, tc.wantEvents)
+			}
+			if n := e.pokes.Load(); n != tc.wantEvents {
+				t.Errorf("relay poked %d times; want %d", n, tc.wantEvents)
+			}
+		})
+	}
+}
+
+func TestPendingOrderFinishedByRetry(t *testing.T) {
+	e := newEnv(t, down)
+	if out := e.create(t, 7, 42, "42:k"); out.Error.GetCode() != handler.Busy {
+		t.Fatalf("first answer = %v; want busy", out)
+	}
+	e.stock.set(grant)
+	out := e.create(t, 7, 42, "42:k")
+	if !out.Success || out.Order.GetState() != repo.Created {
+		t.Errorf("retry after stock came back = %v; want created", out)
+	}
+	if n := e.count(t, "SELECT count(*) FROM outbox"); n != 1 {
+		t.Errorf("outbox rows = %d; want 1", n)
+	}
+}
+
+func TestCreateOrderAlreadyBought(t *testing.T) {
+	e := newEnv(t, grant)
+	first := e.create(t, 7, 42, "42:a")
+	out := e.create(t, 7, 42, "42:b")
+	if out.Success || out.Error.GetCode() != 409 || out.Error.GetDetail() != "already bought" || out.Order.GetId() != first.Order.GetId() {
+		t.Errorf("second buy = %v; want 409 already bought with order %d", out, first.Order.GetId())
+	}
+	out = e.create(t, 7, 43, "42:a")
+	if out.Success || out.Error.GetCode() != 409 || out.Order != nil {
+		t.Errorf("request id of another user = %v; want 409 and no order", out)
+	}
+	if n := e.stock.calls.Load(); n != 1 {
+		t.Errorf("Sell called %d times; want 1", n)
+	}
+}
+
+func TestCreateOrderStorageDown(t *testing.T) {
+	e := newEnv(t, grant)
+	_ = e.d.Close()
+	var out pb.Response
+	err := e.h.CreateOrder(context.Background(), &pb.CreateRequest{Sid: 7, UserId: 42, RequestId: "42:k"}, &out)
+	if merrors.FromError(err).Code != 500 {
+		t.Errorf("CreateOrder with the database closed: err %v; want a 500 RPC error", err)
+	}
+}
+
+func TestGetOrder(t *testing.T) {
+	e := newEnv(t, grant)
+	id := e.create(t, 7, 42, "42:a").Order.GetId()
+	tests := []struct {
+		name     string
+		in       *pb.GetRequest
+		wantCode int32
+	}{
+		{"own order", &pb.GetRequest{Id: id, UserId: 42}, 0},
+		{"another user's", &pb.GetRequest{Id: id, UserId: 43}, 403},
+		{"unknown", &pb.GetRequest{Id: id + 100, UserId: 42}, 404},
+		{"zero id", &pb.GetRequest{Id: 0, UserId: 42}, 400},
+		{"zero user", &pb.GetRequest{Id: id, UserId: 0}, 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out pb.Response
+			err := e.h.GetOrder(context.Background(), tc.in, &out)
+			if err != nil || out.Error.GetCode() != tc.wantCode || out.Success != (tc.wantCode == 0) {
+				t.Fatalf("GetOrder = %v, %v; want code %d", &out, err, tc.wantCode)
+			}
+			if tc.wantCode == 0 && (out.Order.GetId() != id || out.Order.GetState() != repo.Created) {
+				t.Errorf("order = %v; want created order %d", out.Order, id)
+			}
+			if tc.wantCode != 0 && out.Order != nil {
+				t.Errorf("refused GetOrder returned order %v", out.Order)
+			}
+		})
+	}
+}
+
+func TestAudit(t *testing.T) {
+	e := newEnv(t, grant)
+	a := e.create(t, 7, 1, "1:a").Order.GetId()
+	b := e.create(t, 7, 2, "2:a").Order.GetId()
+	e.stock.set(refuse(409, "sold out"))
+	e.create(t, 7, 3, "3:a")
+	var out pb.AuditResponse
+	if err := e.h.Audit(context.Background(), &pb.AuditRequest{Sid: 7}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !out.Success || out.Live != 2 || out.Failed != 1 || out.Pending != 0 || out.LiveIdSum != a+b ||
+		out.UsersWithTwoLive != 0 || out.Unsent != 2 {
+		t.Errorf("Audit = %v; want 2 live (sum %d), 1 failed, 2 unsent", &out, a+b)
+	}
+	out = pb.AuditResponse{}
+	if err := e.h.Audit(context.Background(), &pb.AuditRequest{Sid: 0}, &out); err != nil || out.Error.GetCode() != 400 {
+		t.Errorf("Audit(0) = %v, %v; want 400", &out, err)
+	}
+}
+
+func TestRecoverFinishesPendingOnce(t *testing.T) {
+	tests := []struct {
+		name       string
+		sell       func(*stockpb.SellRequest) (*stockpb.Response, error)
+		wantState  string
+		wantEvents int64
+	}{
+		{"granted", grant, repo.Created, 1},
+		{"refused", refuse(409, "sold out"), repo.Failed, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, down)
+			id := e.create(t, 7, 42, "42:k").Order.GetId()
+			ctx := context.Background()
+
+			// Too young to recover: left alone.
+			if n, err := e.h.Recover(ctx, time.Hour); n != 0 || err != nil {
+				t.Errorf("Recover(1h) = %d, %v; want 0, nil", n, err)
+			}
+			// Stock still down: stays pending, the error is reported.
+			if n, err := e.h.Recover(ctx, 0); n != 0 || err == nil {
+				t.Errorf("Recover with stock down = %d, %v; want 0 and an error", n, err)
+			}
+
+			e.stock.set(tc.sell)
+			e.stock.mu.Lock()
+			e.stock.delay = 20 * time.Millisecond // widen the race
+			e.stock.mu.Unlock()
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 10 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					if _, err := e.h.Recover(ctx, 0); err != nil {
+						t.Errorf("Recover: %v", err)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+
+			var out pb.Response
+			if err := e.h.GetOrder(ctx, &pb.GetRequest{Id: id, UserId: 42}, &out); err != nil {
+				t.Fatal(err)
+			}
+			if out.Order.GetState() != tc.wantState {
+				t.Errorf("state after recovery = %q; want %q", out.Order.GetState(), tc.wantState)
+			}
+			if n := e.count(t, "SELECT count(*) FROM outbox"); n != tc.wantEvents {
+				t.Errorf("outbox rows = %d; want %d", n, tc.wantEvents)
+			}
+			calls := e.stock.calls.Load()
+			if n, err := e.h.Recover(ctx, 0); n != 0 || err != nil {
+				t.Errorf("Recover after the end = %d, %v; want 0, nil", n, err)
+			}
+			if e.stock.calls.Load() != calls {
+				t.Errorf("Recover asked stock-srv about a finished order")
+			}
+		})
+	}
+}
+
+func TestRecoverWalksManyOrders(t *testing.T) {
+	e := newEnv(t, down)
+	const n = handler.RecoverBatch + 20
+	for u := int64(1); u <= n; u++ {
+		e.create(t, 7, u, fmt.Sprintf("%d:r", u))
+	}
+	e.stock.set(grant)
+	got, err := e.h.Recover(context.Background(), 0)
+	if got != n || err != nil {
+		t.Errorf("Recover = %d, %v; want %d, nil", got, err, n)
+	}
+	if c := e.count(t, "SELECT count(*) FROM orders WHERE state = 'created'"); c != n {
+		t.Errorf("created orders = %d; want %d", c, n)
+	}
+}
+
+// TestLookupOnly: a look-up creates nothing; it returns (and finishes) the order of the
+// request id, and refuses another user's request id.
+func TestLookupOnly(t *testing.T) {
+	e := newEnv(t, down)
+	look := func(user int64, req string) *pb.Response {
+		var out pb.Response
+		if err := e.h.CreateOrder(context.Background(), &pb.CreateRequest{Sid: 7, UserId: user, RequestId: req, LookupOnly: true}, &out); err != nil {
+			t.Fatal(err)
+		}
+		return &out
+	}
+	if out := look(42, "42:none"); out.Error.GetCode() != 404 || out.Order != nil {
+		t.Errorf("unknown request id: %v; want 404", out)
+	}
+	if n := e.count(t, "SELECT count(*) FROM orders"); n != 0 || e.stock.calls.Load() != 0 {
+		t.Fatalf("a look-up made %d orders and %d Sell calls", n, e.stock.calls.Load())
+	}
+	e.create(t, 7, 42, "42:k") // left pending: stock-srv is down
+	e.stock.set(grant)
+	if out := look(42, "42:k"); !out.Success || out.Order.GetState() != repo.Created {
+		t.Errorf("look-up of a pending order once stock is back: %v; want it finished as created", out)
+	}
+	if out := look(43, "42:k"); out.Success || out.Error.GetCode() != 409 {
+		t.Errorf("another user's request id: %v; want 409", out)
+	}
+	if n := e.count(t, "SELECT count(*) FROM orders"); n != 1 {
+		t.Errorf("orders = %d, want 1", n)
+	}
+}

@@ -1,0 +1,187 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"secbuy/basic/db"
+	"secbuy/basic/dbtest"
+	"secbuy/basic/events"
+	"secbuy/order-srv/migrations"
+	"secbuy/order-srv/relay"
+	"secbuy/order-srv/repo"
+	paypb "secbuy/payment-srv/proto/payment"
+)
+
+// startNATS runs a private nats-server with JetStream for the test and returns its URL.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		bin = "/usr/sbin/nats-server"
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s (install nats-server, or `make services`): %v", bin, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		nc, err := nats.Connect(url)
+		if err == nil {
+			nc.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server on %s did not answer: %v\n%s", url, err, logs.String())
+		}
+	}
+}
+
+// created makes n created orders and returns their event msg ids in id order.
+func created(t *testing.T, r *repo.Repo, firstUser int64, n int) []string {
+	t.Helper()
+	var ids []string
+	for u := firstUser; u < firstUser+int64(n); u++ {
+		o, _, err := r.Insert(context.Background(), 7, u, fmt.Sprintf("%d:a", u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.MarkCreated(context.Background(), o.ID, "phone"); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, repo.MsgID(o.ID))
+	}
+	return ids
+}
+
+func unsent(t *testing.T, d *db.DB) int64 {
+	t.Helper()
+	var n int64
+	if err := d.Raw("SELECT count(*) FROM outbox WHERE sent_time IS NULL").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// streamIDs returns the msg ids stored in the stream, in stream order.
+func streamIDs(t *testing.T, s jetstream.Stream) []string {
+	t.Helper()
+	ctx := context.Background()
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.Header.Get(jetstream.MsgIDHeader))
+	}
+	return ids
+}
+
+func TestRelay(t *testing.T) {
+	url := startNATS(t)
+	d := dbtest.New(t, "order", migrations.FS)
+	r := repo.New(d)
+	ctx := context.Background()
+	want := created(t, r, 1, 5)
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(relay.AckTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := relay.New(r, js)
+
+	// No stream yet: nothing acknowledges, nothing is marked sent.
+	if n, err := rl.Step(ctx); n != 0 || err == nil {
+		t.Errorf("Step without a stream = %d, %v; want 0 and an error", n, err)
+	}
+	if n := unsent(t, d); n != 5 {
+		t.Fatalf("unsent after failed step = %d; want 5", n)
+	}
+
+	enc, _, s, err := events.Connect(ctx, url, "relay-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(enc.Close)
+	if n, err := rl.Step(ctx); n != 5 || err != nil {
+		t.Fatalf("Step = %d, %v; want 5, nil", n, err)
+	}
+	if n := unsent(t, d); n != 0 {
+		t.Errorf("unsent after step = %d; want 0", n)
+	}
+	if got := streamIDs(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("stream holds %v; want %v in that order", got, want)
+	}
+	m, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev paypb.PayEvent
+	if err := protojson.Unmarshal(m.Data, &ev); err != nil || m.Subject != events.Topic ||
+		repo.MsgID(ev.OrderId) != want[0] || ev.UserId != 1 || ev.CommodityId != 7 || ev.Name != "phone" {
+		t.Errorf("first message on %s = %s (%v); want the PayEvent of %s on %s", m.Subject, m.Data, err, want[0], events.Topic)
+	}
+
+	// Republished events (say the mark was lost) are dropped by the stream.
+	if err := d.Exec("UPDATE outbox SET sent_time = NULL").Error; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rl.Step(ctx); n != 5 || err != nil {
+		t.Fatalf("Step again = %d, %v; want 5, nil", n, err)
+	}
+	if got := streamIDs(t, s); len(got) != 5 {
+		t.Errorf("stream holds %d messages after republishing; want 5", len(got))
+	}
+
+	// Run sends what is poked, and returns once cancelled.
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { rl.Run(rctx); close(done) }()
+	more := created(t, r, 100, 300) // more than one batch
+	rl.Poke()
+	deadline := time.Now().Add(10 * time.Second)
+	for unsent(t, d) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if n := unsent(t, d); n != 0 {
+		t.Errorf("unsent after Run = %d; want 0", n)
+	}
+	if got := streamIDs(t, s); fmt.Sprint(got) != fmt.Sprint(append(want, more...)) {
+		t.Errorf("stream holds %d messages, not the %d events in id order", len(got), len(want)+len(more))
+	}
+}

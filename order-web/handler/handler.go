@@ -1,0 +1,197 @@
+// Package handler is order-web's HTTP edge: JSON in, OrderService RPC, JSON out.
+package handler
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"secbuy/basic/httpapi"
+	pb "secbuy/order-srv/proto/order"
+)
+
+// Name is order-web's registry name.
+const Name = "go.micro.secbuy.web.order"
+
+// MaxKeyLen is the longest Idempotency-Key accepted.
+const MaxKeyLen = 64
+
+// Order is the JSON form of an order (createTime in unix seconds).
+type Order struct {
+	ID         int64  `json:"id"`
+	Sid        int64  `json:"sid"`
+	Name       string `json:"name"`
+	CreateTime int64  `json:"createTime"`
+	UserID     int64  `json:"userId"`
+	State      string `json:"state"`
+	Reason     string `json:"reason"`
+}
+
+// FromProto converts the RPC form.
+func FromProto(o *pb.Order) *Order {
+	if o == nil {
+		return nil
+	}
+	return &Order{ID: o.Id, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime, UserID: o.UserId,
+		State: o.State, Reason: o.Reason}
+}
+
+// soldOutFor is how long a "sold out" answer from stock-srv is repeated at the edge
+// without asking again. Short, so that stock that comes back is sold again soon; one
+// request per commodity per interval goes through to refresh the mark.
+const soldOutFor = time.Second
+
+// Handler serves /order/*.
+type Handler struct {
+	orders  pb.OrderService
+	secret  string
+	maxBody int64
+	limit   *httpapi.Limiter
+	soldOut sync.Map // commodity id → time.Time until which it is known sold out
+}
+
+// New returns the handler. secret verifies the buyers' tokens; maxBody caps request bodies;
+// limit (nil: none) caps the buys in flight to order-srv.
+func New(orders pb.OrderService, secret string, maxBody int64, limit *httpapi.Limiter) *Handler {
+	return &Handler{orders: orders, secret: secret, maxBody: maxBody, limit: limit}
+}
+
+// Routes returns the service's whole HTTP surface.
+func (h *Handler) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/order/sell", httpapi.Route(http.MethodPost, h.sell))
+	mux.HandleFunc("/order/get", httpapi.Route(http.MethodGet, h.get))
+	return httpapi.Recover(mux)
+}
+
+type sellBody struct {
+	ID int64 `json:"id"`
+}
+
+// sell buys one unit of commodity id for the token's user. With an Idempotency-Key header
+// a retry gets the same order back; without one every request is a new attempt.
+func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
+	user, e := httpapi.User(h.secret, r)
+	if e != nil {
+		httpapi.Fail(w, e)
+		return
+	}
+	key, e := idempotencyKey(r)
+	if e != nil {
+		httpapi.Fail(w, e)
+		return
+	}
+	var b sellBody
+	if e := httpapi.Decode(w, r, h.maxBody, &b); e != nil {
+		httpapi.Fail(w, e)
+		return
+	}
+	if b.ID <= 0 {
+		httpapi.Fail(w, httpapi.Errorf(http.StatusBadRequest, "id must be a positive integer"))
+		return
+	}
+	// Most of a flash crowd arrives after the last unit went: answer them here. The mark is
+	// set only by stock-srv's own "sold out", so sale == count whenever it is given. A
+	// request with an Idempotency-Key may be the retry of a press that did get an order,
+	// so order-srv is asked (without creating anything) whether one exists.
+	marked := false
+	if until, ok := h.soldOut.Load(b.ID); ok && time.Now().Before(until.(time.Time)) {
+		if key == "" {
+			httpapi.Fail(w, httpapi.Errorf(http.StatusConflict, soldOut))
+			return
+		}
+		marked = true
+	}
+	if key == "" {
+		key = randomKey()
+	}
+	release, ok := h.limit.Acquire(w, r)
+	if !ok {
+		return
+	}
+	defer release()
+	rsp, err := h.orders.CreateOrder(r.Context(), &pb.CreateRequest{
+		Sid: b.ID, UserId: user, RequestId: strconv.FormatInt(user, 10) + ":" + key, LookupOnly: marked})
+	switch {
+	case err != nil:
+	case marked && rsp.Error.GetCode() == http.StatusNotFound:
+		httpapi.Fail(w, httpapi.Errorf(http.StatusConflict, soldOut))
+		return
+	case rsp.Error.GetDetail() == soldOut:
+		h.soldOut.Store(b.ID, time.Now().Add(soldOutFor))
+	}
+	h.reply(w, rsp, err)
+}
+
+const soldOut = "sold out"
+
+// idempotencyKey returns the Idempotency-Key header: absent, or 1 to 64 characters of
+// A-Z a-z 0-9 _ . : -.
+func idempotencyKey(r *http.Request) (string, *httpapi.Error) {
+	vals := r.Header.Values("Idempotency-Key")
+	if len(vals) == 0 {
+		return "", nil
+	}
+	k := vals[0]
+	if len(vals) > 1 || k == "" || len(k) > MaxKeyLen || strings.IndexFunc(k, badKeyRune) >= 0 {
+		return "", httpapi.Errorf(http.StatusBadRequest,
+			"Idempotency-Key must be one header of 1 to 64 characters from A-Z a-z 0-9 _ . : -")
+	}
+	return k, nil
+}
+
+func badKeyRune(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '.' || c == ':' || c == '-')
+}
+
+// randomKey returns 128 random bits in hex.
+func randomKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+	return hex.EncodeToString(b)
+}
+
+// get returns one of the token's user's orders.
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	user, e := httpapi.User(h.secret, r)
+	if e != nil {
+		httpapi.Fail(w, e)
+		return
+	}
+	id, e := httpapi.PositiveID("id", r.URL.Query().Get("id"))
+	if e != nil {
+		httpapi.Fail(w, e)
+		return
+	}
+	rsp, err := h.orders.GetOrder(r.Context(), &pb.GetRequest{Id: id, UserId: user})
+	h.reply(w, rsp, err)
+}
+
+// reply maps order-srv's answer to HTTP: success 200; an order left pending because the
+// outcome is not known yet 202 with the order; a refusal its code, with the order if any;
+// a failed call 503.
+func (h *Handler) reply(w http.ResponseWriter, rsp *pb.Response, err error) {
+	switch {
+	case err != nil:
+		httpapi.Fail(w, httpapi.FromRPC(err))
+	case rsp.Success:
+		httpapi.OK(w, "order", FromProto(rsp.Order))
+	case rsp.Error.GetCode() == http.StatusServiceUnavailable && rsp.Order.GetState() == "pending":
+		httpapi.JSON(w, http.StatusAccepted, map[string]any{"success": true, "order": FromProto(rsp.Order)})
+	default:
+		e := &httpapi.Error{Code: int(rsp.Error.GetCode()), Detail: rsp.Error.GetDetail()}
+		if e.Code < 400 || e.Code > 599 {
+			e = httpapi.Errorf(http.StatusInternalServerError, "internal error")
+		}
+		body := map[string]any{"success": false, "error": e}
+		if rsp.Order != nil {
+			body["order"] = FromProto(rsp.Order)
+		}
+		httpapi.JSON(w, e.Code, body)
+	}
+}

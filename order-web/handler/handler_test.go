@@ -1,0 +1,319 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go-micro.dev/v6/client"
+	merrors "go-micro.dev/v6/errors"
+
+	"secbuy/basic/auth"
+	pb "secbuy/order-srv/proto/order"
+	"secbuy/order-web/handler"
+)
+
+const secret = "order-web-test-secret"
+
+// fakeOrders is an OrderService that records its calls and answers rsp, err.
+type fakeOrders struct {
+	pb.OrderService // Audit is not called
+	mu              sync.Mutex
+	creates         []*pb.CreateRequest
+	gets            []*pb.GetRequest
+	rsp             *pb.Response
+	err             error
+}
+
+func (f *fakeOrders) CreateOrder(_ context.Context, in *pb.CreateRequest, _ ...client.CallOption) (*pb.Response, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.creates = append(f.creates, in)
+	return f.rsp, f.err
+}
+
+func (f *fakeOrders) GetOrder(_ context.Context, in *pb.GetRequest, _ ...client.CallOption) (*pb.Response, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gets = append(f.gets, in)
+	return f.rsp, f.err
+}
+
+func (f *fakeOrders) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.creates) + len(f.gets)
+}
+
+func token(t *testing.T, secret string, user int64, ttl time.Duration) string {
+	t.Helper()
+	tok, err := auth.Mint(secret, user, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
+}
+
+type request struct {
+	method, path, body string
+	headers            map[string]string
+}
+
+func do(t *testing.T, h http.Handler, r request) (*httptest.ResponseRecorder, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
+	for k, v := range r.headers {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var body map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("%s %s: reply %q is not JSON: %v", r.method, r.path, w.Body.String(), err)
+	}
+	return w, body
+}
+
+func TestBadRequests(t *testing.T) {
+	good := token(t, secret, 42, time.Hour)
+	authed := map[string]string{"Authorization": good}
+	withKey := func(k string) map[string]string {
+		return map[string]string{"Authorization": good, "Idempotency-Key": k}
+	}
+	huge := `{"id":1,"pad":"` + strings.Repeat("x", 10<<20) + `"}`
+	tests := []struct {
+		name string
+		req  request
+		want int
+	}{
+		{"malformed JSON", request{"POST", "/order/sell", `{"id":`, authed}, 400},
+		{"not JSON", request{"POST", "/order/sell", `id=1`, authed}, 400},
+		{"empty body", request{"POST", "/order/sell", ``, authed}, 400},
+		{"string id", request{"POST", "/order/sell", `{"id":"1"}`, authed}, 400},
+		{"fractional id", request{"POST", "/order/sell", `{"id":1.5}`, authed}, 400},
+		{"array body", request{"POST", "/order/sell", `[1]`, authed}, 400},
+		{"null body", request{"POST", "/order/sell", `null`, authed}, 400},
+		{"null id", request{"POST", "/order/sell", `{"id":null}`, authed}, 400},
+		{"missing id", request{"POST", "/order/sell", `{}`, authed}, 400},
+		{"extra field", request{"POST", "/order/sell", `{"id":1,"count":2}`, authed}, 400},
+		{"other field only", request{"POST", "/order/sell", `{"sid":1}`, authed}, 400},
+		{"trailing data", request{"POST", "/order/sell", `{"id":1}{"id":2}`, authed}, 400},
+		{"zero id", request{"POST", "/order/sell", `{"id":0}`, authed}, 400},
+		{"negative id", request{"POST", "/order/sell", `{"id":-3}`, authed}, 400},
+		{"huge id", request{"POST", "/order/sell", `{"id":99999999999999999999}`, authed}, 400},
+		{"10 MB body", request{"POST", "/order/sell", huge, authed}, 413},
+		{"GET sell", request{"GET", "/order/sell", ``, authed}, 405},
+		{"OPTIONS sell", request{"OPTIONS", "/order/sell", ``, authed}, 405},
+		{"PUT sell", request{"PUT", "/order/sell", `{"id":1}`, authed}, 405},
+		{"POST get", request{"POST", "/order/get?id=1", ``, authed}, 405},
+		{"unknown path", request{"GET", "/order/nothing", ``, authed}, 404},
+		{"no token", request{"POST", "/order/sell", `{"id":1}`, nil}, 401},
+		{"not bearer", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": "Basic eDp5"}}, 401},
+		{"garbage token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": "Bearer abc.def.ghi"}}, 401},
+		{"forged token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": token(t, "other-secret", 42, time.Hour)}}, 401},
+		{"expired token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": token(t, secret, 42, -time.Minute)}}, 401},
+		{"get without token", request{"GET", "/order/get?id=1", ``, nil}, 401},
+		{"get expired token", request{"GET", "/order/get?id=1", ``, map[string]string{"Authorization": token(t, secret, 42, -time.Minute)}}, 401},
+		{"empty key", request{"POST", "/order/sell", `{"id":1}`, withKey("")}, 400},
+		{"key too long", request{"POST", "/order/sell", `{"id":1}`, withKey(strings.Repeat("k", 65))}, 400},
+		{"key with space", request{"POST", "/order/sell", `{"id":1}`, withKey("a b")}, 400},
+		{"key with slash", request{"POST", "/order/sell", `{"id":1}`, withKey("a/b")}, 400},
+		{"key not ASCII", request{"POST", "/order/sell", `{"id":1}`, withKey("ключ")}, 400},
+		{"get without id", request{"GET", "/order/get", ``, authed}, 400},
+		{"get zero id", request{"GET", "/order/get?id=0", ``, authed}, 400},
+		{"get negative id", request{"GET", "/order/get?id=-1", ``, authed}, 400},
+		{"get huge id", request{"GET", "/order/get?id=99999999999999999999", ``, authed}, 400},
+		{"get word id", request{"GET", "/order/get?id=abc", ``, authed}, 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeOrders{rsp: &pb.Response{Success: true}}
+			w, body := do(t, handler.New(f, secret, 4096, nil).Routes(), tc.req)
+			if w.Code != tc.want {
+				t.Errorf("status = %d; want %d (body %v)", w.Code, tc.want, body)
+			}
+			e, _ := body["error"].(map[string]any)
+			if body["success"] != false || e == nil || e["code"] != float64(tc.want) || e["detail"] == "" {
+				t.Errorf("body = %v; want success false and error code %d", body, tc.want)
+			}
+			if n := f.calls(); n != 0 {
+				t.Errorf("order-srv called %d times; want 0", n)
+			}
+		})
+	}
+}
+
+func TestTwoIdempotencyKeys(t *testing.T) {
+	f := &fakeOrders{rsp: &pb.Response{Success: true}}
+	req := httptest.NewRequest("POST", "/order/sell", strings.NewReader(`{"id":1}`))
+	req.Header.Set("Authorization", token(t, secret, 42, time.Hour))
+	req.Header.Add("Idempotency-Key", "a")
+	req.Header.Add("Idempotency-Key", "b")
+	w := httptest.NewRecorder()
+	handler.New(f, secret, 4096, nil).Routes().ServeHTTP(w, req)
+	if w.Code != 400 || f.calls() != 0 {
+		t.Errorf("two keys: status %d, calls %d; want 400, 0", w.Code, f.calls())
+	}
+}
+
+func pbOrder(state, reason string) *pb.Order {
+	return &pb.Order{Id: 11, Sid: 7, Name: "phone", CreateTime: 1700000000, UserId: 42, RequestId: "42:k", State: state, Reason: reason}
+}
+
+func jsonOrder(state, reason string) string {
+	return `{"id":11,"sid":7,"name":"phone","createTime":1700000000,"userId":42,"state":"` + state + `","reason":"` + reason + `"}`
+}
+
+func TestOutcomes(t *testing.T) {
+	tests := []struct {
+		name     string
+		rsp      *pb.Response
+		err      error
+		wantCode int
+		wantBody string
+	}{
+		{"created", &pb.Response{Success: true, Order: pbOrder("created", "")},
+			nil, 200, `{"success":true,"order":` + jsonOrder("created", "") + `}`},
+		{"sold out", &pb.Response{Error: &pb.Error{Code: 409, Detail: "sold out"}, Order: pbOrder("failed", "sold out")},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"sold out"},"order":` + jsonOrder("failed", "sold out") + `}`},
+		{"not started", &pb.Response{Error: &pb.Error{Code: 409, Detail: "not started"}, Order: pbOrder("failed", "not started")},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"not started"},"order":` + jsonOrder("failed", "not started") + `}`},
+		{"ended", &pb.Response{Error: &pb.Error{Code: 409, Detail: "ended"}, Order: pbOrder("failed", "ended")},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"ended"},"order":` + jsonOrder("failed", "ended") + `}`},
+		{"already bought", &pb.Response{Error: &pb.Error{Code: 409, Detail: "already bought"}, Order: pbOrder("created", "")},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"already bought"},"order":` + jsonOrder("created", "") + `}`},
+		{"unknown commodity", &pb.Response{Error: &pb.Error{Code: 404, Detail: "commodity not found"}, Order: pbOrder("failed", "commodity not found")},
+			nil, 404, `{"success":false,"error":{"code":404,"detail":"commodity not found"},"order":` + jsonOrder("failed", "commodity not found") + `}`},
+		{"request id reused", &pb.Response{Error: &pb.Error{Code: 409, Detail: "request id already used for another purchase"}},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"request id already used for another purchase"}}`},
+		{"pending", &pb.Response{Error: &pb.Error{Code: 503, Detail: "busy: order pending"}, Order: pbOrder("pending", "")},
+			nil, 202, `{"success":true,"order":` + jsonOrder("pending", "") + `}`},
+		{"order-srv failed", nil, merrors.InternalServerError("go.micro.secbuy.srv.order", "storage unavailable"),
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+		{"order-srv timed out", nil, merrors.Timeout("go.micro.client", "request timeout"),
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+		{"order-srv not found", nil, merrors.InternalServerError("go.micro.client", "service go.micro.secbuy.srv.order: not found"),
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+	}
+	tok := token(t, secret, 42, time.Hour)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeOrders{rsp: tc.rsp, err: tc.err}
+			h := handler.New(f, secret, 4096, nil).Routes()
+			w, body := do(t, h, request{"POST", "/order/sell", `{"id":7}`,
+				map[string]string{"Authorization": tok, "Idempotency-Key": "Ab9_.:-k"}})
+			var want map[string]any
+			if err := json.Unmarshal([]byte(tc.wantBody), &want); err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != tc.wantCode || !reflect.DeepEqual(body, want) {
+				t.Errorf("reply = %d %s; want %d %s", w.Code, w.Body.String(), tc.wantCode, tc.wantBody)
+			}
+			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			if len(f.creates) != 1 || f.creates[0].Sid != 7 || f.creates[0].UserId != 42 || f.creates[0].RequestId != "42:Ab9_.:-k" {
+				t.Errorf("order-srv got %v; want sid 7, user 42, request id 42:Ab9_.:-k", f.creates)
+			}
+		})
+	}
+}
+
+func TestRequestIDWithoutKey(t *testing.T) {
+	f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", "")}}
+	h := handler.New(f, secret, 4096, nil).Routes()
+	tok := token(t, secret, 42, time.Hour)
+	for range 2 {
+		if w, _ := do(t, h, request{"POST", "/order/sell", `{"id":7}`, map[string]string{"Authorization": tok}}); w.Code != 200 {
+			t.Fatalf("status = %d; want 200", w.Code)
+		}
+	}
+	re := regexp.MustCompile(`^42:[0-9a-f]{32}$`)
+	if len(f.creates) != 2 || !re.MatchString(f.creates[0].RequestId) || !re.MatchString(f.creates[1].RequestId) ||
+		f.creates[0].RequestId == f.creates[1].RequestId {
+		t.Errorf("request ids = %v; want two different 42:<32 hex>", f.creates)
+	}
+}
+
+func TestGet(t *testing.T) {
+	tests := []struct {
+		name     string
+		rsp      *pb.Response
+		err      error
+		wantCode int
+		wantBody string
+	}{
+		{"own order", &pb.Response{Success: true, Order: pbOrder("pending", "")},
+			nil, 200, `{"success":true,"order":` + jsonOrder("pending", "") + `}`},
+		{"another user's", &pb.Response{Error: &pb.Error{Code: 403, Detail: "not your order"}},
+			nil, 403, `{"success":false,"error":{"code":403,"detail":"not your order"}}`},
+		{"unknown", &pb.Response{Error: &pb.Error{Code: 404, Detail: "order not found"}},
+			nil, 404, `{"success":false,"error":{"code":404,"detail":"order not found"}}`},
+		{"order-srv down", nil, merrors.InternalServerError("go.micro.client", "connection refused"),
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+	}
+	tok := token(t, secret, 42, time.Hour)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeOrders{rsp: tc.rsp, err: tc.err}
+			w, body := do(t, handler.New(f, secret, 4096, nil).Routes(),
+				request{"GET", "/order/get?id=11", ``, map[string]string{"Authorization": tok}})
+			var want map[string]any
+			if err := json.Unmarshal([]byte(tc.wantBody), &want); err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != tc.wantCode || !reflect.DeepEqual(body, want) {
+				t.Errorf("reply = %d %s; want %d %s", w.Code, w.Body.String(), tc.wantCode, tc.wantBody)
+			}
+			if len(f.gets) != 1 || f.gets[0].Id != 11 || f.gets[0].UserId != 42 {
+				t.Errorf("order-srv got %v; want id 11 for user 42", f.gets)
+			}
+		})
+	}
+}
+
+// TestSoldOutMark: after order-srv answers "sold out", buys of that commodity are answered
+// at the edge; a buy with an Idempotency-Key only looks up an existing order, and gets it.
+func TestSoldOutMark(t *testing.T) {
+	f := &fakeOrders{rsp: &pb.Response{Error: &pb.Error{Code: 409, Detail: "sold out"}}}
+	h := handler.New(f, secret, 4096, nil).Routes()
+	buy := func(id, key string) (*httptest.ResponseRecorder, map[string]any) {
+		hd := map[string]string{"Authorization": token(t, secret, 7, time.Minute)}
+		if key != "" {
+			hd["Idempotency-Key"] = key
+		}
+		return do(t, h, request{"POST", "/order/sell", `{"id":` + id + `}`, hd})
+	}
+	if w, _ := buy("5", ""); w.Code != 409 || f.calls() != 1 {
+		t.Fatalf("first buy: %d after %d calls", w.Code, f.calls())
+	}
+	if w, body := buy("5", ""); w.Code != 409 || f.calls() != 1 || body["error"].(map[string]any)["detail"] != "sold out" {
+		t.Errorf("marked buy: %d %v after %d calls; want sold out without a call", w.Code, body, f.calls())
+	}
+	if w, _ := buy("6", ""); w.Code != 409 || f.calls() != 2 {
+		t.Errorf("another commodity is not marked: %d after %d calls", w.Code, f.calls())
+	}
+
+	// A retried press: order-srv is asked to look it up only.
+	f.rsp = &pb.Response{Success: true, Order: &pb.Order{Id: 9, Sid: 5, UserId: 7, State: "created"}}
+	if w, _ := buy("5", "press-1"); w.Code != 200 || !f.creates[2].LookupOnly {
+		t.Errorf("retry with a key: %d, lookup only %v; want the existing order", w.Code, f.creates[2].LookupOnly)
+	}
+	f.rsp = &pb.Response{Error: &pb.Error{Code: 404, Detail: "order not found"}}
+	if w, body := buy("5", "press-2"); w.Code != 409 || body["error"].(map[string]any)["detail"] != "sold out" {
+		t.Errorf("new press with a key on a sold-out commodity: %d %v; want sold out", w.Code, body)
+	}
+	// The mark lapses, so stock that comes back is sold again.
+	time.Sleep(1100 * time.Millisecond)
+	f.rsp = &pb.Response{Success: true, Order: &pb.Order{Id: 10, Sid: 5, UserId: 7, State: "created"}}
+	if w, _ := buy("5", ""); w.Code != 200 || f.creates[len(f.creates)-1].LookupOnly {
+		t.Errorf("after the mark lapsed: %d; want a real buy", w.Code)
+	}
+}
