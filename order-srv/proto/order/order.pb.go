@@ -503,6 +503,96 @@ func (x *AuditResponse) GetUnsent() int64 {
 	return 0
 }
 
+// CreateBatchRequest makes many orders at once; each item is answered exactly as
+// CreateOrder would answer it, in CreateBatchResponse.items in the same order.
+type CreateBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*CreateRequest       `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateBatchRequest) Reset() {
+	*x = CreateBatchRequest{}
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateBatchRequest) ProtoMessage() {}
+
+func (x *CreateBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateBatchRequest.ProtoReflect.Descriptor instead.
+func (*CreateBatchRequest) Descriptor() ([]byte, []int) {
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CreateBatchRequest) GetItems() []*CreateRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type CreateBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*Response            `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateBatchResponse) Reset() {
+	*x = CreateBatchResponse{}
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateBatchResponse) ProtoMessage() {}
+
+func (x *CreateBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateBatchResponse.ProtoReflect.Descriptor instead.
+func (*CreateBatchResponse) Descriptor() ([]byte, []int) {
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CreateBatchResponse) GetItems() []*Response {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 var File_order_srv_proto_order_order_proto protoreflect.FileDescriptor
 
 const file_order_srv_proto_order_order_proto_rawDesc = "" +
@@ -547,9 +637,14 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\x06failed\x18\x05 \x01(\x03R\x06failed\x12*\n" +
 	"\x10usersWithTwoLive\x18\x06 \x01(\x03R\x10usersWithTwoLive\x12\x1c\n" +
 	"\tliveIdSum\x18\a \x01(\x03R\tliveIdSum\x12\x16\n" +
-	"\x06unsent\x18\b \x01(\x03R\x06unsent2\xae\x01\n" +
+	"\x06unsent\x18\b \x01(\x03R\x06unsent\"@\n" +
+	"\x12CreateBatchRequest\x12*\n" +
+	"\x05items\x18\x01 \x03(\v2\x14.order.CreateRequestR\x05items\"<\n" +
+	"\x13CreateBatchResponse\x12%\n" +
+	"\x05items\x18\x01 \x03(\v2\x0f.order.ResponseR\x05items2\xf7\x01\n" +
 	"\fOrderService\x126\n" +
-	"\vCreateOrder\x12\x14.order.CreateRequest\x1a\x0f.order.Response\"\x00\x120\n" +
+	"\vCreateOrder\x12\x14.order.CreateRequest\x1a\x0f.order.Response\"\x00\x12G\n" +
+	"\fCreateOrders\x12\x19.order.CreateBatchRequest\x1a\x1a.order.CreateBatchResponse\"\x00\x120\n" +
 	"\bGetOrder\x12\x11.order.GetRequest\x1a\x0f.order.Response\"\x00\x124\n" +
 	"\x05Audit\x12\x13.order.AuditRequest\x1a\x14.order.AuditResponse\"\x00B$Z\"secbuy/order-srv/proto/order;orderb\x06proto3"
 
@@ -565,31 +660,37 @@ func file_order_srv_proto_order_order_proto_rawDescGZIP() []byte {
 	return file_order_srv_proto_order_order_proto_rawDescData
 }
 
-var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_order_srv_proto_order_order_proto_goTypes = []any{
-	(*Order)(nil),         // 0: order.Order
-	(*CreateRequest)(nil), // 1: order.CreateRequest
-	(*GetRequest)(nil),    // 2: order.GetRequest
-	(*Error)(nil),         // 3: order.Error
-	(*Response)(nil),      // 4: order.Response
-	(*AuditRequest)(nil),  // 5: order.AuditRequest
-	(*AuditResponse)(nil), // 6: order.AuditResponse
+	(*Order)(nil),               // 0: order.Order
+	(*CreateRequest)(nil),       // 1: order.CreateRequest
+	(*GetRequest)(nil),          // 2: order.GetRequest
+	(*Error)(nil),               // 3: order.Error
+	(*Response)(nil),            // 4: order.Response
+	(*AuditRequest)(nil),        // 5: order.AuditRequest
+	(*AuditResponse)(nil),       // 6: order.AuditResponse
+	(*CreateBatchRequest)(nil),  // 7: order.CreateBatchRequest
+	(*CreateBatchResponse)(nil), // 8: order.CreateBatchResponse
 }
 var file_order_srv_proto_order_order_proto_depIdxs = []int32{
 	3, // 0: order.Response.error:type_name -> order.Error
 	0, // 1: order.Response.order:type_name -> order.Order
 	3, // 2: order.AuditResponse.error:type_name -> order.Error
-	1, // 3: order.OrderService.CreateOrder:input_type -> order.CreateRequest
-	2, // 4: order.OrderService.GetOrder:input_type -> order.GetRequest
-	5, // 5: order.OrderService.Audit:input_type -> order.AuditRequest
-	4, // 6: order.OrderService.CreateOrder:output_type -> order.Response
-	4, // 7: order.OrderService.GetOrder:output_type -> order.Response
-	6, // 8: order.OrderService.Audit:output_type -> order.AuditResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1, // 3: order.CreateBatchRequest.items:type_name -> order.CreateRequest
+	4, // 4: order.CreateBatchResponse.items:type_name -> order.Response
+	1, // 5: order.OrderService.CreateOrder:input_type -> order.CreateRequest
+	7, // 6: order.OrderService.CreateOrders:input_type -> order.CreateBatchRequest
+	2, // 7: order.OrderService.GetOrder:input_type -> order.GetRequest
+	5, // 8: order.OrderService.Audit:input_type -> order.AuditRequest
+	4, // 9: order.OrderService.CreateOrder:output_type -> order.Response
+	8, // 10: order.OrderService.CreateOrders:output_type -> order.CreateBatchResponse
+	4, // 11: order.OrderService.GetOrder:output_type -> order.Response
+	6, // 12: order.OrderService.Audit:output_type -> order.AuditResponse
+	9, // [9:13] is the sub-list for method output_type
+	5, // [5:9] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_order_srv_proto_order_order_proto_init() }
@@ -603,7 +704,7 @@ func file_order_srv_proto_order_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_order_srv_proto_order_order_proto_rawDesc), len(file_order_srv_proto_order_order_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ var _ server.Option
 
 type OrderService interface {
 	CreateOrder(ctx context.Context, in *CreateRequest, opts ...client.CallOption) (*Response, error)
+	CreateOrders(ctx context.Context, in *CreateBatchRequest, opts ...client.CallOption) (*CreateBatchResponse, error)
 	GetOrder(ctx context.Context, in *GetRequest, opts ...client.CallOption) (*Response, error)
 	Audit(ctx context.Context, in *AuditRequest, opts ...client.CallOption) (*AuditResponse, error)
 }
@@ -48,6 +49,16 @@ func NewOrderService(name string, c client.Client) OrderService {
 func (c *orderService) CreateOrder(ctx context.Context, in *CreateRequest, opts ...client.CallOption) (*Response, error) {
 	req := c.c.NewRequest(c.name, "OrderService.CreateOrder", in)
 	out := new(Response)
+	err := c.c.Call(ctx, req, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orderService) CreateOrders(ctx context.Context, in *CreateBatchRequest, opts ...client.CallOption) (*CreateBatchResponse, error) {
+	req := c.c.NewRequest(c.name, "OrderService.CreateOrders", in)
+	out := new(CreateBatchResponse)
 	err := c.c.Call(ctx, req, out, opts...)
 	if err != nil {
 		return nil, err
@@ -79,6 +90,7 @@ func (c *orderService) Audit(ctx context.Context, in *AuditRequest, opts ...clie
 
 type OrderServiceHandler interface {
 	CreateOrder(context.Context, *CreateRequest, *Response) error
+	CreateOrders(context.Context, *CreateBatchRequest, *CreateBatchResponse) error
 	GetOrder(context.Context, *GetRequest, *Response) error
 	Audit(context.Context, *AuditRequest, *AuditResponse) error
 }
@@ -86,6 +98,7 @@ type OrderServiceHandler interface {
 func RegisterOrderServiceHandler(s server.Server, hdlr OrderServiceHandler, opts ...server.HandlerOption) error {
 	type orderService interface {
 		CreateOrder(ctx context.Context, in *CreateRequest, out *Response) error
+		CreateOrders(ctx context.Context, in *CreateBatchRequest, out *CreateBatchResponse) error
 		GetOrder(ctx context.Context, in *GetRequest, out *Response) error
 		Audit(ctx context.Context, in *AuditRequest, out *AuditResponse) error
 	}
@@ -102,6 +115,10 @@ type orderServiceHandler struct {
 
 func (h *orderServiceHandler) CreateOrder(ctx context.Context, in *CreateRequest, out *Response) error {
 	return h.OrderServiceHandler.CreateOrder(ctx, in, out)
+}
+
+func (h *orderServiceHandler) CreateOrders(ctx context.Context, in *CreateBatchRequest, out *CreateBatchResponse) error {
+	return h.OrderServiceHandler.CreateOrders(ctx, in, out)
 }
 
 func (h *orderServiceHandler) GetOrder(ctx context.Context, in *GetRequest, out *Response) error {

@@ -520,6 +520,96 @@ func (x *AuditResponse) GetGranted() int64 {
 	return 0
 }
 
+// SellBatchRequest asks for many units at once; each item is answered exactly as Sell
+// would answer it, in SellBatchResponse.items in the same order.
+type SellBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*SellRequest         `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SellBatchRequest) Reset() {
+	*x = SellBatchRequest{}
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SellBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SellBatchRequest) ProtoMessage() {}
+
+func (x *SellBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SellBatchRequest.ProtoReflect.Descriptor instead.
+func (*SellBatchRequest) Descriptor() ([]byte, []int) {
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SellBatchRequest) GetItems() []*SellRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type SellBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*Response            `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SellBatchResponse) Reset() {
+	*x = SellBatchResponse{}
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SellBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SellBatchResponse) ProtoMessage() {}
+
+func (x *SellBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SellBatchResponse.ProtoReflect.Descriptor instead.
+func (*SellBatchResponse) Descriptor() ([]byte, []int) {
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SellBatchResponse) GetItems() []*Response {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 var File_stock_srv_proto_stock_stock_proto protoreflect.FileDescriptor
 
 const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
@@ -560,12 +650,17 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12\x12\n" +
 	"\x04sale\x18\x04 \x01(\x03R\x04sale\x12\x18\n" +
-	"\agranted\x18\x05 \x01(\x03R\agranted2\x97\x02\n" +
+	"\agranted\x18\x05 \x01(\x03R\agranted\"<\n" +
+	"\x10SellBatchRequest\x12(\n" +
+	"\x05items\x18\x01 \x03(\v2\x12.stock.SellRequestR\x05items\":\n" +
+	"\x11SellBatchResponse\x12%\n" +
+	"\x05items\x18\x01 \x03(\v2\x0f.stock.ResponseR\x05items2\xd9\x02\n" +
 	"\fStockService\x126\n" +
 	"\x0fCreateCommodity\x12\x10.stock.Commodity\x1a\x0f.stock.Response\"\x00\x121\n" +
 	"\fGetCommodity\x12\x0e.stock.Request\x1a\x0f.stock.Response\"\x00\x12<\n" +
 	"\x0fListCommodities\x12\x12.stock.ListRequest\x1a\x13.stock.ListResponse\"\x00\x12-\n" +
-	"\x04Sell\x12\x12.stock.SellRequest\x1a\x0f.stock.Response\"\x00\x12/\n" +
+	"\x04Sell\x12\x12.stock.SellRequest\x1a\x0f.stock.Response\"\x00\x12@\n" +
+	"\tSellBatch\x12\x17.stock.SellBatchRequest\x1a\x18.stock.SellBatchResponse\"\x00\x12/\n" +
 	"\x05Audit\x12\x0e.stock.Request\x1a\x14.stock.AuditResponse\"\x00B$Z\"secbuy/stock-srv/proto/stock;stockb\x06proto3"
 
 var (
@@ -580,16 +675,18 @@ func file_stock_srv_proto_stock_stock_proto_rawDescGZIP() []byte {
 	return file_stock_srv_proto_stock_stock_proto_rawDescData
 }
 
-var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_stock_srv_proto_stock_stock_proto_goTypes = []any{
-	(*Commodity)(nil),     // 0: stock.Commodity
-	(*Request)(nil),       // 1: stock.Request
-	(*SellRequest)(nil),   // 2: stock.SellRequest
-	(*Error)(nil),         // 3: stock.Error
-	(*Response)(nil),      // 4: stock.Response
-	(*ListRequest)(nil),   // 5: stock.ListRequest
-	(*ListResponse)(nil),  // 6: stock.ListResponse
-	(*AuditResponse)(nil), // 7: stock.AuditResponse
+	(*Commodity)(nil),         // 0: stock.Commodity
+	(*Request)(nil),           // 1: stock.Request
+	(*SellRequest)(nil),       // 2: stock.SellRequest
+	(*Error)(nil),             // 3: stock.Error
+	(*Response)(nil),          // 4: stock.Response
+	(*ListRequest)(nil),       // 5: stock.ListRequest
+	(*ListResponse)(nil),      // 6: stock.ListResponse
+	(*AuditResponse)(nil),     // 7: stock.AuditResponse
+	(*SellBatchRequest)(nil),  // 8: stock.SellBatchRequest
+	(*SellBatchResponse)(nil), // 9: stock.SellBatchResponse
 }
 var file_stock_srv_proto_stock_stock_proto_depIdxs = []int32{
 	3,  // 0: stock.Response.error:type_name -> stock.Error
@@ -597,21 +694,25 @@ var file_stock_srv_proto_stock_stock_proto_depIdxs = []int32{
 	3,  // 2: stock.ListResponse.error:type_name -> stock.Error
 	0,  // 3: stock.ListResponse.commodities:type_name -> stock.Commodity
 	3,  // 4: stock.AuditResponse.error:type_name -> stock.Error
-	0,  // 5: stock.StockService.CreateCommodity:input_type -> stock.Commodity
-	1,  // 6: stock.StockService.GetCommodity:input_type -> stock.Request
-	5,  // 7: stock.StockService.ListCommodities:input_type -> stock.ListRequest
-	2,  // 8: stock.StockService.Sell:input_type -> stock.SellRequest
-	1,  // 9: stock.StockService.Audit:input_type -> stock.Request
-	4,  // 10: stock.StockService.CreateCommodity:output_type -> stock.Response
-	4,  // 11: stock.StockService.GetCommodity:output_type -> stock.Response
-	6,  // 12: stock.StockService.ListCommodities:output_type -> stock.ListResponse
-	4,  // 13: stock.StockService.Sell:output_type -> stock.Response
-	7,  // 14: stock.StockService.Audit:output_type -> stock.AuditResponse
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	2,  // 5: stock.SellBatchRequest.items:type_name -> stock.SellRequest
+	4,  // 6: stock.SellBatchResponse.items:type_name -> stock.Response
+	0,  // 7: stock.StockService.CreateCommodity:input_type -> stock.Commodity
+	1,  // 8: stock.StockService.GetCommodity:input_type -> stock.Request
+	5,  // 9: stock.StockService.ListCommodities:input_type -> stock.ListRequest
+	2,  // 10: stock.StockService.Sell:input_type -> stock.SellRequest
+	8,  // 11: stock.StockService.SellBatch:input_type -> stock.SellBatchRequest
+	1,  // 12: stock.StockService.Audit:input_type -> stock.Request
+	4,  // 13: stock.StockService.CreateCommodity:output_type -> stock.Response
+	4,  // 14: stock.StockService.GetCommodity:output_type -> stock.Response
+	6,  // 15: stock.StockService.ListCommodities:output_type -> stock.ListResponse
+	4,  // 16: stock.StockService.Sell:output_type -> stock.Response
+	9,  // 17: stock.StockService.SellBatch:output_type -> stock.SellBatchResponse
+	7,  // 18: stock.StockService.Audit:output_type -> stock.AuditResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_stock_srv_proto_stock_stock_proto_init() }
@@ -625,7 +726,7 @@ func file_stock_srv_proto_stock_stock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stock_srv_proto_stock_stock_proto_rawDesc), len(file_stock_srv_proto_stock_stock_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ type StockService interface {
 	GetCommodity(ctx context.Context, in *Request, opts ...client.CallOption) (*Response, error)
 	ListCommodities(ctx context.Context, in *ListRequest, opts ...client.CallOption) (*ListResponse, error)
 	Sell(ctx context.Context, in *SellRequest, opts ...client.CallOption) (*Response, error)
+	SellBatch(ctx context.Context, in *SellBatchRequest, opts ...client.CallOption) (*SellBatchResponse, error)
 	Audit(ctx context.Context, in *Request, opts ...client.CallOption) (*AuditResponse, error)
 }
 
@@ -87,6 +88,16 @@ func (c *stockService) Sell(ctx context.Context, in *SellRequest, opts ...client
 	return out, nil
 }
 
+func (c *stockService) SellBatch(ctx context.Context, in *SellBatchRequest, opts ...client.CallOption) (*SellBatchResponse, error) {
+	req := c.c.NewRequest(c.name, "StockService.SellBatch", in)
+	out := new(SellBatchResponse)
+	err := c.c.Call(ctx, req, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *stockService) Audit(ctx context.Context, in *Request, opts ...client.CallOption) (*AuditResponse, error) {
 	req := c.c.NewRequest(c.name, "StockService.Audit", in)
 	out := new(AuditResponse)
@@ -104,6 +115,7 @@ type StockServiceHandler interface {
 	GetCommodity(context.Context, *Request, *Response) error
 	ListCommodities(context.Context, *ListRequest, *ListResponse) error
 	Sell(context.Context, *SellRequest, *Response) error
+	SellBatch(context.Context, *SellBatchRequest, *SellBatchResponse) error
 	Audit(context.Context, *Request, *AuditResponse) error
 }
 
@@ -113,6 +125,7 @@ func RegisterStockServiceHandler(s server.Server, hdlr StockServiceHandler, opts
 		GetCommodity(ctx context.Context, in *Request, out *Response) error
 		ListCommodities(ctx context.Context, in *ListRequest, out *ListResponse) error
 		Sell(ctx context.Context, in *SellRequest, out *Response) error
+		SellBatch(ctx context.Context, in *SellBatchRequest, out *SellBatchResponse) error
 		Audit(ctx context.Context, in *Request, out *AuditResponse) error
 	}
 	type StockService struct {
@@ -140,6 +153,10 @@ func (h *stockServiceHandler) ListCommodities(ctx context.Context, in *ListReque
 
 func (h *stockServiceHandler) Sell(ctx context.Context, in *SellRequest, out *Response) error {
 	return h.StockServiceHandler.Sell(ctx, in, out)
+}
+
+func (h *stockServiceHandler) SellBatch(ctx context.Context, in *SellBatchRequest, out *SellBatchResponse) error {
+	return h.StockServiceHandler.SellBatch(ctx, in, out)
 }
 
 func (h *stockServiceHandler) Audit(ctx context.Context, in *Request, out *AuditResponse) error {
