@@ -51,12 +51,12 @@ test:
 	@# does not fit their crowds of buyers, so they run without it.
 	go test -count=1 -timeout 14m ./test/
 
+# bench: start the suite, run the benchmark, and stop the suite whatever happened (an
+# error, Ctrl-C); the exit status is the benchmark's. ARGS go to the benchmark (-h lists them).
 bench:
-	@if [ -d test/bench ]; then \
-		go run ./test/bench $(ARGS); \
-	else \
-		echo "make bench arrives with issue 4"; exit 1; \
-	fi
+	@trap 'bash scripts/suite.sh down' EXIT; trap 'exit 130' INT TERM; \
+	bash scripts/suite.sh up || exit $$?; \
+	go run ./test/bench $(ARGS)
 
 proto:
 	@if ! command -v protoc >/dev/null 2>&1; then \

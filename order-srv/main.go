@@ -3,6 +3,7 @@
 package main
 
 import (
+	"go-micro.dev/v6/server"
 	"log"
 	"sync"
 
@@ -60,7 +61,8 @@ func run() error {
 	rl := relay.New(store, js)
 	reg := svc.Registry(cfg.NATSURL)
 	cli := svc.Client(reg, cfg.RPCTimeout.Duration)
-	h := handler.New(store, stockpb.NewStockService(stocksrv.Name, cli), rl.Poke)
+	h := handler.New(store, stockpb.NewStockService(svc.Internal(stocksrv.Name), cli), rl.Poke, cfg.RPCTimeout.Duration)
+	defer h.Close() // after the server has drained its calls
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -69,9 +71,12 @@ func run() error {
 	go func() { defer wg.Done(); rl.Run(ctx) }()
 	go func() { defer wg.Done(); h.RunRecovery(ctx, cfg.RecoverEvery.Duration, cfg.RecoverAfter.Duration) }()
 
-	service := svc.NewRPC(ctx, handler.Name, cfg.OrderSrvAddr, reg, cli)
-	if err := pb.RegisterOrderServiceHandler(service.Server(), h); err != nil {
+	srv, err := svc.NewServer(handler.Name, cfg.OrderSrvAddr, reg)
+	if err != nil {
 		return err
 	}
-	return service.Run()
+	if err := srv.Handle(func(s server.Server) error { return pb.RegisterOrderServiceHandler(s, h) }); err != nil {
+		return err
+	}
+	return srv.Run(ctx)
 }

@@ -29,7 +29,8 @@ func run() error {
 	defer stop()
 
 	reg := svc.Registry(cfg.NATSURL)
-	orders := pb.NewOrderService(ordersrv.Name, svc.Client(reg, cfg.RPCTimeout.Duration))
-	h := handler.New(orders, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration))
+	orders := pb.NewOrderService(svc.Internal(ordersrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
+	h := handler.New(orders, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration), cfg.RPCTimeout.Duration)
+	defer h.Close()
 	return svc.RunWeb(ctx, handler.Name, cfg.OrderWebAddr, reg, h.Routes())
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"go-micro.dev/v6/server"
 	"log"
 
 	"secbuy/basic/config"
@@ -59,13 +60,17 @@ func run() error {
 	}()
 
 	reg := svc.Registry(cfg.NATSURL)
-	service := svc.NewRPC(ctx, handler.Name, cfg.PaymentSrvAddr, reg, svc.Client(reg, cfg.RPCTimeout.Duration))
-	if err := pb.RegisterPaymentServiceHandler(service.Server(), handler.New(store)); err != nil {
+	srv, err := svc.NewServer(handler.Name, cfg.PaymentSrvAddr, reg)
+	if err == nil {
+		h := handler.New(store)
+		err = srv.Handle(func(s server.Server) error { return pb.RegisterPaymentServiceHandler(s, h) })
+	}
+	if err != nil {
 		cancel()
 		<-consumed
 		return err
 	}
-	err = service.Run()
+	err = srv.Run(ctx)
 	cancel()
 	// The consumer finishes the events in hand before the database and NATS close.
 	if cerr := <-consumed; err == nil {

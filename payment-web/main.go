@@ -28,7 +28,7 @@ func run() error {
 	defer stop()
 
 	reg := svc.Registry(cfg.NATSURL)
-	payment := pb.NewPaymentService(paymentsrv.Name, svc.Client(reg, cfg.RPCTimeout.Duration))
+	payment := pb.NewPaymentService(svc.Internal(paymentsrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
 	h := handler.New(payment, cfg.AuthSecret, cfg.MaxBodyBytes)
 	return svc.RunWeb(ctx, handler.Name, cfg.PaymentWebAddr, reg, h.Routes())
 }

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"go-micro.dev/v6/server"
 	"log"
 
 	"secbuy/basic/config"
@@ -39,9 +40,14 @@ func run() error {
 	}
 
 	reg := svc.Registry(cfg.NATSURL)
-	service := svc.NewRPC(ctx, handler.Name, cfg.StockSrvAddr, reg, svc.Client(reg, cfg.RPCTimeout.Duration))
-	if err := pb.RegisterStockServiceHandler(service.Server(), handler.New(repo.New(d))); err != nil {
+	srv, err := svc.NewServer(handler.Name, cfg.StockSrvAddr, reg)
+	if err != nil {
 		return err
 	}
-	return service.Run()
+	h := handler.New(repo.New(d))
+	defer h.Close() // after the server has drained its calls, before the database closes
+	if err := srv.Handle(func(s server.Server) error { return pb.RegisterStockServiceHandler(s, h) }); err != nil {
+		return err
+	}
+	return srv.Run(ctx)
 }

@@ -28,7 +28,7 @@ func run() error {
 	defer stop()
 
 	reg := svc.Registry(cfg.NATSURL)
-	stock := pb.NewStockService(stocksrv.Name, svc.Client(reg, cfg.RPCTimeout.Duration))
+	stock := pb.NewStockService(svc.Internal(stocksrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
 	h := handler.New(stock, cfg.AdminKey, cfg.MaxBodyBytes)
 	return svc.RunWeb(ctx, handler.Name, cfg.StockWebAddr, reg, h.Routes())
 }

@@ -37,9 +37,11 @@ func waitReady(t *testing.T, s *suite.Suite, cfg load.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	err = suite.Eventually(30*time.Second, func() error {
 		r := load.Buy(context.Background(), c, cfg, s.Token(1), 1, id, "ready")
 		if r.Reason != "ok" {
+			t.Logf("%v: not ready: %d %s %v", time.Since(start), r.Status, r.Reason, r.Err)
 			return fmt.Errorf("buy through the suite: %d %s %v", r.Status, r.Reason, r.Err)
 		}
 		return nil

@@ -4,6 +4,7 @@ package db
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -105,3 +106,11 @@ func ensureDatabase(ctx context.Context, dsn string) error {
 	}
 	return nil
 }
+
+// Array passes a slice to Postgres as one array parameter (for unnest(?) and = ANY(?)):
+// gorm would otherwise expand it into a list. pgx encodes the slice itself.
+func Array[T any](v []T) driver.Valuer { return array[T](v) }
+
+type array[T any] []T
+
+func (a array[T]) Value() (driver.Value, error) { return []T(a), nil }

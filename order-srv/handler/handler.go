@@ -11,6 +11,9 @@ import (
 	"time"
 
 	merrors "go-micro.dev/v6/errors"
+	"google.golang.org/protobuf/proto"
+
+	"secbuy/basic/batch"
 
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-srv/repo"
@@ -32,30 +35,40 @@ const (
 
 // Store is the storage the handler needs; repo.Repo is the real one.
 type Store interface {
-	Insert(ctx context.Context, sid, userID int64, requestID string) (repo.Order, bool, error)
-	FindByRequest(ctx context.Context, requestID string) (repo.Order, error)
-	MarkCreated(ctx context.Context, id int64, name string) (repo.Order, error)
-	MarkFailed(ctx context.Context, id int64, reason string) (repo.Order, error)
+	InsertBatch(ctx context.Context, items []repo.NewOrder) ([]repo.Order, []error, error)
+	FindByRequests(ctx context.Context, requestIDs []string) (map[string]repo.Order, error)
+	Finish(ctx context.Context, grants []repo.Grant, refusals []repo.Refusal) (map[int64]repo.Order, error)
 	Get(ctx context.Context, id int64) (repo.Order, error)
 	Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]repo.Order, error)
 	Audit(ctx context.Context, sid int64) (repo.Audit, error)
 }
 
+// MaxBatch is the most orders one CreateOrders call may carry.
+const MaxBatch = 1000
+
 // Order implements pb.OrderServiceHandler.
 type Order struct {
-	store Store
-	stock stockpb.StockService
-	poke  func()
+	store       Store
+	stock       stockpb.StockService
+	poke        func()
+	sellTimeout time.Duration
+	batch       *batch.Batcher[*pb.CreateRequest, *pb.Response]
 }
 
-// New returns the handler on store and stock. poke, if not nil, is called after an order
-// was created, to wake the outbox relay.
-func New(store Store, stock stockpb.StockService, poke func()) *Order {
+// New returns the handler on store and stock; sellTimeout bounds each call to stock-srv.
+// poke, if not nil, is called after an order was created, to wake the outbox relay. Close
+// stops it.
+func New(store Store, stock stockpb.StockService, poke func(), sellTimeout time.Duration) *Order {
 	if poke == nil {
 		poke = func() {}
 	}
-	return &Order{store: store, stock: stock, poke: poke}
+	h := &Order{store: store, stock: stock, poke: poke, sellTimeout: sellTimeout}
+	h.batch = batch.New(4, 256, 2*sellTimeout+5*time.Second, h.createBatch)
+	return h
 }
+
+// Close stops the handler's batching once the calls already queued have run.
+func (h *Order) Close() { h.batch.Close() }
 
 type badInput string
 
@@ -66,72 +79,166 @@ var errNotYours = errors.New("not your order")
 // CreateOrder records the order for the request id and takes its unit from stock-srv. The
 // same request id always gets the same order back: a finished one as it is, a pending one
 // after asking stock-srv again. If stock-srv cannot be asked, the order stays pending and
-// the answer is error 503 "busy: order pending" with the order.
+// the answer is error 503 "busy: order pending" with the order. Concurrent calls are run
+// together in batches (see CreateOrders).
 func (h *Order) CreateOrder(ctx context.Context, in *pb.CreateRequest, out *pb.Response) error {
-	switch {
-	case in.Sid <= 0:
-		return fail(ctx, out, badInput("sid must be a positive integer"))
-	case in.UserId <= 0:
-		return fail(ctx, out, badInput("userId must be a positive integer"))
-	case in.RequestId == "" || len(in.RequestId) > MaxRequestID:
-		return fail(ctx, out, badInput("requestId must be 1 to 128 bytes"))
-	}
-	var o repo.Order
-	var err error
-	if in.LookupOnly {
-		o, err = h.store.FindByRequest(ctx, in.RequestId)
-		if err == nil && (o.Sid != in.Sid || o.UserID != in.UserId) {
-			err = repo.ErrRequestReused
-		}
-	} else {
-		o, _, err = h.store.Insert(ctx, in.Sid, in.UserId, in.RequestId)
-	}
+	rsp, err := h.batch.Do(ctx, in)
 	if err != nil {
-		out.Order = toProto(o)
-		return fail(ctx, out, err)
+		slog.ErrorContext(ctx, "create order", "request", in.RequestId, "err", err)
+		return merrors.InternalServerError(Name, "storage unavailable")
 	}
-	if o.State == repo.Pending {
-		var err error
-		if o, err = h.finish(ctx, o); err != nil {
-			slog.WarnContext(ctx, "order left pending", "order", o.ID, "request", o.RequestID, "err", err)
-		}
-	}
-	answer(out, o)
+	proto.Merge(out, rsp)
 	return nil
 }
 
-// finish asks stock-srv for pending order o's unit and records the answer. On an error the
-// order stays pending and is returned as it was. Racing callers are safe: the store changes
-// only a pending order, and stock-srv answers a request id the same way every time.
-func (h *Order) finish(ctx context.Context, o repo.Order) (repo.Order, error) {
-	sctx := ctx
-	if d, ok := ctx.Deadline(); ok {
-		// Keep a quarter of the caller's time to record the answer and reply.
-		var cancel context.CancelFunc
-		sctx, cancel = context.WithDeadline(ctx, d.Add(-time.Until(d)/4))
-		defer cancel()
+// CreateOrders answers each item as CreateOrder would, with a few statements and one
+// StockService.SellBatch call for the whole batch.
+func (h *Order) CreateOrders(ctx context.Context, in *pb.CreateBatchRequest, out *pb.CreateBatchResponse) error {
+	if len(in.Items) > MaxBatch {
+		return merrors.BadRequest(Name, "at most %d items per batch", MaxBatch)
 	}
-	rsp, err := h.stock.Sell(sctx, &stockpb.SellRequest{Id: o.Sid, RequestId: o.RequestID, UserId: o.UserID})
+	rsps, err := h.createBatch(ctx, in.Items)
 	if err != nil {
-		return o, fmt.Errorf("sell %d: %w", o.Sid, err)
+		slog.ErrorContext(ctx, "create orders", "items", len(in.Items), "err", err)
+		return merrors.InternalServerError(Name, "storage unavailable")
 	}
-	// Once stock-srv has answered, record it even if our caller has gone away.
-	mctx := context.WithoutCancel(ctx)
-	var done repo.Order
-	if rsp.GetSuccess() {
-		done, err = h.store.MarkCreated(mctx, o.ID, rsp.GetCommodity().GetName())
-		if err == nil {
-			h.poke()
+	out.Items = rsps
+	return nil
+}
+
+func (h *Order) createBatch(ctx context.Context, items []*pb.CreateRequest) ([]*pb.Response, error) {
+	rsps := make([]*pb.Response, len(items))
+	orders := make([]repo.Order, len(items))
+	var news []repo.NewOrder
+	var newAt, lookAt []int
+	var looks []string
+	for i, in := range items {
+		rsps[i] = &pb.Response{}
+		if err := validate(in); err != nil {
+			_ = fail(ctx, rsps[i], err)
+			continue
 		}
-	} else {
-		reason := rsp.GetError().GetDetail()
+		if in.LookupOnly {
+			looks, lookAt = append(looks, in.RequestId), append(lookAt, i)
+		} else {
+			news, newAt = append(news, repo.NewOrder{Sid: in.Sid, UserID: in.UserId, RequestID: in.RequestId}), append(newAt, i)
+		}
+	}
+	if len(news) > 0 {
+		os, errs, err := h.store.InsertBatch(ctx, news)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range newAt {
+			if errs[j] != nil {
+				rsps[i].Order = toProto(os[j])
+				if err := fail(ctx, rsps[i], errs[j]); err != nil {
+					return nil, errs[j]
+				}
+				continue
+			}
+			orders[i] = os[j]
+		}
+	}
+	if len(looks) > 0 {
+		found, err := h.store.FindByRequests(ctx, looks)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range lookAt {
+			o, ok := found[looks[j]]
+			switch {
+			case !ok:
+				_ = fail(ctx, rsps[i], repo.ErrNotFound)
+			case o.Sid != items[i].Sid || o.UserID != items[i].UserId:
+				_ = fail(ctx, rsps[i], repo.ErrRequestReused)
+			default:
+				orders[i] = o
+			}
+		}
+	}
+	// Finish the pending ones together; pending duplicates within the batch are asked once.
+	var pending []repo.Order
+	seen := map[int64]bool{}
+	for _, o := range orders {
+		if o.ID != 0 && o.State == repo.Pending && !seen[o.ID] {
+			seen[o.ID] = true
+			pending = append(pending, o)
+		}
+	}
+	finished := map[int64]repo.Order{}
+	if len(pending) > 0 {
+		var err error
+		if finished, err = h.finish(ctx, pending); err != nil {
+			slog.WarnContext(ctx, "orders left pending", "orders", len(pending), "err", err)
+		}
+	}
+	for i, o := range orders {
+		if o.ID == 0 {
+			// A refusal that shows an order ("already bought") shows it as it is now.
+			if f, ok := finished[rsps[i].Order.GetId()]; ok {
+				rsps[i].Order = toProto(f)
+			}
+			continue
+		}
+		if f, ok := finished[o.ID]; ok {
+			o = f
+		}
+		answer(rsps[i], o)
+	}
+	return rsps, nil
+}
+
+func validate(in *pb.CreateRequest) error {
+	switch {
+	case in.Sid <= 0:
+		return badInput("sid must be a positive integer")
+	case in.UserId <= 0:
+		return badInput("userId must be a positive integer")
+	case in.RequestId == "" || len(in.RequestId) > MaxRequestID:
+		return badInput("requestId must be 1 to 128 bytes")
+	}
+	return nil
+}
+
+// finish asks stock-srv, in one SellBatch call, for the units of pending orders and records
+// the answers; it returns the orders it finished. On an error the orders stay pending (and
+// are not returned). Racing callers are safe: the store changes only pending orders, and
+// stock-srv answers a request id the same way every time.
+func (h *Order) finish(ctx context.Context, pending []repo.Order) (map[int64]repo.Order, error) {
+	req := &stockpb.SellBatchRequest{Items: make([]*stockpb.SellRequest, len(pending))}
+	for i, o := range pending {
+		req.Items[i] = &stockpb.SellRequest{Id: o.Sid, RequestId: o.RequestID, UserId: o.UserID}
+	}
+	sctx, cancel := context.WithTimeout(ctx, h.sellTimeout)
+	rsp, err := h.stock.SellBatch(sctx, req)
+	cancel()
+	if err == nil && len(rsp.Items) != len(pending) {
+		err = fmt.Errorf("stock-srv answered %d of %d", len(rsp.Items), len(pending))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sell %d units: %w", len(pending), err)
+	}
+	var grants []repo.Grant
+	var refusals []repo.Refusal
+	for i, r := range rsp.Items {
+		if r.GetSuccess() {
+			grants = append(grants, repo.Grant{ID: pending[i].ID, Name: r.GetCommodity().GetName()})
+			continue
+		}
+		reason := r.GetError().GetDetail()
 		if reason == "" {
 			reason = "refused"
 		}
-		done, err = h.store.MarkFailed(mctx, o.ID, reason)
+		refusals = append(refusals, repo.Refusal{ID: pending[i].ID, Reason: reason})
 	}
+	// Once stock-srv has answered, record it even if our caller has gone away.
+	done, err := h.store.Finish(context.WithoutCancel(ctx), grants, refusals)
 	if err != nil {
-		return o, err
+		return nil, err
+	}
+	if len(grants) > 0 {
+		h.poke()
 	}
 	return done, nil
 }

@@ -39,6 +39,20 @@ func (f *fakeStock) Sell(ctx context.Context, in *stockpb.SellRequest, _ ...clie
 	return sell(in)
 }
 
+// SellBatch answers each item with Sell; an error for any item fails the whole call, as a
+// failed RPC would.
+func (f *fakeStock) SellBatch(ctx context.Context, in *stockpb.SellBatchRequest, _ ...client.CallOption) (*stockpb.SellBatchResponse, error) {
+	out := &stockpb.SellBatchResponse{}
+	for _, it := range in.Items {
+		r, err := f.Sell(ctx, it)
+		if err != nil {
+			return nil, err
+		}
+		out.Items = append(out.Items, r)
+	}
+	return out, nil
+}
+
 func (f *fakeStock) set(sell func(*stockpb.SellRequest) (*stockpb.Response, error)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -69,7 +83,8 @@ type env struct {
 func newEnv(t *testing.T, sell func(*stockpb.SellRequest) (*stockpb.Response, error)) *env {
 	t.Helper()
 	e := &env{d: dbtest.New(t, "order", migrations.FS), stock: &fakeStock{sell: sell}}
-	e.h = handler.New(repo.New(e.d), e.stock, func() { e.pokes.Add(1) })
+	e.h = handler.New(repo.New(e.d), e.stock, func() { e.pokes.Add(1) }, 3*time.Second)
+	t.Cleanup(e.h.Close)
 	return e
 }
 
@@ -386,5 +401,59 @@ func TestLookupOnly(t *testing.T) {
 	}
 	if n := e.count(t, "SELECT count(*) FROM orders"); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
+	}
+}
+
+// TestCreateOrdersBatch: one batch with a bad item, a repeated request id, a user pressing
+// twice, a look-up and a commodity that is sold out: each gets what CreateOrder would say,
+// and stock-srv is asked once per distinct pending order.
+func TestCreateOrdersBatch(t *testing.T) {
+	e := newEnv(t, func(in *stockpb.SellRequest) (*stockpb.Response, error) {
+		if in.Id == 9 {
+			return refuse(409, "sold out")(in)
+		}
+		return grant(in)
+	})
+	e.create(t, 7, 50, "50:old") // an earlier order, found by look-up
+	calls := e.stock.calls.Load()
+	in := &pb.CreateBatchRequest{Items: []*pb.CreateRequest{
+		{Sid: 7, UserId: 1, RequestId: "1:a"},
+		{Sid: 7, UserId: 1, RequestId: "1:a"},                       // the same press, resent
+		{Sid: 7, UserId: 2, RequestId: "2:a"},                       // ...
+		{Sid: 7, UserId: 2, RequestId: "2:b"},                       // a second press: already bought
+		{Sid: 0, UserId: 3, RequestId: "3:a"},                       // bad input
+		{Sid: 9, UserId: 4, RequestId: "4:a"},                       // sold out
+		{Sid: 7, UserId: 50, RequestId: "50:old", LookupOnly: true}, // look-up of a created order
+		{Sid: 7, UserId: 51, RequestId: "51:none", LookupOnly: true},
+	}}
+	var out pb.CreateBatchResponse
+	if err := e.h.CreateOrders(context.Background(), in, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		code  int32
+		state string
+	}{{0, "created"}, {0, "created"}, {0, "created"}, {409, "created"}, {400, ""}, {409, "failed"}, {0, "created"}, {404, ""}}
+	for i, w := range want {
+		r := out.Items[i]
+		if r.Error.GetCode() != w.code || r.Order.GetState() != w.state || r.Success != (w.code == 0) {
+			t.Errorf("item %d: %v; want code %d state %q", i, r, w.code, w.state)
+		}
+	}
+	if out.Items[0].Order.GetId() != out.Items[1].Order.GetId() {
+		t.Error("a resent press got a second order")
+	}
+	if out.Items[3].Error.GetDetail() != "already bought" || out.Items[3].Order.GetId() != out.Items[2].Order.GetId() {
+		t.Errorf("second press: %v", out.Items[3])
+	}
+	if n := e.stock.calls.Load() - calls; n != 3 {
+		t.Errorf("stock-srv asked %d times; want 3 (users 1, 2 and 4)", n)
+	}
+	if n := e.count(t, "SELECT count(*) FROM outbox"); n != 3 {
+		t.Errorf("outbox rows = %d; want 3", n)
+	}
+	big := &pb.CreateBatchRequest{Items: make([]*pb.CreateRequest, handler.MaxBatch+1)}
+	if err := e.h.CreateOrders(context.Background(), big, &out); err == nil {
+		t.Error("an oversized batch was accepted")
 	}
 }

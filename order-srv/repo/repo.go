@@ -126,54 +126,197 @@ func (r *Repo) FindByRequest(ctx context.Context, requestID string) (Order, erro
 	return o, nil
 }
 
-// MarkCreated turns pending order id into created with the commodity's name and, in the
-// same transaction and only if it changed the order, writes its payment event to the
-// outbox. It returns the order as it is afterwards: an order that was no longer pending is
-// returned unchanged, so racing callers write one event between them.
-func (r *Repo) MarkCreated(ctx context.Context, id int64, name string) (Order, error) {
-	g, cancel := r.db.Ctx(ctx)
-	defer cancel()
-	var o Order
-	err := g.Transaction(func(tx *gorm.DB) error {
-		res := tx.Raw(`UPDATE orders SET state = 'created', name = ?, update_time = now()
-			WHERE id = ? AND state = 'pending' RETURNING *`, name, id).Scan(&o)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return take(tx, id, &o)
-		}
-		payload, err := protojson.Marshal(&paypb.PayEvent{
-			OrderId: o.ID, CommodityId: o.Sid, UserId: o.UserID, Name: o.Name, CreateTime: o.CreateTime.Unix(),
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Exec(`INSERT INTO outbox (msg_id, payload) VALUES (?, ?) ON CONFLICT (msg_id) DO NOTHING`,
-			MsgID(o.ID), string(payload)).Error
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Order{}, fmt.Errorf("mark order %d created: %w", id, err)
-	}
-	return o, err
+// NewOrder is one order to record.
+type NewOrder struct {
+	Sid, UserID int64
+	RequestID   string
 }
 
-// MarkFailed turns pending order id into failed with reason and returns the order as it is
-// afterwards; an order that was no longer pending is returned unchanged.
-func (r *Repo) MarkFailed(ctx context.Context, id int64, reason string) (Order, error) {
+// InsertBatch records a pending order for each item, with one multi-row insert, and returns
+// per item the order and nil, or (as Insert does) the known order of the request id
+// (ErrRequestReused if it was for another commodity or user), or the user's live order for
+// the commodity with ErrAlreadyBought. The unique indexes decide, as in Insert; items of one
+// batch that share a request id share its order.
+func (r *Repo) InsertBatch(ctx context.Context, items []NewOrder) ([]Order, []error, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
-	var o Order
-	res := g.Raw(`UPDATE orders SET state = 'failed', reason = ?, update_time = now()
-		WHERE id = ? AND state = 'pending' RETURNING *`, reason, id).Scan(&o)
-	err := res.Error
-	if err == nil && res.RowsAffected == 0 {
-		err = take(g, id, &o)
+	sids, users, reqs := make([]int64, len(items)), make([]int64, len(items)), make([]string, len(items))
+	for i, it := range items {
+		sids[i], users[i], reqs[i] = it.Sid, it.UserID, it.RequestID
 	}
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Order{}, fmt.Errorf("mark order %d failed: %w", id, err)
+	var inserted []Order
+	err := g.Raw(`INSERT INTO orders (sid, user_id, request_id)
+		SELECT sid, user_id, request_id FROM unnest(?::bigint[], ?::bigint[], ?::text[]) WITH ORDINALITY AS t(sid, user_id, request_id, n)
+		ORDER BY n ON CONFLICT DO NOTHING RETURNING *`, db.Array(sids), db.Array(users), db.Array(reqs)).Scan(&inserted).Error
+	if err != nil {
+		return nil, nil, fmt.Errorf("insert %d orders: %w", len(items), err)
 	}
-	return o, err
+	byReq := make(map[string]Order, len(items))
+	for _, o := range inserted {
+		byReq[o.RequestID] = o
+	}
+	var missing []string
+	for _, it := range items {
+		if _, ok := byReq[it.RequestID]; !ok {
+			missing = append(missing, it.RequestID)
+		}
+	}
+	if len(missing) > 0 {
+		var known []Order
+		if err := g.Raw(`SELECT * FROM orders WHERE request_id = ANY(?)`, db.Array(missing)).Scan(&known).Error; err != nil {
+			return nil, nil, fmt.Errorf("find %d orders: %w", len(missing), err)
+		}
+		for _, o := range known {
+			byReq[o.RequestID] = o
+		}
+	}
+	orders, errs := make([]Order, len(items)), make([]error, len(items))
+	for i, it := range items {
+		o, ok := byReq[it.RequestID]
+		switch {
+		case ok && (o.Sid != it.Sid || o.UserID != it.UserID):
+			errs[i] = ErrRequestReused
+		case ok:
+			orders[i] = o
+		default:
+			// The user's live order for the commodity won; the single path tells which.
+			orders[i], _, errs[i] = r.Insert(ctx, it.Sid, it.UserID, it.RequestID)
+		}
+	}
+	return orders, errs, nil
+}
+
+// FindByRequests returns the orders made for requestIDs, by request id.
+func (r *Repo) FindByRequests(ctx context.Context, requestIDs []string) (map[string]Order, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var os []Order
+	if err := g.Raw(`SELECT * FROM orders WHERE request_id = ANY(?)`, db.Array(requestIDs)).Scan(&os).Error; err != nil {
+		return nil, fmt.Errorf("find %d orders: %w", len(requestIDs), err)
+	}
+	m := make(map[string]Order, len(os))
+	for _, o := range os {
+		m[o.RequestID] = o
+	}
+	return m, nil
+}
+
+// Grant and Refusal are stock-srv's answers for pending orders.
+type (
+	Grant struct {
+		ID   int64
+		Name string
+	}
+	Refusal struct {
+		ID     int64
+		Reason string
+	}
+)
+
+// Finish records stock-srv's answers in one transaction: granted orders become created
+// and get their payment event in the outbox, refused ones become failed with the reason.
+// Only pending orders change, and only changed orders get an event, so racing callers (a
+// buyer's retry and recovery) write one event between them. It returns every order named,
+// as it is afterwards.
+func (r *Repo) Finish(ctx context.Context, grants []Grant, refusals []Refusal) (map[int64]Order, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	out := make(map[int64]Order, len(grants)+len(refusals))
+	err := g.Transaction(func(tx *gorm.DB) error {
+		if len(grants) > 0 {
+			ids, names := make([]int64, len(grants)), make([]string, len(grants))
+			for i, gr := range grants {
+				ids[i], names[i] = gr.ID, gr.Name
+			}
+			var created []Order
+			if err := tx.Raw(`UPDATE orders o SET state = 'created', name = v.name, update_time = now()
+				FROM unnest(?::bigint[], ?::text[]) AS v(id, name)
+				WHERE o.id = v.id AND o.state = 'pending' RETURNING o.*`, db.Array(ids), db.Array(names)).Scan(&created).Error; err != nil {
+				return err
+			}
+			if len(created) > 0 {
+				msgIDs, payloads := make([]string, len(created)), make([]string, len(created))
+				for i, o := range created {
+					out[o.ID] = o
+					p, err := protojson.Marshal(&paypb.PayEvent{
+						OrderId: o.ID, CommodityId: o.Sid, UserId: o.UserID, Name: o.Name, CreateTime: o.CreateTime.Unix(),
+					})
+					if err != nil {
+						return err
+					}
+					msgIDs[i], payloads[i] = MsgID(o.ID), string(p)
+				}
+				if err := tx.Exec(`INSERT INTO outbox (msg_id, payload)
+					SELECT m, p::jsonb FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS t(m, p, n) ORDER BY n
+					ON CONFLICT (msg_id) DO NOTHING`, db.Array(msgIDs), db.Array(payloads)).Error; err != nil {
+					return err
+				}
+			}
+		}
+		if len(refusals) > 0 {
+			ids, reasons := make([]int64, len(refusals)), make([]string, len(refusals))
+			for i, rf := range refusals {
+				ids[i], reasons[i] = rf.ID, rf.Reason
+			}
+			var failed []Order
+			if err := tx.Raw(`UPDATE orders o SET state = 'failed', reason = v.reason, update_time = now()
+				FROM unnest(?::bigint[], ?::text[]) AS v(id, reason)
+				WHERE o.id = v.id AND o.state = 'pending' RETURNING o.*`, db.Array(ids), db.Array(reasons)).Scan(&failed).Error; err != nil {
+				return err
+			}
+			for _, o := range failed {
+				out[o.ID] = o
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finish %d orders: %w", len(grants)+len(refusals), err)
+	}
+	// Orders that were no longer pending are returned as they are.
+	var rest []int64
+	for _, gr := range grants {
+		if _, ok := out[gr.ID]; !ok {
+			rest = append(rest, gr.ID)
+		}
+	}
+	for _, rf := range refusals {
+		if _, ok := out[rf.ID]; !ok {
+			rest = append(rest, rf.ID)
+		}
+	}
+	if len(rest) > 0 {
+		var os []Order
+		if err := g.Raw(`SELECT * FROM orders WHERE id = ANY(?)`, db.Array(rest)).Scan(&os).Error; err != nil {
+			return nil, fmt.Errorf("read %d finished orders: %w", len(rest), err)
+		}
+		for _, o := range os {
+			out[o.ID] = o
+		}
+	}
+	return out, nil
+}
+
+// MarkCreated is Finish for one granted order; ErrNotFound if there is no such order.
+func (r *Repo) MarkCreated(ctx context.Context, id int64, name string) (Order, error) {
+	return r.finishOne(ctx, []Grant{{id, name}}, nil, id)
+}
+
+// MarkFailed is Finish for one refused order; ErrNotFound if there is no such order.
+func (r *Repo) MarkFailed(ctx context.Context, id int64, reason string) (Order, error) {
+	return r.finishOne(ctx, nil, []Refusal{{id, reason}}, id)
+}
+
+func (r *Repo) finishOne(ctx context.Context, gs []Grant, rs []Refusal, id int64) (Order, error) {
+	m, err := r.Finish(ctx, gs, rs)
+	if err != nil {
+		return Order{}, err
+	}
+	o, ok := m[id]
+	if !ok {
+		return Order{}, ErrNotFound
+	}
+	return o, nil
 }
 
 // Get returns order id, or ErrNotFound.

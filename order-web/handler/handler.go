@@ -2,6 +2,7 @@
 package handler
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"secbuy/basic/batch"
 	"secbuy/basic/httpapi"
 	pb "secbuy/order-srv/proto/order"
 )
@@ -52,12 +54,27 @@ type Handler struct {
 	maxBody int64
 	limit   *httpapi.Limiter
 	soldOut sync.Map // commodity id → time.Time until which it is known sold out
+	buys    *batch.Batcher[*pb.CreateRequest, *pb.Response]
 }
 
 // New returns the handler. secret verifies the buyers' tokens; maxBody caps request bodies;
-// limit (nil: none) caps the buys in flight to order-srv.
-func New(orders pb.OrderService, secret string, maxBody int64, limit *httpapi.Limiter) *Handler {
-	return &Handler{orders: orders, secret: secret, maxBody: maxBody, limit: limit}
+// limit (nil: none) caps the buys in flight to order-srv; rpcTimeout bounds each call.
+// Concurrent buys go to order-srv together, in CreateOrders batches. Close stops it.
+func New(orders pb.OrderService, secret string, maxBody int64, limit *httpapi.Limiter, rpcTimeout time.Duration) *Handler {
+	h := &Handler{orders: orders, secret: secret, maxBody: maxBody, limit: limit}
+	h.buys = batch.New(4, 256, rpcTimeout, h.createOrders)
+	return h
+}
+
+// Close stops the batching once the buys already queued have been sent.
+func (h *Handler) Close() { h.buys.Close() }
+
+func (h *Handler) createOrders(ctx context.Context, items []*pb.CreateRequest) ([]*pb.Response, error) {
+	rsp, err := h.orders.CreateOrders(ctx, &pb.CreateBatchRequest{Items: items})
+	if err != nil {
+		return nil, err
+	}
+	return rsp.Items, nil
 }
 
 // Routes returns the service's whole HTTP surface.
@@ -114,7 +131,7 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	rsp, err := h.orders.CreateOrder(r.Context(), &pb.CreateRequest{
+	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{
 		Sid: b.ID, UserId: user, RequestId: strconv.FormatInt(user, 10) + ":" + key, LookupOnly: marked})
 	switch {
 	case err != nil:

@@ -2,6 +2,11 @@
 // JetStream pull consumer that acknowledges a message only after its payment is committed,
 // so an event outlives a payment-srv that is down, slow or killed halfway; creation is
 // idempotent (one payment per order), so a redelivery changes nothing.
+//
+// Events are stored in batches without a timer: the worker takes the first event waiting,
+// then every event already queued behind it (up to BatchSize), and stores their payments
+// with one INSERT. A lone event is stored at once; under load the queue fills while the
+// worker is busy and batches grow by themselves.
 package consumer
 
 import (
@@ -33,8 +38,10 @@ const (
 	AckWait = 30 * time.Second
 	// RetryDelay is how long an event whose payment could not be stored waits to come back.
 	RetryDelay = time.Second
-	// Workers is how many events are stored at once.
-	Workers = 8
+	// BatchSize is the most events stored with one INSERT.
+	BatchSize = 256
+	// Workers is how many batches are stored at once.
+	Workers = 2
 	// drainTimeout bounds the wait for events in hand at shutdown.
 	drainTimeout = 20 * time.Second
 	ackTimeout   = 5 * time.Second
@@ -45,7 +52,7 @@ var ErrStopped = errors.New("payment event consumer stopped")
 
 // Store is the storage the consumer needs; repo.Repo is the real one.
 type Store interface {
-	Create(ctx context.Context, p repo.Payment) (bool, error)
+	CreateBatch(ctx context.Context, ps []repo.Payment) (int64, error)
 }
 
 // Config is the durable consumer: every event of events.Topic from the start of the stream,
@@ -73,36 +80,36 @@ func run(ctx context.Context, stream jetstream.Stream, store Store, cfg jetstrea
 	if err != nil {
 		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 	}
-	// The callback runs on one goroutine; it hands each event to one of Workers goroutines
-	// and blocks while all are busy, so at most Workers events are in hand beyond the buffer.
-	slots := make(chan struct{}, Workers)
-	var wg sync.WaitGroup
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			handle(store, msg)
-		}()
-	},
-		jetstream.PullMaxMessages(4*Workers),
+	// The callback runs on one goroutine and only queues the event; it blocks while the
+	// queue is full, so at most the pull buffer, the queue and the batches in hand are
+	// delivered but not yet acknowledged.
+	queue := make(chan jetstream.Msg, BatchSize)
+	cc, err := cons.Consume(func(msg jetstream.Msg) { queue <- msg },
+		jetstream.PullMaxMessages(2*BatchSize),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			slog.Warn("payment events", "consumer", cfg.Durable, "err", err)
 		}))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	// Closed only closes once every callback has returned, so no wg.Add can follow Wait.
+	// Closed only closes once the callback has returned for good, so a worker that sees it
+	// and then finds the queue empty has finished every event in hand.
+	closed := cc.Closed()
+	var wg sync.WaitGroup
+	for range Workers {
+		wg.Go(func() { work(store, queue, closed) })
+	}
 	select {
-	case <-cc.Closed():
+	case <-closed:
 		wg.Wait()
 		return ErrStopped
 	case <-ctx.Done():
 	}
 	cc.Drain()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
 	select {
-	case <-cc.Closed():
-		wg.Wait()
+	case <-finished:
 		return nil
 	case <-time.After(drainTimeout):
 		cc.Stop()
@@ -110,37 +117,97 @@ func run(ctx context.Context, stream jetstream.Stream, store Store, cfg jetstrea
 	}
 }
 
-// handle stores the payment of one event, then acknowledges it. It does not use the
-// consumer's context: an event in hand is finished even while shutting down.
-func handle(store Store, msg jetstream.Msg) {
-	msgID := msg.Headers().Get(jetstream.MsgIDHeader)
-	var seq, delivered uint64
-	if meta, err := msg.Metadata(); err == nil {
-		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
-	}
-	p, err := decode(msg.Data())
-	if err != nil {
-		// Poison: no redelivery can make it valid, and it must not hold up the rest.
-		slog.Error("payment event terminated", "msgId", msgID, "seq", seq, "err", err)
-		if err := msg.Term(); err != nil {
-			slog.Warn("terminate payment event", "msgId", msgID, "seq", seq, "err", err)
+// work stores batches of queued events until closed is closed and the queue is empty.
+func work(store Store, queue <-chan jetstream.Msg, closed <-chan struct{}) {
+	batch := make([]jetstream.Msg, 0, BatchSize)
+	for {
+		var first jetstream.Msg
+		select {
+		case first = <-queue:
+		case <-closed:
+			select {
+			case first = <-queue:
+			default:
+				return
+			}
 		}
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < BatchSize {
+			select {
+			case msg := <-queue:
+				batch = append(batch, msg)
+			default:
+				break more
+			}
+		}
+		handle(store, batch)
+	}
+}
+
+// handle stores the payments of a batch of events with one INSERT, then acknowledges
+// them; if the INSERT fails, every event of the batch comes back after RetryDelay. It does
+// not use the consumer's context: events in hand are finished even while shutting down.
+func handle(store Store, batch []jetstream.Msg) {
+	valid := make([]jetstream.Msg, 0, len(batch))
+	ps := make([]repo.Payment, 0, len(batch))
+	for _, msg := range batch {
+		p, err := decode(msg.Data())
+		if err != nil {
+			// Poison: no redelivery can make it valid, and it must not hold up the rest.
+			msgID, seq, _ := describe(msg)
+			slog.Error("payment event terminated", "msgId", msgID, "seq", seq, "err", err)
+			if err := msg.Term(); err != nil {
+				slog.Warn("terminate payment event", "msgId", msgID, "seq", seq, "err", err)
+			}
+			continue
+		}
+		valid = append(valid, msg)
+		ps = append(ps, p)
+	}
+	if len(ps) == 0 {
 		return
 	}
-	if _, err := store.Create(context.Background(), p); err != nil {
-		// Logged on the first failure and then now and again, not once a second per event.
+	if _, err := store.CreateBatch(context.Background(), ps); err != nil {
+		// Logged on the first failure and then now and again, not once a second per batch.
+		msgID, seq, delivered := describe(valid[0])
 		if delivered <= 1 || delivered%30 == 0 {
-			slog.Error("store payment, will retry", "msgId", msgID, "seq", seq, "orderId", p.Sid, "deliveries", delivered, "err", err)
+			slog.Error("store payments, will retry", "events", len(valid), "firstMsgId", msgID, "firstSeq", seq, "deliveries", delivered, "err", err)
 		}
-		_ = msg.NakWithDelay(RetryDelay)
+		for _, msg := range valid {
+			_ = msg.NakWithDelay(RetryDelay)
+		}
 		return
+	}
+	// The payments are committed: a lost acknowledgement only brings an event back, and a
+	// redelivery changes nothing. The last one waits for the server's answer, which comes
+	// after the acknowledgements sent before it on this connection, so a batch is
+	// acknowledged at the server before the next one starts (or Run returns).
+	var ackErr error
+	last := len(valid) - 1
+	for _, msg := range valid[:last] {
+		if err := msg.Ack(); err != nil {
+			ackErr = err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
 	defer cancel()
-	if err := msg.DoubleAck(ctx); err != nil {
-		// The payment is stored; a redelivery will change nothing.
-		slog.Warn("ack payment event", "msgId", msgID, "seq", seq, "orderId", p.Sid, "err", err)
+	if err := valid[last].DoubleAck(ctx); err != nil {
+		ackErr = err
 	}
+	if ackErr != nil {
+		msgID, seq, _ := describe(valid[last])
+		slog.Warn("ack payment events (stored; they may come back and change nothing)", "events", len(valid), "lastMsgId", msgID, "lastSeq", seq, "err", ackErr)
+	}
+}
+
+// describe names msg for the log.
+func describe(msg jetstream.Msg) (msgID string, seq, delivered uint64) {
+	msgID = msg.Headers().Get(jetstream.MsgIDHeader)
+	if meta, err := msg.Metadata(); err == nil {
+		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
+	}
+	return msgID, seq, delivered
 }
 
 // decode reads a PayEvent (protojson; fields it does not know are ignored, so order-srv

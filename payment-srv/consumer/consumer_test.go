@@ -26,7 +26,7 @@ import (
 
 // startNATS runs a private nats-server with JetStream for t (the shared one on :4222 is
 // used by other test runs) and returns its URL. The server is killed when t ends.
-func startNATS(t *testing.T) string {
+func startNATS(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -65,7 +65,7 @@ func startNATS(t *testing.T) string {
 }
 
 // connect is one side's connection: it creates the stream if it is missing.
-func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
+func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
 	nc, js, s, err := events.Connect(context.Background(), url, t.Name())
 	if err != nil {
@@ -86,37 +86,46 @@ func publish(t *testing.T, js jetstream.JetStream, data []byte, msgID string) {
 	}
 }
 
-func publishEvents(t *testing.T, js jetstream.JetStream, from, to int64) {
+// publishEvents publishes the events of orders from..to at once and waits until the
+// stream has stored them all.
+func publishEvents(t testing.TB, js jetstream.JetStream, from, to int64) {
 	t.Helper()
 	for order := from; order <= to; order++ {
 		data, err := protojson.Marshal(event(order))
 		if err != nil {
 			t.Fatal(err)
 		}
-		publish(t, js, data, fmt.Sprintf("order-%d", order))
+		if _, err := js.PublishAsync(events.Topic, data, jetstream.WithMsgID(fmt.Sprintf("order-%d", order))); err != nil {
+			t.Fatalf("publish order %d: %v", order, err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("publishing orders %d..%d took longer than 30 s", from, to)
 	}
 }
 
 // countingStore wraps the real store: it fails the first failFirst calls, waits delay
-// before each insert, and counts calls and created rows.
+// before each batch insert, and counts calls, payments offered and created rows.
 type countingStore struct {
 	inner     Store
 	failFirst int64
 	delay     time.Duration
 	calls     atomic.Int64
+	payments  atomic.Int64
 	created   atomic.Int64
 }
 
-func (s *countingStore) Create(ctx context.Context, p repo.Payment) (bool, error) {
+func (s *countingStore) CreateBatch(ctx context.Context, ps []repo.Payment) (int64, error) {
+	s.payments.Add(int64(len(ps)))
 	if s.calls.Add(1) <= s.failFirst {
-		return false, errors.New("database unavailable")
+		return 0, errors.New("database unavailable")
 	}
 	time.Sleep(s.delay)
-	ok, err := s.inner.Create(ctx, p)
-	if ok {
-		s.created.Add(1)
-	}
-	return ok, err
+	n, err := s.inner.CreateBatch(ctx, ps)
+	s.created.Add(n)
+	return n, err
 }
 
 // running is a consumer started by startConsumer.
@@ -251,13 +260,15 @@ func TestSameEventThreeTimesMakesOnePayment(t *testing.T) {
 	if got, want := tally(t, d), (counts{1, 1, 5}); got != want {
 		t.Errorf("payments = %+v; want %+v", got, want)
 	}
-	if calls, created := store.calls.Load(), store.created.Load(); calls != 3 || created != 1 {
-		t.Errorf("store calls = %d, created = %d; want 3, 1", calls, created)
+	if payments, created := store.payments.Load(), store.created.Load(); payments != 3 || created != 1 {
+		t.Errorf("payments offered to the store = %d, created = %d; want 3, 1", payments, created)
 	}
 }
 
 func TestStopMidwayAndRestart(t *testing.T) {
-	const n = 300
+	// More events than one consumer has in hand (pull buffer, queue and batches) when it
+	// is stopped, and slow batches, so the first consumer is stopped well before the end.
+	const n = 5000
 	tests := []struct {
 		name string
 		// kill stops the first consumer: like SIGTERM, or like a crash.
@@ -275,7 +286,7 @@ func TestStopMidwayAndRestart(t *testing.T) {
 			_, pubJS, _ := connect(t, url)
 			publishEvents(t, pubJS, 1, n)
 
-			first := &countingStore{inner: repo.New(d), delay: 5 * time.Millisecond}
+			first := &countingStore{inner: repo.New(d), delay: 50 * time.Millisecond}
 			nc1, _, stream1 := connect(t, url)
 			c := startConsumer(t, stream1, first)
 			waitFor(t, "some payments", 20*time.Second, func() bool { return tally(t, d).Rows >= 50 })
@@ -353,8 +364,8 @@ func TestPoisonIsTerminatedAndDoesNotBlock(t *testing.T) {
 	if !idle(t, js) {
 		t.Errorf("consumer not idle after the poison was terminated")
 	}
-	if calls := store.calls.Load(); calls != 10 {
-		t.Errorf("store calls = %d; want 10 (poison never reaches the store)", calls)
+	if payments := store.payments.Load(); payments != 10 {
+		t.Errorf("payments offered to the store = %d; want 10 (poison never reaches the store)", payments)
 	}
 }
 
@@ -406,5 +417,151 @@ func TestDecode(t *testing.T) {
 				t.Errorf("decode(%s) = %+v; want %+v", tc.data, got, tc.want)
 			}
 		})
+	}
+}
+
+// Many events at once, two instances: every payment exists once, in batches.
+func TestManyEventsAtOnce(t *testing.T) {
+	t.Parallel()
+	const n = 5000
+	url := startNATS(t)
+	d := dbtest.New(t, "payment", migrations.FS)
+	_, js, stream := connect(t, url)
+	store := &countingStore{inner: repo.New(d)}
+	startConsumer(t, stream, store)
+	_, _, other := connect(t, url) // a second instance shares the durable consumer
+	startConsumer(t, other, store)
+	start := time.Now()
+	publishEvents(t, js, 1, n)
+	waitFor(t, "5000 payments", 30*time.Second, func() bool { return tally(t, d).Rows >= n })
+	elapsed := time.Since(start)
+	waitIdle(t, js)
+	if got, want := tally(t, d), (counts{n, n, sumTo(n)}); got != want {
+		t.Errorf("payments = %+v; want %+v", got, want)
+	}
+	if created := store.created.Load(); created != n {
+		t.Errorf("rows created = %d; want %d", created, n)
+	}
+	calls := store.calls.Load()
+	if calls >= n/4 {
+		t.Errorf("%d events took %d inserts; want them batched", n, calls)
+	}
+	t.Logf("%d events in %s (publishing included) with %d inserts", n, elapsed.Round(time.Millisecond), calls)
+}
+
+// fakeMsg is a delivered event that records what was done with it.
+type fakeMsg struct {
+	jetstream.Msg // methods handle does not use are left nil
+	data          []byte
+	outcome       string
+}
+
+func (m *fakeMsg) Data() []byte                              { return m.data }
+func (m *fakeMsg) Headers() nats.Header                      { return nil }
+func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) { return nil, errors.New("no metadata") }
+func (m *fakeMsg) Ack() error                                { m.outcome += "ack"; return nil }
+func (m *fakeMsg) DoubleAck(context.Context) error           { m.outcome += "ack"; return nil }
+func (m *fakeMsg) NakWithDelay(time.Duration) error          { m.outcome += "nak"; return nil }
+func (m *fakeMsg) Term() error                               { m.outcome += "term"; return nil }
+func (m *fakeMsg) is(t *testing.T, want string) {
+	t.Helper()
+	if m.outcome != want {
+		t.Errorf("event %s: %q; want %q", m.data, m.outcome, want)
+	}
+}
+
+func fakeEvent(t *testing.T, order, user int64) *fakeMsg {
+	t.Helper()
+	ev := event(order)
+	ev.UserId = user
+	data, err := protojson.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeMsg{data: data}
+}
+
+func TestBatchWithTheSameOrderTwice(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t, "payment", migrations.FS)
+	store := &countingStore{inner: repo.New(d)}
+	first, other, again := fakeEvent(t, 5, 1005), fakeEvent(t, 6, 1006), fakeEvent(t, 5, 1005)
+	relabelled := fakeEvent(t, 5, 9999) // the same order with different content: the first wins
+	poison := &fakeMsg{data: []byte(`{not json`)}
+	handle(store, []jetstream.Msg{first, other, poison, again, relabelled})
+	if got, want := tally(t, d), (counts{2, 2, 11}); got != want {
+		t.Errorf("payments = %+v; want %+v", got, want)
+	}
+	if calls, created := store.calls.Load(), store.created.Load(); calls != 1 || created != 2 {
+		t.Errorf("store calls = %d, created = %d; want 1, 2", calls, created)
+	}
+	for _, m := range []*fakeMsg{first, other, again, relabelled} {
+		m.is(t, "ack")
+	}
+	poison.is(t, "term")
+	if p, err := repo.New(d).Get(context.Background(), 5, 1005); err != nil {
+		t.Errorf("payment of order 5 for user 1005: %v", err)
+	} else if p.State != repo.StateUnpaid {
+		t.Errorf("payment of order 5 = %+v; want unpaid", p)
+	}
+
+	// The same batch again, as a redelivery: nothing changes, everything is acknowledged.
+	for _, m := range []*fakeMsg{first, other, again, relabelled} {
+		m.outcome = ""
+	}
+	handle(store, []jetstream.Msg{first, other, again, relabelled})
+	if got, want := tally(t, d), (counts{2, 2, 11}); got != want {
+		t.Errorf("after redelivery payments = %+v; want %+v", got, want)
+	}
+	for _, m := range []*fakeMsg{first, other, again, relabelled} {
+		m.is(t, "ack")
+	}
+}
+
+func TestBatchWhoseInsertFails(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t, "payment", migrations.FS)
+	store := &countingStore{inner: repo.New(d), failFirst: 1}
+	a, b, poison := fakeEvent(t, 1, 1001), fakeEvent(t, 2, 1002), &fakeMsg{data: []byte(`[]`)}
+	handle(store, []jetstream.Msg{a, poison, b})
+	a.is(t, "nak")
+	b.is(t, "nak")
+	poison.is(t, "term")
+	if got := tally(t, d); got.Rows != 0 {
+		t.Errorf("payments = %+v; want none", got)
+	}
+	// The redelivery succeeds.
+	a.outcome, b.outcome = "", ""
+	handle(store, []jetstream.Msg{b, a})
+	a.is(t, "ack")
+	b.is(t, "ack")
+	if got, want := tally(t, d), (counts{2, 2, 3}); got != want {
+		t.Errorf("payments = %+v; want %+v", got, want)
+	}
+}
+
+// BenchmarkConsume measures stored events per second: b.N events are published first, then
+// the consumer is timed until every payment exists.
+func BenchmarkConsume(b *testing.B) {
+	url := startNATS(b)
+	d := dbtest.New(b, "payment", migrations.FS)
+	_, js, stream := connect(b, url)
+	publishEvents(b, js, 1, int64(b.N))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var rows int64
+	b.ResetTimer()
+	go func() { done <- run(ctx, stream, repo.New(d), Config(AckWait)) }()
+	for rows < int64(b.N) {
+		time.Sleep(5 * time.Millisecond)
+		if err := d.Raw(`SELECT count(*) FROM payments`).Scan(&rows).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
 	}
 }

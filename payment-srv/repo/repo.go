@@ -2,9 +2,11 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"secbuy/basic/db"
@@ -65,6 +67,35 @@ func (r *Repo) Create(ctx context.Context, p Payment) (created bool, err error) 
 		return false, fmt.Errorf("create payment of order %d: %w", p.Sid, res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// CreateBatch inserts the unpaid payments of ps with one INSERT, leaving any
+// payment that already exists as it is (see Create); an order given twice gets the first
+// one. It returns how many rows it inserted. Rows go in order of sid, so concurrent batches
+// that share orders wait for one another instead of deadlocking.
+func (r *Repo) CreateBatch(ctx context.Context, ps []Payment) (created int64, err error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	ps = slices.Clone(ps)
+	slices.SortStableFunc(ps, func(a, b Payment) int { return cmp.Compare(a.Sid, b.Sid) })
+	ps = slices.CompactFunc(ps, func(a, b Payment) bool { return a.Sid == b.Sid })
+	sids := make([]int64, len(ps))
+	commodities := make([]int64, len(ps))
+	names := make([]string, len(ps))
+	users := make([]int64, len(ps))
+	for i, p := range ps {
+		sids[i], commodities[i], names[i], users[i] = p.Sid, p.CommodityID, p.Name, p.UserID
+	}
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	res := g.Exec(`INSERT INTO payments (sid, commodity_id, name, user_id)
+		SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::bigint[]) AS v (sid, commodity_id, name, user_id)
+		ORDER BY sid ON CONFLICT (sid) DO NOTHING`, db.Array(sids), db.Array(commodities), db.Array(names), db.Array(users))
+	if res.Error != nil {
+		return 0, fmt.Errorf("create %d payments (orders %d..%d): %w", len(ps), ps[0].Sid, ps[len(ps)-1].Sid, res.Error)
+	}
+	return res.RowsAffected, nil
 }
 
 // Pay pays order orderID's payment for userID with one conditional UPDATE, so concurrent

@@ -3,7 +3,9 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"secbuy/basic/db"
@@ -71,6 +73,82 @@ func TestCreateConcurrentSameOrder(t *testing.T) {
 	}
 	if p := row(t, d, 42); p.State != repo.StateUnpaid || p.PaidTime != nil || p.UserID != 9 || p.CommodityID != 7 {
 		t.Errorf("payment = %+v; want unpaid for user 9, commodity 7", p)
+	}
+}
+
+func TestCreateBatch(t *testing.T) {
+	t.Parallel()
+	r, d := newRepo(t)
+	create(t, r, 1, 7, 100)
+	if n, err := r.CreateBatch(context.Background(), nil); n != 0 || err != nil {
+		t.Errorf("CreateBatch(nil) = %d, %v; want 0, nil", n, err)
+	}
+	batch := []repo.Payment{
+		{Sid: 3, CommodityID: 7, UserID: 3, Name: "goods"},
+		{Sid: 1, CommodityID: 7, UserID: 999, Name: "other"}, // exists: left as it is
+		{Sid: 2, CommodityID: 7, UserID: 2, Name: "goods"},
+		{Sid: 3, CommodityID: 7, UserID: 333, Name: "again"}, // twice in the batch: the first wins
+		{Sid: 2, CommodityID: 7, UserID: 2, Name: "goods"},
+	}
+	n, err := r.CreateBatch(context.Background(), batch)
+	if err != nil || n != 2 {
+		t.Fatalf("CreateBatch = %d, %v; want 2, nil", n, err)
+	}
+	if batch[0].Sid != 3 || batch[1].Sid != 1 {
+		t.Errorf("CreateBatch reordered its argument: %+v", batch)
+	}
+	for _, want := range []repo.Payment{{Sid: 1, UserID: 100}, {Sid: 2, UserID: 2, Name: "goods"}, {Sid: 3, UserID: 3, Name: "goods"}} {
+		p := row(t, d, want.Sid)
+		if p.UserID != want.UserID || (want.Name != "" && p.Name != want.Name) || p.State != repo.StateUnpaid || p.CommodityID != 7 {
+			t.Errorf("payment of order %d = %+v; want user %d, name %q, unpaid", want.Sid, p, want.UserID, want.Name)
+		}
+	}
+	if n, err := r.CreateBatch(context.Background(), batch); n != 0 || err != nil {
+		t.Errorf("CreateBatch again = %d, %v; want 0, nil", n, err)
+	}
+	var rows int64
+	if err := d.Raw("SELECT count(*) FROM payments").Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if rows != 3 {
+		t.Errorf("rows = %d; want 3", rows)
+	}
+}
+
+// Concurrent batches of the same orders in different orders neither deadlock nor create
+// an order twice.
+func TestCreateBatchConcurrentOverlapping(t *testing.T) {
+	t.Parallel()
+	r, d := newRepo(t)
+	const orders, batches = 500, 8
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var created atomic.Int64
+	for i := 0; i < batches; i++ {
+		ps := make([]repo.Payment, orders)
+		for j := range ps {
+			ps[j] = repo.Payment{Sid: int64(j + 1), CommodityID: 7, UserID: int64(j + 1)}
+		}
+		rand.Shuffle(len(ps), func(a, b int) { ps[a], ps[b] = ps[b], ps[a] })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			n, err := r.CreateBatch(context.Background(), ps)
+			if err != nil {
+				t.Errorf("CreateBatch: %v", err)
+			}
+			created.Add(n)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var rows int64
+	if err := d.Raw("SELECT count(*) FROM payments").Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if rows != orders || created.Load() != orders {
+		t.Errorf("rows = %d, created = %d; want %d, %d", rows, created.Load(), orders, orders)
 	}
 }
 
@@ -225,4 +303,22 @@ func TestAudit(t *testing.T) {
 			t.Errorf("Audit(%d) = %+v; want %+v", tc.commodity, got, tc.want)
 		}
 	}
+}
+
+func BenchmarkCreateBatch256(b *testing.B) {
+	d := dbtest.New(b, "payment", migrations.FS)
+	r := repo.New(d)
+	ps := make([]repo.Payment, 256)
+	sid := int64(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range ps {
+			sid++
+			ps[j] = repo.Payment{Sid: sid, CommodityID: 7, UserID: sid, Name: "goods"}
+		}
+		if _, err := r.CreateBatch(context.Background(), ps); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*256)/b.Elapsed().Seconds(), "rows/s")
 }

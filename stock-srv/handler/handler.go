@@ -12,6 +12,7 @@ import (
 
 	merrors "go-micro.dev/v6/errors"
 
+	"secbuy/basic/batch"
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-srv/repo"
 )
@@ -25,6 +26,17 @@ const (
 	MaxCount     = 1_000_000_000
 	MaxRequestID = 128
 	MaxList      = 1000
+	MaxSellBatch = 1000 // items in one SellBatch call
+)
+
+// How single Sell calls are batched: a few workers each take the calls waiting at the
+// moment (up to sellBatchMax) into one repo.SellBatch transaction; a lone call runs at once.
+// Batches of a hot commodity queue on its row, so few workers make bigger batches: on 2
+// cores, 64 callers got about 19k units/s with 2 workers, 13k with 4, 6.5k with 8.
+const (
+	sellWorkers      = 2
+	sellBatchMax     = 256
+	sellBatchTimeout = 5 * time.Second
 )
 
 // Store is the storage the handler needs; repo.Repo is the real one.
@@ -32,17 +44,25 @@ type Store interface {
 	Create(ctx context.Context, c repo.Commodity) (repo.Commodity, error)
 	Get(ctx context.Context, id int64) (repo.Commodity, error)
 	List(ctx context.Context, offset, limit int) ([]repo.Commodity, error)
-	Sell(ctx context.Context, id int64, requestID string, userID int64) (repo.Commodity, error)
+	SellBatch(ctx context.Context, items []repo.SellItem) ([]repo.SellResult, error)
 	Audit(ctx context.Context, id int64) (repo.Audit, error)
 }
 
 // Stock implements pb.StockServiceHandler.
 type Stock struct {
 	store Store
+	sells *batch.Batcher[repo.SellItem, repo.SellResult]
 }
 
-// New returns the handler on store.
-func New(store Store) *Stock { return &Stock{store: store} }
+// New returns the handler on store. It starts the workers that batch Sell calls; Close
+// stops them.
+func New(store Store) *Stock {
+	return &Stock{store: store, sells: batch.New(sellWorkers, sellBatchMax, sellBatchTimeout, store.SellBatch)}
+}
+
+// Close stops batching Sell calls, once those already queued are answered. Call it after
+// the server has stopped taking requests; a Sell after Close fails as busy.
+func (h *Stock) Close() { h.sells.Close() }
 
 type badInput string
 
@@ -122,19 +142,81 @@ func (h *Stock) ListCommodities(ctx context.Context, in *pb.ListRequest, out *pb
 }
 
 // Sell grants one unit to the request id, or says why not (sold out, not started, ended).
+// Concurrent calls are answered together, in one transaction per batch.
 func (h *Stock) Sell(ctx context.Context, in *pb.SellRequest, out *pb.Response) error {
-	switch {
-	case in.Id <= 0:
-		return fail(ctx, out, badInput("id must be a positive integer"))
-	case in.UserId <= 0:
-		return fail(ctx, out, badInput("userId must be a positive integer"))
-	case in.RequestId == "" || len(in.RequestId) > MaxRequestID:
-		return fail(ctx, out, badInput("requestId must be 1 to 128 bytes"))
-	}
-	c, err := h.store.Sell(ctx, in.Id, in.RequestId, in.UserId)
-	out.Commodity = toProto(c)
+	item, err := validateSell(in)
 	if err != nil {
 		return fail(ctx, out, err)
+	}
+	res, err := h.sells.Do(ctx, item)
+	if err != nil {
+		return fail(ctx, out, err)
+	}
+	return answerSell(ctx, out, res)
+}
+
+// SellBatch answers each item as Sell would, in order, in one transaction. A bad item gets
+// its 400 and is left out; more than MaxSellBatch items get a 400 each. If the transaction
+// fails, the whole call fails (busy) and nothing was granted.
+func (h *Stock) SellBatch(ctx context.Context, in *pb.SellBatchRequest, out *pb.SellBatchResponse) error {
+	out.Items = make([]*pb.Response, len(in.Items))
+	for i := range out.Items {
+		out.Items[i] = &pb.Response{}
+	}
+	if len(in.Items) > MaxSellBatch {
+		for _, r := range out.Items {
+			_ = fail(ctx, r, badInput("a batch holds at most 1000 items"))
+		}
+		return nil
+	}
+	items := make([]repo.SellItem, 0, len(in.Items))
+	at := make([]int, 0, len(in.Items)) // where each of items came from
+	for i, req := range in.Items {
+		item, err := validateSell(req)
+		if err != nil {
+			_ = fail(ctx, out.Items[i], err)
+			continue
+		}
+		items, at = append(items, item), append(at, i)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	res, err := h.store.SellBatch(ctx, items)
+	if err == nil && len(res) != len(items) {
+		err = errors.New("wrong number of answers")
+	}
+	if err != nil {
+		out.Items = nil
+		return unavailable(ctx, err)
+	}
+	for j, i := range at {
+		if err := answerSell(ctx, out.Items[i], res[j]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateSell checks a sell request. The request id must also be text Postgres can store
+// (UTF-8 without NUL): one that is not would fail the whole batch it travels in.
+func validateSell(in *pb.SellRequest) (repo.SellItem, error) {
+	rid := in.GetRequestId()
+	switch {
+	case in.GetId() <= 0:
+		return repo.SellItem{}, badInput("id must be a positive integer")
+	case in.GetUserId() <= 0:
+		return repo.SellItem{}, badInput("userId must be a positive integer")
+	case rid == "" || len(rid) > MaxRequestID || !utf8.ValidString(rid) || strings.ContainsRune(rid, 0):
+		return repo.SellItem{}, badInput("requestId must be 1 to 128 bytes of UTF-8 text")
+	}
+	return repo.SellItem{ID: in.GetId(), RequestID: rid, UserID: in.GetUserId()}, nil
+}
+
+func answerSell(ctx context.Context, out *pb.Response, res repo.SellResult) error {
+	out.Commodity = toProto(res.Commodity)
+	if res.Err != nil {
+		return fail(ctx, out, res.Err)
 	}
 	out.Success = true
 	return nil
@@ -167,12 +249,17 @@ func fail(ctx context.Context, out *pb.Response, err error) error {
 		errors.Is(err, repo.ErrEnded), errors.Is(err, repo.ErrRequestReused):
 		code = 409
 	default:
-		slog.ErrorContext(ctx, "stock call failed", "err", err)
-		return merrors.InternalServerError(Name, "storage unavailable")
+		return unavailable(ctx, err)
 	}
 	out.Success = false
 	out.Error = &pb.Error{Code: code, Detail: err.Error()}
 	return nil
+}
+
+// unavailable logs err and returns the RPC error that callers treat as "busy".
+func unavailable(ctx context.Context, err error) error {
+	slog.ErrorContext(ctx, "stock call failed", "err", err)
+	return merrors.InternalServerError(Name, "storage unavailable")
 }
 
 func toProto(c repo.Commodity) *pb.Commodity {

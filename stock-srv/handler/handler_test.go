@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,10 +11,19 @@ import (
 	"secbuy/stock-srv/repo"
 )
 
-// fakeStore records calls and answers with err (or a fixed commodity).
+// fakeStore records calls and answers with err (or a fixed commodity). For SellBatch, an
+// outcome error (sold out, ...) answers each item; any other error fails the batch.
 type fakeStore struct {
 	calls int
 	err   error
+	sold  []repo.SellItem // the items given to SellBatch
+}
+
+// newHandler returns a handler on store, closed when the test ends.
+func newHandler(t *testing.T, store Store) *Stock {
+	h := New(store)
+	t.Cleanup(h.Close)
+	return h
 }
 
 func (f *fakeStore) Create(_ context.Context, c repo.Commodity) (repo.Commodity, error) {
@@ -29,10 +39,27 @@ func (f *fakeStore) List(context.Context, int, int) ([]repo.Commodity, error) {
 	f.calls++
 	return nil, f.err
 }
-func (f *fakeStore) Sell(_ context.Context, id int64, _ string, _ int64) (repo.Commodity, error) {
+func (f *fakeStore) SellBatch(_ context.Context, items []repo.SellItem) ([]repo.SellResult, error) {
 	f.calls++
-	return repo.Commodity{ID: id, Name: "x", Count: 3, Sale: 1}, f.err
+	f.sold = append(f.sold, items...)
+	if f.err != nil && !isOutcome(f.err) {
+		return nil, f.err
+	}
+	out := make([]repo.SellResult, len(items))
+	for i, it := range items {
+		out[i] = repo.SellResult{Commodity: repo.Commodity{ID: it.ID, Name: "x", Count: 3, Sale: 1}, Err: f.err}
+	}
+	return out, nil
 }
+func isOutcome(err error) bool {
+	for _, e := range []error{repo.ErrNotFound, repo.ErrSoldOut, repo.ErrNotStarted, repo.ErrEnded, repo.ErrRequestReused} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *fakeStore) Audit(context.Context, int64) (repo.Audit, error) {
 	f.calls++
 	return repo.Audit{Count: 3, Sale: 1, Granted: 1}, f.err
@@ -62,7 +89,7 @@ func TestCreateCommodityBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fakeStore{}
 			var out pb.Response
-			if err := New(f).CreateCommodity(context.Background(), c.in, &out); err != nil {
+			if err := newHandler(t, f).CreateCommodity(context.Background(), c.in, &out); err != nil {
 				t.Fatalf("rpc error %v; want a 400 in the response", err)
 			}
 			if out.Success || out.Error.GetCode() != 400 || !strings.Contains(out.Error.GetDetail(), c.want) {
@@ -79,7 +106,7 @@ func TestCreateCommodityOK(t *testing.T) {
 	f := &fakeStore{}
 	var out pb.Response
 	in := &pb.Commodity{Name: " 商品 ", Count: 10, StartTime: 1000, EndTime: 2000}
-	if err := New(f).CreateCommodity(context.Background(), in, &out); err != nil {
+	if err := newHandler(t, f).CreateCommodity(context.Background(), in, &out); err != nil {
 		t.Fatal(err)
 	}
 	c := out.Commodity
@@ -110,11 +137,13 @@ func TestSellAndGetOutcomes(t *testing.T) {
 		{"no user", &pb.SellRequest{Id: 1, RequestId: "r"}, nil, 400, 0, false},
 		{"no request id", &pb.SellRequest{Id: 1, UserId: 1}, nil, 400, 0, false},
 		{"long request id", &pb.SellRequest{Id: 1, UserId: 1, RequestId: strings.Repeat("r", 129)}, nil, 400, 0, false},
+		{"NUL in request id", &pb.SellRequest{Id: 1, UserId: 1, RequestId: "r\x00"}, nil, 400, 0, false},
+		{"invalid utf8 request id", &pb.SellRequest{Id: 1, UserId: 1, RequestId: "r\xff"}, nil, 400, 0, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fakeStore{err: c.storeErr}
 			var out pb.Response
-			err := New(f).Sell(context.Background(), c.in, &out)
+			err := newHandler(t, f).Sell(context.Background(), c.in, &out)
 			if (err != nil) != c.rpcErr {
 				t.Fatalf("rpc error = %v, want error: %v", err, c.rpcErr)
 			}
@@ -129,12 +158,12 @@ func TestSellAndGetOutcomes(t *testing.T) {
 	for _, id := range []int64{0, -3} {
 		f := &fakeStore{}
 		var out pb.Response
-		if err := New(f).GetCommodity(context.Background(), &pb.Request{Id: id}, &out); err != nil || out.Error.GetCode() != 400 || f.calls != 0 {
+		if err := newHandler(t, f).GetCommodity(context.Background(), &pb.Request{Id: id}, &out); err != nil || out.Error.GetCode() != 400 || f.calls != 0 {
 			t.Errorf("GetCommodity(%d) = %v %v, calls %d; want 400 without a store call", id, &out, err, f.calls)
 		}
 	}
 	var out pb.Response
-	if err := New(&fakeStore{err: repo.ErrNotFound}).GetCommodity(context.Background(), &pb.Request{Id: 9}, &out); err != nil || out.Error.GetCode() != 404 {
+	if err := newHandler(t, &fakeStore{err: repo.ErrNotFound}).GetCommodity(context.Background(), &pb.Request{Id: 9}, &out); err != nil || out.Error.GetCode() != 404 {
 		t.Errorf("unknown id: %v %v, want 404", &out, err)
 	}
 }
@@ -143,8 +172,68 @@ func TestListLimits(t *testing.T) {
 	for _, in := range []*pb.ListRequest{{Offset: -1}, {Limit: -1}, {Limit: MaxList + 1}} {
 		f := &fakeStore{}
 		var out pb.ListResponse
-		if err := New(f).ListCommodities(context.Background(), in, &out); err != nil || out.Error.GetCode() != 400 || f.calls != 0 {
+		if err := newHandler(t, f).ListCommodities(context.Background(), in, &out); err != nil || out.Error.GetCode() != 400 || f.calls != 0 {
 			t.Errorf("List(%v) = %v %v; want 400 without a store call", in, &out, err)
 		}
+	}
+}
+
+func TestSellBatchRPC(t *testing.T) {
+	good := func(n int64) *pb.SellRequest { return &pb.SellRequest{Id: n, RequestId: fmt.Sprint("r", n), UserId: n} }
+	in := &pb.SellBatchRequest{Items: []*pb.SellRequest{
+		good(1), {RequestId: "r", UserId: 1}, good(2), {Id: 3, UserId: 3, RequestId: "r\x00"}, good(4), nil,
+	}}
+	f := &fakeStore{}
+	var out pb.SellBatchResponse
+	if err := newHandler(t, f).SellBatch(context.Background(), in, &out); err != nil {
+		t.Fatal(err)
+	}
+	wantCodes := []int32{0, 400, 0, 400, 0, 400}
+	if len(out.Items) != len(wantCodes) {
+		t.Fatalf("%d answers for %d items", len(out.Items), len(wantCodes))
+	}
+	for i, r := range out.Items {
+		if r.Error.GetCode() != wantCodes[i] || r.Success != (wantCodes[i] == 0) {
+			t.Errorf("item %d: %v, want code %d", i, r, wantCodes[i])
+		}
+		if r.Success && r.Commodity.GetId() != in.Items[i].Id {
+			t.Errorf("item %d answered with commodity %v", i, r.Commodity)
+		}
+	}
+	if f.calls != 1 || len(f.sold) != 3 || f.sold[0].ID != 1 || f.sold[1].ID != 2 || f.sold[2].ID != 4 {
+		t.Errorf("store got %d calls with %+v; want one call with items 1, 2, 4", f.calls, f.sold)
+	}
+
+	f = &fakeStore{err: repo.ErrSoldOut}
+	out = pb.SellBatchResponse{}
+	if err := newHandler(t, f).SellBatch(context.Background(), &pb.SellBatchRequest{Items: []*pb.SellRequest{good(1), good(2)}}, &out); err != nil ||
+		len(out.Items) != 2 || out.Items[0].Error.GetCode() != 409 || out.Items[1].Error.GetCode() != 409 {
+		t.Errorf("sold out: %v %v; want 409 for each", &out, err)
+	}
+
+	f = &fakeStore{err: errors.New("conn refused")}
+	out = pb.SellBatchResponse{}
+	if err := newHandler(t, f).SellBatch(context.Background(), &pb.SellBatchRequest{Items: []*pb.SellRequest{good(1)}}, &out); err == nil || out.Items != nil {
+		t.Errorf("failed transaction: %v %v; want an RPC error and no answers", &out, err)
+	}
+
+	f = &fakeStore{}
+	big := &pb.SellBatchRequest{}
+	for i := int64(1); i <= MaxSellBatch+1; i++ {
+		big.Items = append(big.Items, good(i))
+	}
+	out = pb.SellBatchResponse{}
+	if err := newHandler(t, f).SellBatch(context.Background(), big, &out); err != nil || len(out.Items) != MaxSellBatch+1 || f.calls != 0 {
+		t.Fatalf("oversized batch: %d answers, %v, %d store calls; want a 400 each", len(out.Items), err, f.calls)
+	}
+	for _, r := range out.Items {
+		if r.Error.GetCode() != 400 {
+			t.Fatalf("oversized batch answered %v, want 400", r)
+		}
+	}
+
+	out = pb.SellBatchResponse{}
+	if err := newHandler(t, f).SellBatch(context.Background(), &pb.SellBatchRequest{}, &out); err != nil || len(out.Items) != 0 || f.calls != 0 {
+		t.Errorf("empty batch: %v %v, %d calls", &out, err, f.calls)
 	}
 }

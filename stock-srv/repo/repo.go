@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"secbuy/basic/db"
@@ -105,71 +105,221 @@ func (r *Repo) Audit(ctx context.Context, id int64) (Audit, error) {
 	return a, nil
 }
 
-type saleRecord struct {
-	Sid     int64
-	UserID  int64
-	Granted bool
-	Reason  string
+// SellItem asks for one unit of commodity ID for RequestID, on behalf of UserID.
+type SellItem struct {
+	ID        int64
+	RequestID string
+	UserID    int64
 }
 
-// Sell takes one unit of commodity id for requestID, in one transaction: it records the
-// request id, then raises sale with one conditional UPDATE that holds only while units
-// remain and the window is open. Concurrent callers queue on the row, and each sees the
-// sale left by the one before, so none is refused while stock remains and sale never passes
-// count. A request id that was answered before gets the same answer and takes nothing.
+// SellResult answers one SellItem. Err is nil when the unit is granted, else ErrNotFound,
+// ErrSoldOut, ErrNotStarted, ErrEnded or ErrRequestReused. Commodity is the row as the batch
+// left it (zero for an unknown commodity).
+type SellResult struct {
+	Commodity Commodity
+	Err       error
+}
+
+// Sell takes one unit of commodity id for requestID: a batch of one (see SellBatch). A
+// request id that was answered before gets the same answer and takes nothing.
 func (r *Repo) Sell(ctx context.Context, id int64, requestID string, userID int64) (Commodity, error) {
+	res, err := r.SellBatch(ctx, []SellItem{{ID: id, RequestID: requestID, UserID: userID}})
+	if err != nil {
+		return Commodity{}, err
+	}
+	return res[0].Commodity, res[0].Err
+}
+
+type saleRecord struct {
+	RequestID string
+	Sid       int64
+	UserID    int64
+	Granted   bool
+	Reason    string
+}
+
+// takenRow is a commodity row with what one batch took from it, or why it took nothing.
+type takenRow struct {
+	Commodity
+	Taken  int64
+	Reason string
+}
+
+// takeSQL takes up to ? units of commodity ? while it has some and its window is open, in
+// one statement, and returns the row after it with the number taken. The CTE locks the row
+// only if there is something to take, and reads it as it is once the lock is held (under
+// READ COMMITTED a locking read waits for a concurrent seller, then rechecks its condition
+// on that seller's commit), so sale - cur.sale is exactly what this statement took. FOR NO
+// KEY UPDATE, not FOR UPDATE: the latter conflicts with the key-share lock that inserting a
+// stock_sale row takes on its commodity, and concurrent batches would deadlock.
+const takeSQL = `WITH cur AS (
+	SELECT id, sale FROM stock WHERE id = ? AND sale < count
+		AND (start_time IS NULL OR start_time <= now()) AND (end_time IS NULL OR end_time > now())
+	FOR NO KEY UPDATE
+)
+UPDATE stock s SET sale = s.sale + LEAST(?, s.count - s.sale), version = s.version + 1
+FROM cur WHERE s.id = cur.id
+RETURNING s.*, s.sale - cur.sale AS taken`
+
+// refusedSQL reads the row of a commodity that had nothing to give, and why (now() is the
+// transaction's time, as in takeSQL).
+const refusedSQL = `SELECT *, CASE WHEN start_time > now() THEN 'not started'
+	WHEN end_time <= now() THEN 'ended' ELSE 'sold out' END AS reason FROM stock WHERE id = ?`
+
+// SellBatch answers every item exactly as Sell would, in order, in one transaction. The
+// batch may mix commodities and repeat request ids: the first item of a request id (of a
+// commodity that exists) records it, later copies get the same answer or, for another
+// commodity or user, ErrRequestReused. A request id answered before keeps its answer and
+// takes nothing. Each commodity is raised once, by as many units as it has left for its new
+// request ids, granted in batch order; the rest are refused with the reason. If the
+// transaction fails nothing is granted or recorded, and the error is returned for all.
+func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
-	var c Commodity
-	var outcome error
+	var out []SellResult
 	err := g.Transaction(func(tx *gorm.DB) error {
-		ins := tx.Exec(`INSERT INTO stock_sale (request_id, sid, user_id, granted) VALUES (?, ?, ?, true)
-			ON CONFLICT (request_id) DO NOTHING`, requestID, id, userID)
-		if isForeignKey(ins.Error) {
-			outcome = ErrNotFound
-			return outcome
-		}
-		if ins.Error != nil {
-			return ins.Error
-		}
-		if ins.RowsAffected == 0 {
-			var rec saleRecord
-			if err := tx.Raw(`SELECT sid, user_id, granted, reason FROM stock_sale WHERE request_id = ?`, requestID).Scan(&rec).Error; err != nil {
-				return err
-			}
-			if rec.Sid != id || rec.UserID != userID {
-				outcome = ErrRequestReused
-			} else if !rec.Granted {
-				outcome = reasonErr(rec.Reason)
-			}
-			return tx.Where("id = ?", id).Take(&c).Error
-		}
-		upd := tx.Raw(`UPDATE stock SET sale = sale + 1, version = version + 1
-			WHERE id = ? AND sale < count
-			AND (start_time IS NULL OR start_time <= now()) AND (end_time IS NULL OR end_time > now())
-			RETURNING *`, id).Scan(&c)
-		if upd.Error != nil {
-			return upd.Error
-		}
-		if upd.RowsAffected == 1 {
-			return nil
-		}
-		// Only the reason is read here; the decision was made, atomically, by the update.
-		var reason string
-		if err := tx.Raw(`SELECT CASE WHEN start_time > now() THEN 'not started'
-			WHEN end_time <= now() THEN 'ended' ELSE 'sold out' END FROM stock WHERE id = ?`, id).Scan(&reason).Error; err != nil {
-			return err
-		}
-		outcome = reasonErr(reason)
-		if err := tx.Where("id = ?", id).Take(&c).Error; err != nil {
-			return err
-		}
-		return tx.Exec(`UPDATE stock_sale SET granted = false, reason = ? WHERE request_id = ?`, reason, requestID).Error
+		var err error
+		out, err = sellBatch(tx, items)
+		return err
 	})
-	if err != nil && !errors.Is(err, outcome) {
-		return Commodity{}, fmt.Errorf("sell commodity %d for %s: %w", id, requestID, err)
+	if err != nil {
+		return nil, fmt.Errorf("sell batch of %d: %w", len(items), err)
 	}
-	return c, outcome
+	return out, nil
+}
+
+func sellBatch(tx *gorm.DB, items []SellItem) ([]SellResult, error) {
+	// Commodities that exist; an unknown one is answered without recording anything.
+	var sids []int64
+	seen := map[int64]bool{}
+	for _, it := range items {
+		if !seen[it.ID] {
+			seen[it.ID] = true
+			sids = append(sids, it.ID)
+		}
+	}
+	var rows []Commodity
+	if err := tx.Raw(`SELECT * FROM stock WHERE id = ANY(?)`, db.Array(sids)).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	stock := make(map[int64]Commodity, len(rows))
+	for _, c := range rows {
+		stock[c.ID] = c
+	}
+
+	// The first item of each request id, in batch order, is the request; record them all.
+	owner := map[string]saleRecord{} // request id -> the purchase it stands for
+	var rids []string
+	var ridSids, ridUsers []int64
+	for _, it := range items {
+		if _, ok := stock[it.ID]; !ok {
+			continue
+		}
+		if _, dup := owner[it.RequestID]; !dup {
+			owner[it.RequestID] = saleRecord{RequestID: it.RequestID, Sid: it.ID, UserID: it.UserID, Granted: true}
+			rids, ridSids, ridUsers = append(rids, it.RequestID), append(ridSids, it.ID), append(ridUsers, it.UserID)
+		}
+	}
+	var inserted []string
+	if len(rids) > 0 {
+		// Sorted, so that batches sharing request ids take their locks in the same order.
+		err := tx.Raw(`INSERT INTO stock_sale (request_id, sid, user_id, granted)
+			SELECT r, s, u, true FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS t(r, s, u) ORDER BY r
+			ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
+			db.Array(rids), db.Array(ridSids), db.Array(ridUsers)).Scan(&inserted).Error
+		if err != nil {
+			return nil, err
+		}
+	}
+	isNew := make(map[string]bool, len(inserted))
+	for _, rid := range inserted {
+		isNew[rid] = true
+	}
+
+	// Request ids recorded before keep the purchase and the answer they were given.
+	var old []string
+	for _, rid := range rids {
+		if !isNew[rid] {
+			old = append(old, rid)
+		}
+	}
+	if len(old) > 0 {
+		var recs []saleRecord
+		if err := tx.Raw(`SELECT request_id, sid, user_id, granted, reason FROM stock_sale
+			WHERE request_id = ANY(?)`, db.Array(old)).Scan(&recs).Error; err != nil {
+			return nil, err
+		}
+		if len(recs) != len(old) {
+			return nil, fmt.Errorf("read %d of %d recorded sales", len(recs), len(old))
+		}
+		for _, rec := range recs {
+			owner[rec.RequestID] = rec
+		}
+	}
+
+	// New request ids per commodity, in batch order; commodities in id order, so that
+	// concurrent batches lock their rows in the same order.
+	fresh := map[int64][]string{}
+	var hot []int64
+	for _, rid := range rids {
+		if rec := owner[rid]; isNew[rid] {
+			if len(fresh[rec.Sid]) == 0 {
+				hot = append(hot, rec.Sid)
+			}
+			fresh[rec.Sid] = append(fresh[rec.Sid], rid)
+		}
+	}
+	slices.Sort(hot)
+	for _, sid := range hot {
+		want := fresh[sid]
+		var row takenRow
+		res := tx.Raw(takeSQL, sid, len(want)).Scan(&row)
+		if res.Error == nil && res.RowsAffected == 0 {
+			res = tx.Raw(refusedSQL, sid).Scan(&row)
+		}
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if row.ID != sid || row.Taken < 0 || row.Taken > int64(len(want)) {
+			return nil, fmt.Errorf("commodity %d: took %d of %d", sid, row.Taken, len(want))
+		}
+		stock[sid] = row.Commodity
+		refused := want[row.Taken:]
+		if len(refused) == 0 {
+			continue
+		}
+		reason := row.Reason
+		if reason == "" {
+			reason = ErrSoldOut.Error() // it had fewer units left than were asked for
+		}
+		for _, rid := range refused {
+			rec := owner[rid]
+			rec.Granted, rec.Reason = false, reason
+			owner[rid] = rec
+		}
+		if err := tx.Exec(`UPDATE stock_sale SET granted = false, reason = ? WHERE request_id = ANY(?)`,
+			reason, db.Array(refused)).Error; err != nil {
+			return nil, err
+		}
+	}
+
+	out := make([]SellResult, len(items))
+	for i, it := range items {
+		c, ok := stock[it.ID]
+		switch rec := owner[it.RequestID]; {
+		case !ok:
+			out[i].Err = ErrNotFound
+		case rec.Sid != it.ID || rec.UserID != it.UserID:
+			out[i].Err = ErrRequestReused
+		case !rec.Granted:
+			out[i].Err = reasonErr(rec.Reason)
+		}
+		out[i].Commodity = c
+	}
+	return out, nil
 }
 
 func reasonErr(reason string) error {
@@ -179,9 +329,4 @@ func reasonErr(reason string) error {
 		}
 	}
 	return ErrSoldOut
-}
-
-func isForeignKey(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
 	"secbuy/stock-srv/migrations"
 	"secbuy/stock-srv/repo"
@@ -15,10 +18,18 @@ import (
 
 func newRepo(t *testing.T) *repo.Repo {
 	t.Helper()
-	return repo.New(dbtest.New(t, "stock", migrations.FS))
+	r, _ := newRepoDB(t)
+	return r
 }
 
-func create(t *testing.T, r *repo.Repo, count int64) repo.Commodity {
+// newRepoDB also returns the database, for the checks that look at stock_sale directly.
+func newRepoDB(t testing.TB) (*repo.Repo, *db.DB) {
+	t.Helper()
+	d := dbtest.New(t, "stock", migrations.FS)
+	return repo.New(d), d
+}
+
+func create(t testing.TB, r *repo.Repo, count int64) repo.Commodity {
 	t.Helper()
 	c, err := r.Create(context.Background(), repo.Commodity{Name: "phone", Count: count})
 	if err != nil {
@@ -191,3 +202,33 @@ func TestDatabaseRefusesBadRows(t *testing.T) {
 		t.Errorf("list after refused creates = %v, %v; want nothing stored", cs, err)
 	}
 }
+
+// BenchmarkSell compares one unit per transaction with 64 per transaction on one hot
+// commodity, from 64 goroutines; units/s is the figure to compare.
+func BenchmarkSell(b *testing.B) {
+	for _, size := range []int{1, 64} {
+		b.Run(fmt.Sprint("batch", size), func(b *testing.B) {
+			r, _ := newRepoDB(b)
+			c := create(b, r, 1_000_000_000)
+			var next atomic.Int64
+			b.SetParallelism(max(1, benchClients/runtime.GOMAXPROCS(0)))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				items := make([]repo.SellItem, size)
+				for pb.Next() {
+					for i := range items {
+						n := next.Add(1)
+						items[i] = repo.SellItem{ID: c.ID, RequestID: fmt.Sprintf("u%d-b", n), UserID: n}
+					}
+					res, err := r.SellBatch(context.Background(), items)
+					if err != nil || res[0].Err != nil {
+						b.Fatal(err, res[0].Err)
+					}
+				}
+			})
+			b.ReportMetric(float64(next.Load())/b.Elapsed().Seconds(), "units/s")
+		})
+	}
+}
+
+var benchClients = 64

@@ -2,7 +2,9 @@
 package handler
 
 import (
+	"context"
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -38,11 +40,12 @@ type Handler struct {
 	stock    pb.StockService
 	adminKey string
 	maxBody  int64
+	cache    *getCache
 }
 
 // New returns the handler. adminKey guards /stock/create; maxBody caps request bodies.
 func New(stock pb.StockService, adminKey string, maxBody int64) *Handler {
-	return &Handler{stock: stock, adminKey: adminKey, maxBody: maxBody}
+	return &Handler{stock: stock, adminKey: adminKey, maxBody: maxBody, cache: newGetCache(CacheTTL)}
 }
 
 // Routes returns the service's whole HTTP surface.
@@ -76,17 +79,41 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	rsp, err := h.stock.CreateCommodity(r.Context(), &pb.Commodity{
 		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime})
+	if err == nil && rsp.GetCommodity() != nil {
+		h.cache.forget(rsp.Commodity.Id)
+	}
 	h.reply(w, rsp, err)
 }
 
+// get answers from the cache (see CacheTTL): the sale count it shows may be up to
+// CacheTTL old.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	id, e := httpapi.PositiveID("id", r.URL.Query().Get("id"))
 	if e != nil {
 		httpapi.Fail(w, e)
 		return
 	}
-	rsp, err := h.stock.GetCommodity(r.Context(), &pb.Request{Id: id})
-	h.reply(w, rsp, err)
+	c, err := h.cache.get(r.Context(), id, func(ctx context.Context) (reply cached, keep bool) {
+		rec := newRecorder()
+		// The fetch runs outside this request's goroutine, beyond httpapi.Recover's reach.
+		defer func() {
+			if v := recover(); v != nil {
+				slog.Error("get commodity panic", "id", id, "panic", v)
+				rec = newRecorder()
+				httpapi.Fail(rec, httpapi.Errorf(http.StatusInternalServerError, "internal error"))
+				reply, keep = rec.reply(), false
+			}
+		}()
+		rsp, err := h.stock.GetCommodity(ctx, &pb.Request{Id: id})
+		h.reply(rec, rsp, err)
+		// Keep final answers only: the commodity, or that there is none.
+		return rec.reply(), err == nil && (rsp.Error == nil || rsp.Error.Code == http.StatusNotFound)
+	})
+	if err != nil {
+		// This reader's own request ended while it waited; nobody reads the reply.
+		return
+	}
+	writeCached(w, c)
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {

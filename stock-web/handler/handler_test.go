@@ -17,8 +17,10 @@ import (
 
 const adminKey = "test-admin"
 
-// fakeStock answers every call with rsp/err and counts calls.
+// fakeStock answers every call with rsp/err and counts calls. The embedded interface
+// stands for the methods stock-web never calls (calling one panics).
 type fakeStock struct {
+	pb.StockService
 	calls int
 	rsp   *pb.Response
 	err   error

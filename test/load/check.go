@@ -34,9 +34,9 @@ func NewAuditor(natsURL string) *Auditor {
 	reg := svc.Registry(natsURL)
 	c := svc.Client(reg, 10*time.Second)
 	return &Auditor{
-		stock:   stockpb.NewStockService("go.micro.secbuy.srv.stock", c),
-		order:   orderpb.NewOrderService("go.micro.secbuy.srv.order", c),
-		payment: paymentpb.NewPaymentService("go.micro.secbuy.srv.payment", c),
+		stock:   stockpb.NewStockService(svc.Internal("go.micro.secbuy.srv.stock"), c),
+		order:   orderpb.NewOrderService(svc.Internal("go.micro.secbuy.srv.order"), c),
+		payment: paymentpb.NewPaymentService(svc.Internal("go.micro.secbuy.srv.payment"), c),
 	}
 }
 

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"secbuy/test/load"
+)
+
+// sample is one answered request. It holds no pointers, so a run's samples (up to a
+// million) cost the garbage collector nothing to keep.
+type sample struct {
+	latency time.Duration
+	user    int64
+	order   int64
+	seq     int64 // the request's number in the run; a buy's Idempotency-Key is derived from it
+	status  int32
+	reason  uint16 // index into reasons
+	failed  bool   // no HTTP answer at all
+}
+
+// reasons interns reply reasons ("ok", "sold out", ...) so samples carry a small index.
+var reasons = struct {
+	sync.Mutex
+	idx   map[string]uint16
+	names []string
+}{idx: map[string]uint16{}}
+
+func intern(s string) uint16 {
+	reasons.Lock()
+	defer reasons.Unlock()
+	if i, ok := reasons.idx[s]; ok {
+		return i
+	}
+	i := uint16(len(reasons.names))
+	reasons.names = append(reasons.names, s)
+	reasons.idx[s] = i
+	return i
+}
+
+func reasonName(i uint16) string {
+	reasons.Lock()
+	defer reasons.Unlock()
+	return reasons.names[i]
+}
+
+var (
+	reasonOK      = intern("ok")
+	reasonPending = intern("pending")
+	reasonError   = intern("error")
+)
+
+// worker is one connection's loop state: its connection and a memo of the error bodies
+// seen, since a crowd gets the same few refusals byte for byte.
+type worker struct {
+	conn    conn
+	memo    map[string]uint16
+	samples []sample
+	lastErr error
+}
+
+const memoMax = 64
+
+// do sends req, reads the whole reply and records the outcome. orders says whether to
+// parse the order id out of the reply (buys); a read's 200 is never parsed.
+func (w *worker) do(req *request, seq int64, orders bool) {
+	s := sample{user: req.user, seq: seq}
+	t0 := time.Now()
+	status, body, err := w.conn.do(req)
+	s.latency = time.Since(t0)
+	s.status = int32(status)
+	if err != nil {
+		s.failed, s.reason, w.lastErr = true, reasonError, err
+		w.samples = append(w.samples, s)
+		return
+	}
+	switch {
+	case status == http.StatusOK || status == http.StatusAccepted:
+		s.reason = reasonOK
+		if status == http.StatusAccepted {
+			s.reason = reasonPending
+		}
+		if orders {
+			s.order = orderID(body)
+		}
+	default:
+		if i, ok := w.memo[string(body)]; ok {
+			s.reason = i
+			break
+		}
+		s.reason = intern(detail(s.status, body))
+		if len(w.memo) < memoMax {
+			w.memo[string(body)] = s.reason
+		}
+	}
+	w.samples = append(w.samples, s)
+}
+
+// orderID returns the order id of a buy's reply (0 if none).
+func orderID(body []byte) int64 {
+	var r struct {
+		Order *struct {
+			ID int64 `json:"id"`
+		} `json:"order"`
+	}
+	if json.Unmarshal(body, &r) != nil || r.Order == nil {
+		return 0
+	}
+	return r.Order.ID
+}
+
+// detail returns the error detail of a refusal, as load.Buy names it.
+func detail(status int32, body []byte) string {
+	var r struct {
+		Error *struct {
+			Detail string `json:"detail"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &r) == nil && r.Error != nil && r.Error.Detail != "" {
+		return r.Error.Detail
+	}
+	return fmt.Sprintf("status %d", status)
+}
+
+// measured is what a closed loop (or a load.Burst) produced.
+type measured struct {
+	samples []sample
+	elapsed time.Duration
+	cpu     float64 // this process's CPU time over the wall time: cores busy
+	lastErr error   // one transport error, if any
+}
+
+// loop is a closed loop: conns workers, each with its own connection, each sending its
+// next request as soon as the previous one was answered (the offered load is what the
+// server sustains with conns requests in flight). next returns the request numbered seq;
+// seq counts from 0 across all workers, so each request can have its own user.
+type loop struct {
+	conns   int
+	newConn func() conn
+	orders  bool // parse order ids out of successful replies (buys)
+	// The loop stops at the first of: d has passed (0: no limit), n requests were sent
+	// (0: no limit), ctx ended.
+	d time.Duration
+	n int64
+}
+
+func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
+	var (
+		seq     atomic.Int64
+		wg      sync.WaitGroup
+		workers = make([]*worker, l.conns)
+		start   = make(chan struct{})
+	)
+	for i := range workers {
+		w := &worker{conn: l.newConn(), memo: map[string]uint16{}, samples: make([]sample, 0, 1024)}
+		workers[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer w.conn.close()
+			<-start
+			var deadline time.Time
+			if l.d > 0 {
+				deadline = time.Now().Add(l.d)
+			}
+			for ctx.Err() == nil && (l.d == 0 || time.Now().Before(deadline)) {
+				n := seq.Add(1) - 1
+				if l.n > 0 && n >= l.n {
+					return
+				}
+				req := next(n)
+				w.do(&req, n, l.orders)
+			}
+		}()
+	}
+	cpu0, t0 := cpuTime(), time.Now()
+	close(start)
+	wg.Wait()
+	r := measured{elapsed: time.Since(t0)}
+	r.cpu = (cpuTime() - cpu0).Seconds() / r.elapsed.Seconds()
+	n := 0
+	for _, w := range workers {
+		n += len(w.samples)
+	}
+	r.samples = make([]sample, 0, n)
+	for _, w := range workers {
+		r.samples = append(r.samples, w.samples...)
+		if w.lastErr != nil {
+			r.lastErr = w.lastErr
+		}
+	}
+	return r
+}
+
+// fromResult turns a load.Burst result into samples.
+func fromResult(res load.Result, cpu float64) measured {
+	r := measured{elapsed: res.Elapsed, cpu: cpu, samples: make([]sample, len(res.Replies))}
+	for i, rep := range res.Replies {
+		r.samples[i] = sample{latency: rep.Latency, user: rep.User, order: rep.OrderID,
+			status: int32(rep.Status), reason: intern(rep.Reason), failed: rep.Err != nil}
+		if rep.Err != nil {
+			r.lastErr = rep.Err
+		}
+	}
+	return r
+}
+
+// replies turns samples of buys back into load.Reply values for load.Check; key gives
+// each buy's Idempotency-Key from its number ("" for none).
+func replies(ss []sample, key func(seq int64) string) []load.Reply {
+	out := make([]load.Reply, len(ss))
+	for i, s := range ss {
+		out[i] = load.Reply{User: s.user, Status: int(s.status), Reason: reasonName(s.reason),
+			OrderID: s.order, Key: key(s.seq), Latency: s.latency}
+		if s.failed {
+			out[i].Err = errors.New("no answer")
+		}
+	}
+	return out
+}
+
+// stats summarises a run's samples.
+type stats struct {
+	requests      int
+	rate          float64
+	p50, p99, max time.Duration
+	ok            int
+	others        map[string]int // every reason but "ok"
+}
+
+func summarise(r measured) stats {
+	st := stats{requests: len(r.samples), others: map[string]int{}}
+	if r.elapsed > 0 {
+		st.rate = float64(len(r.samples)) / r.elapsed.Seconds()
+	}
+	if len(r.samples) == 0 {
+		return st
+	}
+	lat := make([]time.Duration, len(r.samples))
+	counts := map[uint16]int{}
+	for i, s := range r.samples {
+		lat[i] = s.latency
+		counts[s.reason]++
+	}
+	slices.Sort(lat)
+	at := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p/100)] }
+	st.p50, st.p99, st.max = at(50), at(99), lat[len(lat)-1]
+	for i, n := range counts {
+		if i == reasonOK {
+			st.ok = n
+		} else {
+			st.others[reasonName(i)] = n
+		}
+	}
+	return st
+}
+
+// otherString lists the reasons other than "ok", most frequent first.
+func (st stats) otherString() string {
+	if len(st.others) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(st.others))
+	for k := range st.others {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if st.others[keys[i]] != st.others[keys[j]] {
+			return st.others[keys[i]] > st.others[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, st.others[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuTime is this process's user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
