@@ -62,7 +62,7 @@ type Handler struct {
 // Concurrent buys go to order-srv together, in CreateOrders batches. Close stops it.
 func New(orders pb.OrderService, secret string, maxBody int64, limit *httpapi.Limiter, rpcTimeout time.Duration) *Handler {
 	h := &Handler{orders: orders, secret: secret, maxBody: maxBody, limit: limit}
-	h.buys = batch.New(4, 256, rpcTimeout, h.createOrders)
+	h.buys = batch.New(2, 256, rpcTimeout, h.createOrders)
 	return h
 }
 
