@@ -47,10 +47,16 @@ func Verify(secret, token string) (int64, error) {
 
 // FromRequest verifies the request's "Authorization: Bearer" token.
 func FromRequest(secret string, r *http.Request) (int64, error) {
+	return FromRequestWith(secret, r, func(secret, token string) (int64, error) { return Verify(secret, token) })
+}
+
+// FromRequestWith is FromRequest with the verification given, e.g. a cache in front of
+// Verify.
+func FromRequestWith(secret string, r *http.Request, verify func(secret, token string) (int64, error)) (int64, error) {
 	h := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
 		return 0, ErrNoToken
 	}
-	return Verify(secret, strings.TrimSpace(token))
+	return verify(secret, strings.TrimSpace(token))
 }

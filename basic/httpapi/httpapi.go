@@ -103,9 +103,12 @@ func PositiveID(name, s string) (int64, *Error) {
 	return id, nil
 }
 
-// User returns the buyer's user id from the bearer token, or a 401 error.
+// User returns the buyer's user id from the bearer token, or a 401 error. Tokens that
+// verified are remembered until they expire.
 func User(secret string, r *http.Request) (int64, *Error) {
-	id, err := auth.FromRequest(secret, r)
+	id, err := auth.FromRequestWith(secret, r, func(secret, token string) (int64, error) {
+		return tokens.verify(secret, token, auth.Verify)
+	})
 	if errors.Is(err, auth.ErrNoToken) {
 		return 0, Errorf(http.StatusUnauthorized, "missing bearer token")
 	}

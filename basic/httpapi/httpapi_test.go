@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"secbuy/basic/auth"
 )
 
 func TestDecode(t *testing.T) {
@@ -64,5 +66,40 @@ func TestLimiter(t *testing.T) {
 	var none *Limiter
 	if _, ok := none.Acquire(httptest.NewRecorder(), r); !ok {
 		t.Error("a nil limiter refused")
+	}
+}
+
+func TestTokenCache(t *testing.T) {
+	c := newTokenCache()
+	calls := 0
+	verify := func(secret, token string) (int64, error) {
+		calls++
+		return auth.Verify(secret, token)
+	}
+	good, _ := auth.Mint("s", 7, time.Minute)
+	for i := 0; i < 3; i++ {
+		if u, err := c.verify("s", good, verify); err != nil || u != 7 {
+			t.Fatalf("verify = %d, %v", u, err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("a good token was verified %d times; want once, then cached", calls)
+	}
+	if _, err := c.verify("other-secret", good, verify); err == nil {
+		t.Error("a cached token was accepted under another secret")
+	}
+	short, _ := auth.Mint("s", 8, 1100*time.Millisecond)
+	if _, err := c.verify("s", short, verify); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2100 * time.Millisecond) // jwt expiry has one-second resolution
+	if _, err := c.verify("s", short, verify); err == nil {
+		t.Error("an expired token was accepted from the cache")
+	}
+	forged, _ := auth.Mint("x", 9, time.Minute)
+	for i := 0; i < 2; i++ {
+		if _, err := c.verify("s", forged, verify); err == nil {
+			t.Error("a forged token was accepted")
+		}
 	}
 }
