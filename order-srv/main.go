@@ -1,5 +1,6 @@
 // Command order-srv serves OrderService (go.micro.secbuy.srv.order): orders, their recovery,
-// and the relay of payment events to JetStream.
+// the relay of payment events to JetStream, and the consumer of payment.expired that
+// cancels an unpaid order and gives its unit back.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"secbuy/basic/db"
 	"secbuy/basic/events"
 	"secbuy/basic/svc"
+	"secbuy/order-srv/expired"
 	"secbuy/order-srv/handler"
 	"secbuy/order-srv/migrations"
 	pb "secbuy/order-srv/proto/order"
@@ -46,7 +48,7 @@ func run() error {
 	if err := db.Migrate(ctx, d, "order", migrations.FS); err != nil {
 		return err
 	}
-	nc, _, _, err := events.Connect(ctx, cfg.NATSURL, "order-srv")
+	nc, _, stream, err := events.Connect(ctx, cfg.NATSURL, "order-srv")
 	if err != nil {
 		return err
 	}
@@ -61,7 +63,8 @@ func run() error {
 	rl := relay.New(store, js)
 	reg := svc.Registry(cfg.NATSURL)
 	cli := svc.Client(reg, cfg.RPCTimeout.Duration)
-	h := handler.New(store, stockpb.NewStockService(svc.Internal(stocksrv.Name), cli), rl.Poke, cfg.RPCTimeout.Duration)
+	stock := stockpb.NewStockService(svc.Internal(stocksrv.Name), cli)
+	h := handler.New(store, stock, rl.Poke, cfg.RPCTimeout.Duration)
 	defer h.Close() // after the server has drained its calls
 
 	var wg sync.WaitGroup
@@ -70,6 +73,13 @@ func run() error {
 	wg.Add(2)
 	go func() { defer wg.Done(); rl.Run(ctx) }()
 	go func() { defer wg.Done(); h.RunRecovery(ctx, cfg.RecoverEvery.Duration, cfg.RecoverAfter.Duration) }()
+	// A consumer that stops by itself stops the service too, so a supervisor restarts both.
+	// It finishes the events in hand before NATS closes.
+	var consumeErr error
+	wg.Go(func() {
+		consumeErr = expired.New(store, stock, cfg.RPCTimeout.Duration).Run(ctx, stream)
+		stop()
+	})
 
 	srv, err := svc.NewServer(handler.Name, cfg.OrderSrvAddr, reg)
 	if err != nil {
@@ -78,5 +88,11 @@ func run() error {
 	if err := srv.Handle(func(s server.Server) error { return pb.RegisterOrderServiceHandler(s, h) }); err != nil {
 		return err
 	}
-	return srv.Run(ctx)
+	err = srv.Run(ctx)
+	stop()
+	wg.Wait()
+	if err == nil {
+		err = consumeErr
+	}
+	return err
 }

@@ -2,7 +2,10 @@
 package main
 
 import (
+	"context"
 	"log"
+
+	"github.com/redis/go-redis/v9"
 
 	"secbuy/basic/config"
 	"secbuy/basic/httpapi"
@@ -18,6 +21,12 @@ func main() {
 	}
 }
 
+// quiet drops go-redis's own log, which repeats every failed dial; the guard reports
+// Redis trouble itself, at most every 10 s.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func run() error {
 	cfg, err := config.Load()
 	if err != nil {
@@ -30,7 +39,18 @@ func run() error {
 
 	reg := svc.Registry(cfg.NATSURL)
 	orders := pb.NewOrderService(svc.Internal(ordersrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
-	h := handler.New(orders, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration), cfg.RPCTimeout.Duration)
+	redis.SetLogger(quiet{})
+	guard, err := httpapi.NewGuard(httpapi.GuardConfig{
+		RedisAddr: cfg.RedisAddr, KeyPrefix: cfg.RateKeyPrefix,
+		UserPerSec: cfg.RateUserPerSec, IPPerSec: cfg.RateIPPerSec, IPExempt: cfg.RateIPExempt,
+		IPHeader: cfg.ClientIPHeader, InflightTTL: cfg.InflightTTL.Duration,
+	})
+	if err != nil {
+		return err
+	}
+	defer guard.Close()
+	h := handler.New(orders, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration),
+		guard, cfg.RPCTimeout.Duration)
 	defer h.Close()
 	return svc.RunWeb(ctx, handler.Name, cfg.OrderWebAddr, reg, h.Routes())
 }

@@ -1,17 +1,24 @@
-// Command payment-srv serves PaymentService (go.micro.secbuy.srv.payment) and turns the
-// payment.payevent stream into one unpaid payment per order.
+// Command payment-srv serves PaymentService (go.micro.secbuy.srv.payment), turns the
+// payment.payevent stream into one unpaid payment per order, expires payments left unpaid
+// longer than pay_timeout, and relays their payment.expired events to JetStream.
 package main
 
 import (
 	"context"
-	"go-micro.dev/v6/server"
+	"fmt"
 	"log"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go-micro.dev/v6/server"
 
 	"secbuy/basic/config"
 	"secbuy/basic/db"
 	"secbuy/basic/events"
+	"secbuy/basic/outbox"
 	"secbuy/basic/svc"
 	"secbuy/payment-srv/consumer"
+	"secbuy/payment-srv/expiry"
 	"secbuy/payment-srv/handler"
 	"secbuy/payment-srv/migrations"
 	pb "secbuy/payment-srv/proto/payment"
@@ -28,6 +35,9 @@ func run() error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
+	}
+	if cfg.PayTimeout.Duration <= 0 || cfg.ExpireEvery.Duration <= 0 {
+		return fmt.Errorf("config: pay_timeout and expire_every must be positive")
 	}
 	svc.SetupLog("payment-srv", cfg.LogLevel)
 	defer svc.Profile("payment-srv")()
@@ -50,8 +60,20 @@ func run() error {
 		return err
 	}
 	defer nc.Close()
+	// A JetStream handle of our own, so that unanswered publishes time out and are dropped.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(outbox.AckTimeout))
+	if err != nil {
+		return err
+	}
 
 	store := repo.New(d)
+	// The expiry loop and the relay of its events stop before the database and NATS close.
+	rl := outbox.NewRelay(store, js, events.ExpiredTopic)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { rl.Run(ctx) })
+	wg.Go(func() { expiry.Run(ctx, store, cfg.ExpireEvery.Duration, cfg.PayTimeout.Duration, rl.Poke) })
 	consumed := make(chan error, 1)
 	go func() {
 		err := consumer.Run(ctx, stream, store)

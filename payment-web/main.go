@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"secbuy/basic/config"
+	"secbuy/basic/httpapi"
 	"secbuy/basic/svc"
 	paymentsrv "secbuy/payment-srv/handler"
 	pb "secbuy/payment-srv/proto/payment"
@@ -29,6 +30,6 @@ func run() error {
 
 	reg := svc.Registry(cfg.NATSURL)
 	payment := pb.NewPaymentService(svc.Internal(paymentsrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
-	h := handler.New(payment, cfg.AuthSecret, cfg.MaxBodyBytes)
+	h := handler.New(payment, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration))
 	return svc.RunWeb(ctx, handler.Name, cfg.PaymentWebAddr, reg, h.Routes())
 }

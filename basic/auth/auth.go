@@ -29,17 +29,24 @@ func Mint(secret string, userID int64, ttl time.Duration) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }
 
-// Verify checks token and returns its user id, a positive integer.
+// Verify checks token and returns its user id, a positive integer. The token must be
+// HS256-signed with secret and carry exp, a JSON number in the future, and sub, the user
+// id as a string of plain decimal digits ("42"; not "+42" or "042").
 func Verify(secret, token string) (int64, error) {
-	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
+	// MapClaims, not RegisteredClaims: the latter also takes a quoted string as exp.
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
 		return []byte(secret), nil
 	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadToken, err)
 	}
-	id, err := strconv.ParseInt(claims.Subject, 10, 64)
-	if err != nil || id <= 0 {
+	sub, err := claims.GetSubject()
+	if err != nil {
+		return 0, fmt.Errorf("%w: sub must be a positive user id", ErrBadToken)
+	}
+	id, err := strconv.ParseInt(sub, 10, 64)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != sub {
 		return 0, fmt.Errorf("%w: sub must be a positive user id", ErrBadToken)
 	}
 	return id, nil

@@ -40,12 +40,32 @@ type Config struct {
 	// RecoverEvery is how often recovery looks.
 	RecoverAfter Duration `json:"recover_after"`
 	RecoverEvery Duration `json:"recover_every"`
+	// PayTimeout is how long a payment may stay unpaid before it expires (its order is then
+	// cancelled and its unit goes back on sale); ExpireEvery is how often payment-srv looks.
+	PayTimeout   Duration `json:"pay_timeout"`
+	ExpireEvery  Duration `json:"expire_every"`
 	MaxBodyBytes int64    `json:"max_body_bytes"`
 	// MaxInflight caps each web instance's requests in flight to its RPC service; a request
 	// waits up to QueueWait for a slot, then gets 503.
 	MaxInflight int      `json:"max_inflight"`
 	QueueWait   Duration `json:"queue_wait"`
 	LogLevel    string   `json:"log_level"`
+
+	// Abuse control on POST /order/sell, shared by every order-web through Redis: buys per
+	// second per user and per client IP (0: no limit; a burst of one second's worth is
+	// allowed), under keys starting with RateKeyPrefix. Clients in RateIPExempt (comma-
+	// separated CIDRs; by default loopback, that is a proxy or tool on the same host) have
+	// no per-IP limit. ClientIPHeader names a header set by a trusted proxy (for example
+	// X-Forwarded-For, whose last address is used) to take the client IP from instead of
+	// the connection's; leave it empty unless such a proxy is in front. InflightTTL bounds
+	// how long a buy in flight blocks the same user's other presses for the same commodity
+	// if its web instance dies before releasing it.
+	RateUserPerSec int      `json:"rate_user_per_sec"`
+	RateIPPerSec   int      `json:"rate_ip_per_sec"`
+	RateKeyPrefix  string   `json:"rate_key_prefix"`
+	RateIPExempt   string   `json:"rate_ip_exempt"`
+	ClientIPHeader string   `json:"client_ip_header"`
+	InflightTTL    Duration `json:"inflight_ttl"`
 }
 
 // Duration is a time.Duration written as "3s" in JSON and env.

@@ -1,6 +1,6 @@
-// Package events wires the durable event stream: the public topic payment.payevent on a
-// NATS JetStream stream that both the publisher and the consumer create if it is missing,
-// so no event is lost because one side started first.
+// Package events wires the durable event stream: the public topics payment.payevent and
+// payment.expired on a NATS JetStream stream that every publisher and consumer creates if
+// it is missing, so no event is lost because one side started first.
 package events
 
 import (
@@ -15,11 +15,15 @@ import (
 // Topic is the public subject of "an order was created; make its payment".
 const Topic = "payment.payevent"
 
-// Stream is the JetStream stream that stores Topic.
+// ExpiredTopic is the public subject of "a payment expired unpaid; cancel its order and
+// return its unit".
+const ExpiredTopic = "payment.expired"
+
+// Stream is the JetStream stream that stores Topic and ExpiredTopic.
 const Stream = "SECBUY_PAYMENT"
 
-// Connect connects to NATS at url and makes sure the stream exists. The connection keeps
-// reconnecting forever, so a NATS restart is ridden out.
+// Connect connects to NATS at url and makes sure the stream exists with both subjects. The
+// connection keeps reconnecting forever, so a NATS restart is ridden out.
 func Connect(ctx context.Context, url, name string) (*nats.Conn, jetstream.JetStream, jetstream.Stream, error) {
 	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
@@ -34,7 +38,7 @@ func Connect(ctx context.Context, url, name string) (*nats.Conn, jetstream.JetSt
 	defer cancel()
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       Stream,
-		Subjects:   []string{Topic},
+		Subjects:   []string{Topic, ExpiredTopic},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     7 * 24 * time.Hour,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -123,7 +124,8 @@ func Route(method string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method {
 			w.Header().Set("Allow", method)
-			Fail(w, Errorf(http.StatusMethodNotAllowed, "method %s not allowed; use %s", r.Method, method))
+			// The method is not echoed: a reply repeats nothing the client sent.
+			Fail(w, Errorf(http.StatusMethodNotAllowed, "method not allowed; use %s", method))
 			return
 		}
 		h(w, r)
@@ -131,7 +133,8 @@ func Route(method string, h http.HandlerFunc) http.HandlerFunc {
 }
 
 // Recover turns a panic in h into a 500 JSON reply without a stack trace, and logs it.
-// Unknown paths get a 404 JSON reply.
+// Unknown paths, and paths not in canonical form (which the mux would answer with an HTML
+// redirect), get a 404 JSON reply.
 func Recover(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -143,7 +146,7 @@ func Recover(mux *http.ServeMux) http.Handler {
 				Fail(w, Errorf(http.StatusInternalServerError, "internal error"))
 			}
 		}()
-		if _, pattern := mux.Handler(r); pattern == "" {
+		if _, pattern := mux.Handler(r); pattern == "" || r.URL.EscapedPath() != path.Clean(r.URL.EscapedPath()) {
 			Fail(w, Errorf(http.StatusNotFound, "no such route"))
 			return
 		}

@@ -81,8 +81,8 @@ func NewServer(name, addr string, reg registry.Registry) (*Server, error) {
 		return nil, fmt.Errorf("%s address %q: %w", name, addr, err)
 	}
 	opts := func(n, a string) []server.Option {
-		return []server.Option{server.Name(n), server.Address(a), server.Registry(reg),
-			server.RegisterTTL(30 * time.Second), server.RegisterInterval(10 * time.Second)}
+		return append([]server.Option{server.Name(n), server.Address(a), server.Registry(reg),
+			server.RegisterTTL(30 * time.Second), server.RegisterInterval(10 * time.Second)}, faultOptions()...)
 	}
 	return &Server{name: name, servers: []server.Server{
 		server.NewRPCServer(append(opts(name, addr), server.Wait(nil))...),

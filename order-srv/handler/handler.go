@@ -299,6 +299,7 @@ func (h *Order) Audit(ctx context.Context, in *pb.AuditRequest, out *pb.AuditRes
 	out.Success = true
 	out.Live, out.Pending, out.Failed = a.Live, a.Pending, a.Failed
 	out.UsersWithTwoLive, out.LiveIdSum, out.Unsent = a.UsersWithTwoLive, a.LiveIDSum, a.Unsent
+	out.Cancelled = a.Cancelled
 	return nil
 }
 

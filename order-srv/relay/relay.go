@@ -1,155 +1,25 @@
-// Package relay publishes order-srv's outbox to JetStream: in id order, each event with its
-// msg id so the stream drops a republished one, and marked sent only once acknowledged.
+// Package relay publishes order-srv's outbox to JetStream on payment.payevent: the shared
+// basic/outbox relay, in id order, each event with its msg id so the stream drops a
+// republished one, and marked sent only once acknowledged.
 package relay
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-
 	"secbuy/basic/events"
-	"secbuy/order-srv/repo"
+	"secbuy/basic/outbox"
 )
 
-// Tuning of the relay.
+// Tuning of the relay (see basic/outbox).
 const (
-	// Batch is the most events published before waiting for their acks.
-	Batch = 256
-	// AckTimeout is how long a batch waits for its acks; pass it to jetstream.New with
-	// jetstream.WithPublishAsyncTimeout so unanswered publishes are dropped too.
-	AckTimeout = 3 * time.Second
-	// Tick is how often the relay looks without being poked.
-	Tick = 100 * time.Millisecond
-	// MaxBackoff is the longest pause after a failed step.
-	MaxBackoff = 5 * time.Second
+	Batch      = outbox.Batch
+	AckTimeout = outbox.AckTimeout
+	Tick       = outbox.Tick
+	MaxBackoff = outbox.MaxBackoff
 )
 
-// Store is the outbox; repo.Repo is the real one.
-type Store interface {
-	Relay(ctx context.Context, limit int, publish func([]repo.Event) ([]int64, error)) (int, error)
-}
+// Relay moves the outbox to the stream.
+type Relay = outbox.Relay
 
-// Publisher is the part of jetstream.JetStream the relay uses.
-type Publisher interface {
-	PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
-}
-
-// Relay moves the outbox to the stream. One Relay runs per process; the store's lock lets
-// only one of them, across instances, publish at a time.
-type Relay struct {
-	store Store
-	js    Publisher
-	wake  chan struct{}
-}
-
-// New returns a relay from store to js.
-func New(store Store, js Publisher) *Relay {
-	return &Relay{store: store, js: js, wake: make(chan struct{}, 1)}
-}
-
-// Poke wakes the relay now; it never blocks.
-func (r *Relay) Poke() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run relays until ctx is done, finishing the batch in hand first. It wakes on Poke and
-// every Tick, and backs off after a failure.
-func (r *Relay) Run(ctx context.Context) {
-	tick := time.NewTicker(Tick)
-	defer tick.Stop()
-	var backoff time.Duration
-	for ctx.Err() == nil {
-		n, err := r.Step(ctx)
-		if err != nil {
-			backoff = min(max(2*backoff, Tick), MaxBackoff)
-			slog.Error("relay outbox", "err", err, "retry_in", backoff)
-			sleep(ctx, backoff)
-			continue
-		}
-		backoff = 0
-		if n == Batch {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
-		case <-r.wake:
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-// Step publishes one batch and returns how many events it marked sent. It is not cut short
-// by ctx being cancelled, only bounded in time.
-func (r *Relay) Step(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*AckTimeout)
-	defer cancel()
-	return r.store.Relay(ctx, Batch, r.publish)
-}
-
-// publish sends evs in order without waiting, then collects the acks and returns the ids of
-// the acknowledged events, with the first failure.
-func (r *Relay) publish(evs []repo.Event) ([]int64, error) {
-	var errs []error
-	futures := make([]jetstream.PubAckFuture, 0, len(evs))
-	for _, ev := range evs {
-		f, err := r.js.PublishAsync(events.Topic, ev.Payload, jetstream.WithMsgID(ev.MsgID))
-		if err != nil {
-			// Later events would overtake this one; leave them for the next step.
-			errs = append(errs, fmt.Errorf("publish %s: %w", ev.MsgID, err))
-			break
-		}
-		futures = append(futures, f)
-	}
-	timeout := time.NewTimer(AckTimeout)
-	defer timeout.Stop()
-	expired := false
-	acked := make([]int64, 0, len(futures))
-	for i, f := range futures {
-		var err error
-		if !expired {
-			select {
-			case <-f.Ok():
-			case err = <-f.Err():
-			case <-timeout.C:
-				expired = true
-			}
-		}
-		if expired {
-			select {
-			case <-f.Ok():
-			case err = <-f.Err():
-			default:
-				err = errors.New("no ack in time")
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("publish %s: %w", evs[i].MsgID, err))
-			continue
-		}
-		acked = append(acked, evs[i].ID)
-	}
-	switch len(errs) {
-	case 0:
-		return acked, nil
-	case 1:
-		return acked, errs[0]
-	default:
-		return acked, fmt.Errorf("%w (and %d more)", errs[0], len(errs)-1)
-	}
+// New returns a relay from store (repo.Repo) to js, on events.Topic.
+func New(store outbox.Store, js outbox.Publisher) *Relay {
+	return outbox.NewRelay(store, js, events.Topic)
 }

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"secbuy/basic/db"
+	"secbuy/basic/outbox"
 	paypb "secbuy/payment-srv/proto/payment"
 )
 
@@ -46,26 +47,27 @@ type Order struct {
 }
 
 // Event is an outbox row: a payment.payevent message and its dedup id.
-type Event struct {
-	ID      int64
-	MsgID   string
-	Payload []byte
-}
+type Event = outbox.Event
 
 // Audit is what the invariant checks read about one commodity's orders. Live counts
 // created orders and LiveIDSum adds their ids; UsersWithTwoLive counts users holding two or
-// more pending or created orders; Unsent counts unsent outbox rows of all commodities.
+// more pending or created orders; Unsent counts unsent outbox rows of all commodities;
+// Cancelled counts cancelled orders.
 type Audit struct {
-	Live, Pending, Failed, UsersWithTwoLive, LiveIDSum, Unsent int64
+	Live, Pending, Failed, UsersWithTwoLive, LiveIDSum, Unsent, Cancelled int64
 }
 
 // Repo is the Postgres store.
 type Repo struct {
-	db *db.DB
+	db     *db.DB
+	outbox *outbox.Table
 }
 
+// relayLock is the advisory lock key that lets one relay at a time publish the outbox.
+const relayLock = 0x5ecb0de7
+
 // New returns a Repo on d.
-func New(d *db.DB) *Repo { return &Repo{db: d} }
+func New(d *db.DB) *Repo { return &Repo{db: d, outbox: outbox.NewTable(d, "outbox", relayLock)} }
 
 // MsgID is the JetStream dedup id of order id's payment event.
 func MsgID(orderID int64) string { return "order-" + strconv.FormatInt(orderID, 10) }
@@ -246,9 +248,7 @@ func (r *Repo) Finish(ctx context.Context, grants []Grant, refusals []Refusal) (
 					}
 					msgIDs[i], payloads[i] = MsgID(o.ID), string(p)
 				}
-				if err := tx.Exec(`INSERT INTO outbox (msg_id, payload)
-					SELECT m, p::jsonb FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS t(m, p, n) ORDER BY n
-					ON CONFLICT (msg_id) DO NOTHING`, db.Array(msgIDs), db.Array(payloads)).Error; err != nil {
+				if err := r.outbox.Add(tx, msgIDs, payloads); err != nil {
 					return err
 				}
 			}
@@ -319,6 +319,33 @@ func (r *Repo) finishOne(ctx context.Context, gs []Grant, rs []Refusal, id int64
 	return o, nil
 }
 
+// ExpiredReason is the reason recorded on an order cancelled because its payment expired.
+const ExpiredReason = "payment expired"
+
+// Cancel cancels the created orders among ids (created → cancelled, with a conditional
+// UPDATE, so concurrent callers cancel each once) with reason, and returns every order
+// named that exists, as it is afterwards: cancelled now, cancelled before, or in a state
+// that cannot be cancelled. A cancelled order no longer counts as the user's live order,
+// so the user may buy the commodity again.
+func (r *Repo) Cancel(ctx context.Context, ids []int64, reason string) (map[int64]Order, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var all []Order
+	err := g.Exec(`UPDATE orders SET state = 'cancelled', reason = ?, update_time = now()
+		WHERE id = ANY(?) AND state = 'created'`, reason, db.Array(ids)).Error
+	if err == nil {
+		err = g.Raw(`SELECT * FROM orders WHERE id = ANY(?)`, db.Array(ids)).Scan(&all).Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cancel %d orders: %w", len(ids), err)
+	}
+	out := make(map[int64]Order, len(all))
+	for _, o := range all {
+		out[o.ID] = o
+	}
+	return out, nil
+}
+
 // Get returns order id, or ErrNotFound.
 func (r *Repo) Get(ctx context.Context, id int64) (Order, error) {
 	g, cancel := r.db.Ctx(ctx)
@@ -363,6 +390,7 @@ func (r *Repo) Audit(ctx context.Context, sid int64) (Audit, error) {
 		count(*) FILTER (WHERE state = 'created') AS live,
 		count(*) FILTER (WHERE state = 'pending') AS pending,
 		count(*) FILTER (WHERE state = 'failed') AS failed,
+		count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
 		coalesce(sum(id) FILTER (WHERE state = 'created'), 0) AS live_id_sum,
 		(SELECT count(*) FROM (SELECT 1 FROM orders WHERE sid = ? AND state IN ('pending', 'created')
 			GROUP BY user_id HAVING count(*) > 1) t) AS users_with_two_live,
@@ -374,45 +402,7 @@ func (r *Repo) Audit(ctx context.Context, sid int64) (Audit, error) {
 	return a, nil
 }
 
-// relayLock is the advisory lock key that lets one relay at a time publish the outbox.
-const relayLock = 0x5ecb0de7
-
-// Relay runs one relay step in one transaction: it takes the relay lock, reads up to limit
-// unsent events in id order, hands them to publish, and marks sent exactly the ids that
-// publish returns (those the stream acknowledged). If another relay holds the lock it
-// returns 0 without calling publish. It returns how many events were marked sent, and
-// publish's error after committing what was acknowledged. ctx bounds the whole step,
-// publishing included.
+// Relay runs one relay step of the outbox (see outbox.Table.Relay).
 func (r *Repo) Relay(ctx context.Context, limit int, publish func([]Event) ([]int64, error)) (int, error) {
-	var sent int
-	var perr error
-	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var locked bool
-		if err := tx.Raw(`SELECT pg_try_advisory_xact_lock(?)`, relayLock).Scan(&locked).Error; err != nil {
-			return err
-		}
-		if !locked {
-			return nil
-		}
-		var evs []Event
-		if err := tx.Raw(`SELECT id, msg_id, payload FROM outbox WHERE sent_time IS NULL ORDER BY id LIMIT ?`,
-			limit).Scan(&evs).Error; err != nil {
-			return err
-		}
-		if len(evs) == 0 {
-			return nil
-		}
-		var ids []int64
-		ids, perr = publish(evs)
-		if len(ids) == 0 {
-			return nil
-		}
-		res := tx.Exec(`UPDATE outbox SET sent_time = now() WHERE id IN ? AND sent_time IS NULL`, ids)
-		sent = int(res.RowsAffected)
-		return res.Error
-	})
-	if err != nil {
-		return 0, fmt.Errorf("relay outbox: %w", err)
-	}
-	return sent, perr
+	return r.outbox.Relay(ctx, limit, publish)
 }

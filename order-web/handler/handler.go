@@ -53,15 +53,18 @@ type Handler struct {
 	secret  string
 	maxBody int64
 	limit   *httpapi.Limiter
+	guard   *httpapi.Guard
 	soldOut sync.Map // commodity id → time.Time until which it is known sold out
 	buys    *batch.Batcher[*pb.CreateRequest, *pb.Response]
 }
 
 // New returns the handler. secret verifies the buyers' tokens; maxBody caps request bodies;
-// limit (nil: none) caps the buys in flight to order-srv; rpcTimeout bounds each call.
-// Concurrent buys go to order-srv together, in CreateOrders batches. Close stops it.
-func New(orders pb.OrderService, secret string, maxBody int64, limit *httpapi.Limiter, rpcTimeout time.Duration) *Handler {
-	h := &Handler{orders: orders, secret: secret, maxBody: maxBody, limit: limit}
+// limit (nil: none) caps the buys in flight to order-srv; guard (nil: none) applies the
+// per-user and per-IP rate limits and turns away a user's second press while the first is
+// in flight; rpcTimeout bounds each call. Concurrent buys go to order-srv together, in
+// CreateOrders batches. Close stops it.
+func New(orders pb.OrderService, secret string, maxBody int64, limit *httpapi.Limiter, guard *httpapi.Guard, rpcTimeout time.Duration) *Handler {
+	h := &Handler{orders: orders, secret: secret, maxBody: maxBody, limit: limit, guard: guard}
 	h.buys = batch.New(2, 256, rpcTimeout, h.createOrders)
 	return h
 }
@@ -123,6 +126,14 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		}
 		marked = true
 	}
+	// Rate limits and duplicate presses: after the checks that cost nothing, before the
+	// RPC. A press while the same user's press for this commodity is in flight (even a
+	// resend with the same Idempotency-Key) gets 409 "already in progress".
+	done, ok := h.guard.Admit(w, r, user, b.ID)
+	if !ok {
+		return
+	}
+	defer done()
 	if key == "" {
 		key = randomKey()
 	}

@@ -148,7 +148,7 @@ func TestBadRequests(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOrders{rsp: &pb.Response{Success: true}}
-			w, body := do(t, handler.New(f, secret, 4096, nil, time.Second).Routes(), tc.req)
+			w, body := do(t, handler.New(f, secret, 4096, nil, nil, time.Second).Routes(), tc.req)
 			if w.Code != tc.want {
 				t.Errorf("status = %d; want %d (body %v)", w.Code, tc.want, body)
 			}
@@ -170,7 +170,7 @@ func TestTwoIdempotencyKeys(t *testing.T) {
 	req.Header.Add("Idempotency-Key", "a")
 	req.Header.Add("Idempotency-Key", "b")
 	w := httptest.NewRecorder()
-	handler.New(f, secret, 4096, nil, time.Second).Routes().ServeHTTP(w, req)
+	handler.New(f, secret, 4096, nil, nil, time.Second).Routes().ServeHTTP(w, req)
 	if w.Code != 400 || f.calls() != 0 {
 		t.Errorf("two keys: status %d, calls %d; want 400, 0", w.Code, f.calls())
 	}
@@ -219,7 +219,7 @@ func TestOutcomes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOrders{rsp: tc.rsp, err: tc.err}
-			h := handler.New(f, secret, 4096, nil, time.Second).Routes()
+			h := handler.New(f, secret, 4096, nil, nil, time.Second).Routes()
 			w, body := do(t, h, request{"POST", "/order/sell", `{"id":7}`,
 				map[string]string{"Authorization": tok, "Idempotency-Key": "Ab9_.:-k"}})
 			var want map[string]any
@@ -241,7 +241,7 @@ func TestOutcomes(t *testing.T) {
 
 func TestRequestIDWithoutKey(t *testing.T) {
 	f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", "")}}
-	h := handler.New(f, secret, 4096, nil, time.Second).Routes()
+	h := handler.New(f, secret, 4096, nil, nil, time.Second).Routes()
 	tok := token(t, secret, 42, time.Hour)
 	for range 2 {
 		if w, _ := do(t, h, request{"POST", "/order/sell", `{"id":7}`, map[string]string{"Authorization": tok}}); w.Code != 200 {
@@ -276,7 +276,7 @@ func TestGet(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOrders{rsp: tc.rsp, err: tc.err}
-			w, body := do(t, handler.New(f, secret, 4096, nil, time.Second).Routes(),
+			w, body := do(t, handler.New(f, secret, 4096, nil, nil, time.Second).Routes(),
 				request{"GET", "/order/get?id=11", ``, map[string]string{"Authorization": tok}})
 			var want map[string]any
 			if err := json.Unmarshal([]byte(tc.wantBody), &want); err != nil {
@@ -296,7 +296,7 @@ func TestGet(t *testing.T) {
 // at the edge; a buy with an Idempotency-Key only looks up an existing order, and gets it.
 func TestSoldOutMark(t *testing.T) {
 	f := &fakeOrders{rsp: &pb.Response{Error: &pb.Error{Code: 409, Detail: "sold out"}}}
-	h := handler.New(f, secret, 4096, nil, time.Second).Routes()
+	h := handler.New(f, secret, 4096, nil, nil, time.Second).Routes()
 	buy := func(id, key string) (*httptest.ResponseRecorder, map[string]any) {
 		hd := map[string]string{"Authorization": token(t, secret, 7, time.Minute)}
 		if key != "" {

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -48,7 +47,7 @@ const (
 )
 
 // ErrStopped means the consumer stopped by itself (connection closed, consumer deleted).
-var ErrStopped = errors.New("payment event consumer stopped")
+var ErrStopped = events.ErrStopped
 
 // Store is the storage the consumer needs; repo.Repo is the real one.
 type Store interface {
@@ -76,73 +75,8 @@ func Run(ctx context.Context, stream jetstream.Stream, store Store) error {
 }
 
 func run(ctx context.Context, stream jetstream.Stream, store Store, cfg jetstream.ConsumerConfig) error {
-	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
-	}
-	// The callback runs on one goroutine and only queues the event; it blocks while the
-	// queue is full, so at most the pull buffer, the queue and the batches in hand are
-	// delivered but not yet acknowledged.
-	queue := make(chan jetstream.Msg, BatchSize)
-	cc, err := cons.Consume(func(msg jetstream.Msg) { queue <- msg },
-		jetstream.PullMaxMessages(2*BatchSize),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			slog.Warn("payment events", "consumer", cfg.Durable, "err", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
-	}
-	// Closed only closes once the callback has returned for good, so a worker that sees it
-	// and then finds the queue empty has finished every event in hand.
-	closed := cc.Closed()
-	var wg sync.WaitGroup
-	for range Workers {
-		wg.Go(func() { work(store, queue, closed) })
-	}
-	select {
-	case <-closed:
-		wg.Wait()
-		return ErrStopped
-	case <-ctx.Done():
-	}
-	cc.Drain()
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-		return nil
-	case <-time.After(drainTimeout):
-		cc.Stop()
-		return fmt.Errorf("payment events: drain took longer than %s; unacknowledged events will be redelivered", drainTimeout)
-	}
-}
-
-// work stores batches of queued events until closed is closed and the queue is empty.
-func work(store Store, queue <-chan jetstream.Msg, closed <-chan struct{}) {
-	batch := make([]jetstream.Msg, 0, BatchSize)
-	for {
-		var first jetstream.Msg
-		select {
-		case first = <-queue:
-		case <-closed:
-			select {
-			case first = <-queue:
-			default:
-				return
-			}
-		}
-		batch = append(batch[:0], first)
-	more:
-		for len(batch) < BatchSize {
-			select {
-			case msg := <-queue:
-				batch = append(batch, msg)
-			default:
-				break more
-			}
-		}
-		handle(store, batch)
-	}
+	b := events.Batching{Size: BatchSize, Workers: Workers, Drain: drainTimeout}
+	return events.Consume(ctx, stream, cfg, b, func(batch []jetstream.Msg) { handle(store, batch) })
 }
 
 // handle stores the payments of a batch of events with one INSERT, then acknowledges
@@ -155,7 +89,7 @@ func handle(store Store, batch []jetstream.Msg) {
 		p, err := decode(msg.Data())
 		if err != nil {
 			// Poison: no redelivery can make it valid, and it must not hold up the rest.
-			msgID, seq, _ := describe(msg)
+			msgID, seq, _ := events.Describe(msg)
 			slog.Error("payment event terminated", "msgId", msgID, "seq", seq, "err", err)
 			if err := msg.Term(); err != nil {
 				slog.Warn("terminate payment event", "msgId", msgID, "seq", seq, "err", err)
@@ -170,7 +104,7 @@ func handle(store Store, batch []jetstream.Msg) {
 	}
 	if _, err := store.CreateBatch(context.Background(), ps); err != nil {
 		// Logged on the first failure and then now and again, not once a second per batch.
-		msgID, seq, delivered := describe(valid[0])
+		msgID, seq, delivered := events.Describe(valid[0])
 		if delivered <= 1 || delivered%30 == 0 {
 			slog.Error("store payments, will retry", "events", len(valid), "firstMsgId", msgID, "firstSeq", seq, "deliveries", delivered, "err", err)
 		}
@@ -180,34 +114,12 @@ func handle(store Store, batch []jetstream.Msg) {
 		return
 	}
 	// The payments are committed: a lost acknowledgement only brings an event back, and a
-	// redelivery changes nothing. The last one waits for the server's answer, which comes
-	// after the acknowledgements sent before it on this connection, so a batch is
-	// acknowledged at the server before the next one starts (or Run returns).
-	var ackErr error
-	last := len(valid) - 1
-	for _, msg := range valid[:last] {
-		if err := msg.Ack(); err != nil {
-			ackErr = err
-		}
+	// redelivery changes nothing. The batch is acknowledged at the server before the next
+	// one starts (or Run returns).
+	if err := events.AckAll(valid, ackTimeout); err != nil {
+		msgID, seq, _ := events.Describe(valid[len(valid)-1])
+		slog.Warn("ack payment events (stored; they may come back and change nothing)", "events", len(valid), "lastMsgId", msgID, "lastSeq", seq, "err", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
-	defer cancel()
-	if err := valid[last].DoubleAck(ctx); err != nil {
-		ackErr = err
-	}
-	if ackErr != nil {
-		msgID, seq, _ := describe(valid[last])
-		slog.Warn("ack payment events (stored; they may come back and change nothing)", "events", len(valid), "lastMsgId", msgID, "lastSeq", seq, "err", ackErr)
-	}
-}
-
-// describe names msg for the log.
-func describe(msg jetstream.Msg) (msgID string, seq, delivered uint64) {
-	msgID = msg.Headers().Get(jetstream.MsgIDHeader)
-	if meta, err := msg.Metadata(); err == nil {
-		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
-	}
-	return msgID, seq, delivered
 }
 
 // decode reads a PayEvent (protojson; fields it does not know are ignored, so order-srv

@@ -46,7 +46,7 @@ func checkPayRequest(in *pb.PayRequest) error {
 }
 
 // PayOrder pays the payment of order in.Id for its owner in.UserId. Paying a paid order
-// again is a success that returns the payment unchanged.
+// again is a success that returns the payment unchanged; paying an expired one is 409.
 func (h *Payment) PayOrder(ctx context.Context, in *pb.PayRequest, out *pb.Response) error {
 	if err := checkPayRequest(in); err != nil {
 		return fail(ctx, out, err)
@@ -88,6 +88,7 @@ func (h *Payment) Audit(ctx context.Context, in *pb.AuditRequest, out *pb.AuditR
 	}
 	out.Success = true
 	out.Payments, out.Unpaid, out.Paid, out.Expired, out.OrderIdSum = a.Payments, a.Unpaid, a.Paid, a.Expired, a.OrderIDSum
+	out.Live, out.LiveOrderIdSum = a.Live, a.LiveOrderIDSum
 	return nil
 }
 

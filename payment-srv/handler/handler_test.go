@@ -129,7 +129,7 @@ func TestAudit(t *testing.T) {
 		{name: "zero commodity", commodity: 0, wantCode: 400},
 		{name: "negative commodity", commodity: -4, wantCode: 400},
 		{name: "storage down", commodity: 4, storeErr: errors.New("boom"), wantCalled: true, wantRPCErr: true},
-		{name: "counts", commodity: 4, audit: repo.Audit{Payments: 5, Unpaid: 2, Paid: 2, Expired: 1, OrderIDSum: 15}, wantCalled: true},
+		{name: "counts", commodity: 4, audit: repo.Audit{Payments: 5, Unpaid: 2, Paid: 2, Expired: 1, OrderIDSum: 15, Live: 4, LiveOrderIDSum: 12}, wantCalled: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,7 +151,7 @@ func TestAudit(t *testing.T) {
 					t.Errorf("response = %v; want failure with code %d", &out, tc.wantCode)
 				}
 			default:
-				want := &pb.AuditResponse{Success: true, Payments: 5, Unpaid: 2, Paid: 2, Expired: 1, OrderIdSum: 15}
+				want := &pb.AuditResponse{Success: true, Payments: 5, Unpaid: 2, Paid: 2, Expired: 1, OrderIdSum: 15, Live: 4, LiveOrderIdSum: 12}
 				if !proto.Equal(&out, want) {
 					t.Errorf("response = %v; want %v", &out, want)
 				}

@@ -7,9 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"gorm.io/gorm"
+
 	"secbuy/basic/db"
+	"secbuy/basic/outbox"
+	pb "secbuy/payment-srv/proto/payment"
 )
 
 // Outcomes that callers branch on.
@@ -42,18 +48,28 @@ type Payment struct {
 func (Payment) TableName() string { return "payments" }
 
 // Audit counts one commodity's payments by state; OrderIDSum adds their order ids, so a
-// checker can tell the right orders from merely the right number of them.
+// checker can tell the right orders from merely the right number of them. Live counts the
+// payments not expired (those of created orders) and LiveOrderIDSum adds their order ids.
 type Audit struct {
-	Payments, Unpaid, Paid, Expired, OrderIDSum int64
+	Payments, Unpaid, Paid, Expired, OrderIDSum, Live, LiveOrderIDSum int64
 }
 
 // Repo is the Postgres store.
 type Repo struct {
-	db *db.DB
+	db     *db.DB
+	outbox *outbox.Table
 }
 
+// relayLock is the advisory lock key that lets one relay at a time publish payment_outbox.
+const relayLock = 0x5ecb0de8
+
 // New returns a Repo on d.
-func New(d *db.DB) *Repo { return &Repo{db: d} }
+func New(d *db.DB) *Repo {
+	return &Repo{db: d, outbox: outbox.NewTable(d, "payment_outbox", relayLock)}
+}
+
+// ExpiredMsgID is the JetStream dedup id of the payment.expired event of order orderID.
+func ExpiredMsgID(orderID int64) string { return "expired-" + strconv.FormatInt(orderID, 10) }
 
 // Create inserts the unpaid payment of order p.Sid (CommodityID, Name, UserID). A payment
 // for that order that already exists is left as it is, so a redelivered event changes
@@ -161,10 +177,57 @@ func (r *Repo) Audit(ctx context.Context, commodityID int64) (Audit, error) {
 		count(*) FILTER (WHERE state = ?) AS unpaid,
 		count(*) FILTER (WHERE state = ?) AS paid,
 		count(*) FILTER (WHERE state = ?) AS expired,
-		coalesce(sum(sid), 0)::bigint AS order_id_sum
-		FROM payments WHERE commodity_id = ?`, StateUnpaid, StatePaid, StateExpired, commodityID).Scan(&a).Error
+		coalesce(sum(sid), 0)::bigint AS order_id_sum,
+		count(*) FILTER (WHERE state <> ?) AS live,
+		coalesce(sum(sid) FILTER (WHERE state <> ?), 0)::bigint AS live_order_id_sum
+		FROM payments WHERE commodity_id = ?`, StateUnpaid, StatePaid, StateExpired, StateExpired, StateExpired, commodityID).Scan(&a).Error
 	if err != nil {
 		return Audit{}, fmt.Errorf("audit payments of commodity %d: %w", commodityID, err)
 	}
 	return a, nil
 }
+
+// Expire turns up to limit unpaid payments created more than olderThan ago into expired,
+// with one conditional UPDATE (state = 0), and in the same transaction writes a
+// payment.expired event for each of them to the outbox. It returns the payments it expired.
+// A payment that Pay is paying at the same moment is either paid or expired, never both:
+// both are conditional updates of the unpaid row, and the one that waits for the other's
+// row lock then finds it no longer unpaid. Rows locked by another payment-srv's expiry are
+// skipped, so instances share the work without waiting for each other.
+func (r *Repo) Expire(ctx context.Context, olderThan time.Duration, limit int) ([]Payment, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var expired []Payment
+	err := g.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Raw(`UPDATE payments SET state = ? WHERE state = ? AND id IN (
+				SELECT id FROM payments WHERE state = ? AND create_time < now() - make_interval(secs => ?)
+				ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)
+			RETURNING *`, StateExpired, StateUnpaid, StateUnpaid, olderThan.Seconds(), limit).Scan(&expired).Error; err != nil {
+			return err
+		}
+		msgIDs, payloads := make([]string, len(expired)), make([]string, len(expired))
+		now := time.Now().Unix()
+		for i, p := range expired {
+			b, err := protojson.Marshal(&pb.ExpiredEvent{
+				OrderId: p.Sid, CommodityId: p.CommodityID, UserId: p.UserID, PaymentId: p.ID, ExpireTime: now,
+			})
+			if err != nil {
+				return err
+			}
+			msgIDs[i], payloads[i] = ExpiredMsgID(p.Sid), string(b)
+		}
+		return r.outbox.Add(tx, msgIDs, payloads)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expire payments: %w", err)
+	}
+	return expired, nil
+}
+
+// Relay runs one relay step of the payment.expired outbox (see outbox.Table.Relay).
+func (r *Repo) Relay(ctx context.Context, limit int, publish func([]outbox.Event) ([]int64, error)) (int, error) {
+	return r.outbox.Relay(ctx, limit, publish)
+}
+
+// Unsent counts the payment.expired events not yet published.
+func (r *Repo) Unsent(ctx context.Context) (int64, error) { return r.outbox.Unsent(ctx) }

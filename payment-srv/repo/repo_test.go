@@ -290,8 +290,8 @@ func TestAudit(t *testing.T) {
 		commodity int64
 		want      repo.Audit
 	}{
-		{11, repo.Audit{Payments: 5, Unpaid: 2, Paid: 2, Expired: 1, OrderIDSum: 15}},
-		{12, repo.Audit{Payments: 1, Unpaid: 1, OrderIDSum: 6}},
+		{11, repo.Audit{Payments: 5, Unpaid: 2, Paid: 2, Expired: 1, OrderIDSum: 15, Live: 4, LiveOrderIDSum: 12}},
+		{12, repo.Audit{Payments: 1, Unpaid: 1, OrderIDSum: 6, Live: 1, LiveOrderIDSum: 6}},
 		{13, repo.Audit{}},
 	}
 	for _, tc := range tests {

@@ -38,12 +38,13 @@ type Handler struct {
 	payment pb.PaymentService
 	secret  string
 	maxBody int64
+	limit   *httpapi.Limiter
 }
 
 // New returns the handler. secret checks the buyers' bearer tokens; maxBody caps request
-// bodies.
-func New(payment pb.PaymentService, secret string, maxBody int64) *Handler {
-	return &Handler{payment: payment, secret: secret, maxBody: maxBody}
+// bodies; limit (nil: none) caps the calls in flight to payment-srv.
+func New(payment pb.PaymentService, secret string, maxBody int64, limit *httpapi.Limiter) *Handler {
+	return &Handler{payment: payment, secret: secret, maxBody: maxBody, limit: limit}
 }
 
 // Routes returns the service's whole HTTP surface.
@@ -74,6 +75,11 @@ func (h *Handler) payOrder(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, e)
 		return
 	}
+	release, ok := h.limit.Acquire(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	rsp, err := h.payment.PayOrder(r.Context(), &pb.PayRequest{Id: b.ID, UserId: user})
 	h.reply(w, rsp, err)
 }
@@ -90,6 +96,11 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, e)
 		return
 	}
+	release, ok := h.limit.Acquire(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	rsp, err := h.payment.GetPayment(r.Context(), &pb.PayRequest{Id: id, UserId: user})
 	h.reply(w, rsp, err)
 }

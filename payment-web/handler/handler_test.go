@@ -66,7 +66,7 @@ func serve(t *testing.T, fake *fakePayments, method, target, body, authz string)
 		req.Header.Set("Authorization", authz)
 	}
 	w := httptest.NewRecorder()
-	handler.New(fake, secret, 4096).Routes().ServeHTTP(w, req)
+	handler.New(fake, secret, 4096, nil).Routes().ServeHTTP(w, req)
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type = %q; want JSON", ct)
 	}
@@ -203,7 +203,7 @@ func TestPaymentJSON(t *testing.T) {
 	req := httptest.NewRequest("POST", "/payment/payorder", strings.NewReader(`{"id":12}`))
 	req.Header.Set("Authorization", token(t, secret, 77, time.Hour))
 	w := httptest.NewRecorder()
-	handler.New(fake, secret, 4096).Routes().ServeHTTP(w, req)
+	handler.New(fake, secret, 4096, nil).Routes().ServeHTTP(w, req)
 	want := `{"payment":{"id":3,"sid":12,"name":"goods","state":1,"createTime":100,"userId":77,"paidTime":160,"commodityId":4},"success":true}`
 	if got := strings.TrimSpace(w.Body.String()); got != want {
 		t.Errorf("body = %s; want %s", got, want)

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	merrors "go-micro.dev/v6/errors"
+	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
 	pb "secbuy/stock-srv/proto/stock"
@@ -27,6 +28,7 @@ const (
 	MaxRequestID = 128
 	MaxList      = 1000
 	MaxSellBatch = 1000 // items in one SellBatch call
+	MaxRelease   = 1000 // items in one ReleaseBatch call
 )
 
 // How single Sell calls are batched: a few workers each take the calls waiting at the
@@ -46,6 +48,7 @@ type Store interface {
 	List(ctx context.Context, offset, limit int) ([]repo.Commodity, error)
 	SellBatch(ctx context.Context, items []repo.SellItem) ([]repo.SellResult, error)
 	Audit(ctx context.Context, id int64) (repo.Audit, error)
+	ReleaseBatch(ctx context.Context, requestIDs []string) ([]repo.ReleaseResult, error)
 }
 
 // Stock implements pb.StockServiceHandler.
@@ -207,10 +210,14 @@ func validateSell(in *pb.SellRequest) (repo.SellItem, error) {
 		return repo.SellItem{}, badInput("id must be a positive integer")
 	case in.GetUserId() <= 0:
 		return repo.SellItem{}, badInput("userId must be a positive integer")
-	case rid == "" || len(rid) > MaxRequestID || !utf8.ValidString(rid) || strings.ContainsRune(rid, 0):
+	case !validRequestID(rid):
 		return repo.SellItem{}, badInput("requestId must be 1 to 128 bytes of UTF-8 text")
 	}
 	return repo.SellItem{ID: in.GetId(), RequestID: rid, UserID: in.GetUserId()}, nil
+}
+
+func validRequestID(rid string) bool {
+	return rid != "" && len(rid) <= MaxRequestID && utf8.ValidString(rid) && !strings.ContainsRune(rid, 0)
 }
 
 func answerSell(ctx context.Context, out *pb.Response, res repo.SellResult) error {
@@ -231,7 +238,66 @@ func (h *Stock) Audit(ctx context.Context, in *pb.Request, out *pb.AuditResponse
 		out.Error = r.Error
 		return ferr
 	}
-	out.Success, out.Count, out.Sale, out.Granted = true, a.Count, a.Sale, a.Granted
+	out.Success, out.Count, out.Sale, out.Granted, out.Released = true, a.Count, a.Sale, a.Granted, a.Released
+	return nil
+}
+
+// Release gives back the unit granted to a request id (its order was cancelled). It is
+// idempotent: the unit goes back on sale once; a later call is a success with released
+// false. An unknown request id is 404, a refused sale 409.
+func (h *Stock) Release(ctx context.Context, in *pb.ReleaseRequest, out *pb.ReleaseResponse) error {
+	var rsp pb.ReleaseBatchResponse
+	if err := h.ReleaseBatch(ctx, &pb.ReleaseBatchRequest{Items: []*pb.ReleaseRequest{in}}, &rsp); err != nil {
+		return err
+	}
+	proto.Merge(out, rsp.Items[0])
+	return nil
+}
+
+// ReleaseBatch answers each item as Release would, in order, in one transaction. A bad item
+// gets its 400 and is left out; more than MaxRelease items get a 400 each. If the
+// transaction fails, the whole call fails (busy) and nothing was released.
+func (h *Stock) ReleaseBatch(ctx context.Context, in *pb.ReleaseBatchRequest, out *pb.ReleaseBatchResponse) error {
+	out.Items = make([]*pb.ReleaseResponse, len(in.Items))
+	var rids []string
+	var at []int // where each of rids came from
+	for i, req := range in.Items {
+		out.Items[i] = &pb.ReleaseResponse{}
+		switch {
+		case len(in.Items) > MaxRelease:
+			out.Items[i].Error = &pb.Error{Code: 400, Detail: "a batch holds at most 1000 items"}
+		case !validRequestID(req.GetRequestId()):
+			out.Items[i].Error = &pb.Error{Code: 400, Detail: "requestId must be 1 to 128 bytes of UTF-8 text"}
+		default:
+			rids, at = append(rids, req.GetRequestId()), append(at, i)
+		}
+	}
+	if len(rids) == 0 {
+		return nil
+	}
+	res, err := h.store.ReleaseBatch(ctx, rids)
+	if err == nil && len(res) != len(rids) {
+		err = errors.New("wrong number of answers")
+	}
+	if err != nil {
+		out.Items = nil
+		return unavailable(ctx, err)
+	}
+	for j, i := range at {
+		r, o := res[j], out.Items[i]
+		o.CommodityId = r.Sid
+		switch {
+		case r.Err == nil:
+			o.Success, o.Released = true, r.Released
+		case errors.Is(r.Err, repo.ErrNoSale):
+			o.Error = &pb.Error{Code: 404, Detail: r.Err.Error()}
+		case errors.Is(r.Err, repo.ErrNotGranted):
+			o.Error = &pb.Error{Code: 409, Detail: r.Err.Error()}
+		default:
+			out.Items = nil
+			return unavailable(ctx, r.Err)
+		}
+	}
 	return nil
 }
 

@@ -17,6 +17,8 @@ type fakeStore struct {
 	calls int
 	err   error
 	sold  []repo.SellItem // the items given to SellBatch
+
+	released []string // the request ids given to ReleaseBatch
 }
 
 // newHandler returns a handler on store, closed when the test ends.
@@ -63,6 +65,30 @@ func isOutcome(err error) bool {
 func (f *fakeStore) Audit(context.Context, int64) (repo.Audit, error) {
 	f.calls++
 	return repo.Audit{Count: 3, Sale: 1, Granted: 1}, f.err
+}
+
+// ReleaseBatch answers request id "unknown" with ErrNoSale, "refused" with ErrNotGranted,
+// "again" as released before, and any other as released now; err fails the batch.
+func (f *fakeStore) ReleaseBatch(_ context.Context, rids []string) ([]repo.ReleaseResult, error) {
+	f.calls++
+	f.released = append(f.released, rids...)
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := make([]repo.ReleaseResult, len(rids))
+	for i, rid := range rids {
+		switch rid {
+		case "unknown":
+			out[i].Err = repo.ErrNoSale
+		case "refused":
+			out[i] = repo.ReleaseResult{Sid: 7, Err: repo.ErrNotGranted}
+		case "again":
+			out[i] = repo.ReleaseResult{Sid: 7}
+		default:
+			out[i] = repo.ReleaseResult{Sid: 7, Released: true}
+		}
+	}
+	return out, nil
 }
 
 func TestCreateCommodityBadInput(t *testing.T) {

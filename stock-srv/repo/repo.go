@@ -21,6 +21,10 @@ var (
 	ErrEnded      = errors.New("ended")
 	// ErrRequestReused means a request id already used for another commodity or user.
 	ErrRequestReused = errors.New("request id already used for another purchase")
+	// ErrNoSale means Release was given a request id that Sell never recorded.
+	ErrNoSale = errors.New("no sale for this request id")
+	// ErrNotGranted means Release was given a request id whose sale was refused.
+	ErrNotGranted = errors.New("sale was not granted: nothing to release")
 )
 
 // Commodity is a row of stock. A nil Start or End leaves that side of the window open.
@@ -38,9 +42,10 @@ type Commodity struct {
 // TableName is gorm's table for Commodity.
 func (Commodity) TableName() string { return "stock" }
 
-// Audit is what the invariant checks read: Granted counts live granted sale records.
+// Audit is what the invariant checks read: Granted counts live (granted, not released)
+// sale records, Released the granted ones given back.
 type Audit struct {
-	Count, Sale, Granted int64
+	Count, Sale, Granted, Released int64
 }
 
 // Repo is the Postgres store.
@@ -94,7 +99,8 @@ func (r *Repo) Audit(ctx context.Context, id int64) (Audit, error) {
 	defer cancel()
 	var a Audit
 	res := g.Raw(`SELECT count, sale,
-		(SELECT count(*) FROM stock_sale WHERE sid = s.id AND granted AND NOT released) AS granted
+		(SELECT count(*) FROM stock_sale WHERE sid = s.id AND granted AND NOT released) AS granted,
+		(SELECT count(*) FROM stock_sale WHERE sid = s.id AND granted AND released) AS released
 		FROM stock s WHERE id = ?`, id).Scan(&a)
 	if res.Error != nil {
 		return Audit{}, fmt.Errorf("audit commodity %d: %w", id, res.Error)
@@ -329,4 +335,94 @@ func reasonErr(reason string) error {
 		}
 	}
 	return ErrSoldOut
+}
+
+// ReleaseResult answers one request id given to ReleaseBatch. Err is nil when the unit is
+// back on sale; Released says whether this call put it back (false: an earlier one did).
+// Otherwise Err is ErrNoSale or ErrNotGranted. Sid is the sale's commodity (0 if none).
+type ReleaseResult struct {
+	Sid      int64
+	Released bool
+	Err      error
+}
+
+// Release gives back the unit granted to requestID: a batch of one (see ReleaseBatch).
+func (r *Repo) Release(ctx context.Context, requestID string) (ReleaseResult, error) {
+	res, err := r.ReleaseBatch(ctx, []string{requestID})
+	if err != nil {
+		return ReleaseResult{}, err
+	}
+	return res[0], nil
+}
+
+// ReleaseBatch gives back the units granted to requestIDs, in one transaction: each granted
+// sale not yet released is marked released with a conditional UPDATE, and only the rows
+// that update changed take their unit off their commodity's sale, so a unit goes back
+// exactly once however often, or however concurrently, it is released. Results are in the
+// order of requestIDs; a request id given twice is released once. If the transaction fails
+// nothing is released, and the error is returned.
+func (r *Repo) ReleaseBatch(ctx context.Context, requestIDs []string) ([]ReleaseResult, error) {
+	if len(requestIDs) == 0 {
+		return nil, nil
+	}
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	type sale struct {
+		RequestID string
+		Sid       int64
+		Granted   bool
+	}
+	var changed, known []sale
+	err := g.Transaction(func(tx *gorm.DB) error {
+		// Rows are locked in request id order, so that overlapping batches do not deadlock.
+		if err := tx.Raw(`UPDATE stock_sale SET released = true WHERE request_id IN (
+				SELECT request_id FROM stock_sale WHERE request_id = ANY(?) AND granted AND NOT released
+				ORDER BY request_id FOR UPDATE)
+			AND granted AND NOT released RETURNING request_id, sid, granted`, db.Array(requestIDs)).Scan(&changed).Error; err != nil {
+			return err
+		}
+		// Commodities in id order, as SellBatch takes them.
+		per := map[int64]int64{}
+		for _, s := range changed {
+			per[s.Sid]++
+		}
+		sids := make([]int64, 0, len(per))
+		for sid := range per {
+			sids = append(sids, sid)
+		}
+		slices.Sort(sids)
+		for _, sid := range sids {
+			if err := tx.Exec(`UPDATE stock SET sale = sale - ?, version = version + 1 WHERE id = ?`,
+				per[sid], sid).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Raw(`SELECT request_id, sid, granted FROM stock_sale WHERE request_id = ANY(?)`,
+			db.Array(requestIDs)).Scan(&known).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release %d sales: %w", len(requestIDs), err)
+	}
+	byID := make(map[string]sale, len(known))
+	for _, s := range known {
+		byID[s.RequestID] = s
+	}
+	now := make(map[string]bool, len(changed))
+	for _, s := range changed {
+		now[s.RequestID] = true
+	}
+	out := make([]ReleaseResult, len(requestIDs))
+	for i, rid := range requestIDs {
+		s, ok := byID[rid]
+		switch {
+		case !ok:
+			out[i].Err = ErrNoSale
+		case !s.Granted:
+			out[i].Sid, out[i].Err = s.Sid, ErrNotGranted
+		default:
+			out[i].Sid, out[i].Released = s.Sid, now[rid]
+			delete(now, rid) // a request id given twice was released by the first copy
+		}
+	}
+	return out, nil
 }

@@ -15,11 +15,12 @@ import (
 	stockpb "secbuy/stock-srv/proto/stock"
 )
 
-// Audit is what the three services say about one commodity.
+// Audit is what the three services say about one commodity. Payments and PaymentIDSum
+// count live payments (unpaid or paid, not expired).
 type Audit struct {
-	Count, Sale, Granted                      int64 // stock-srv
-	Live, Pending, Failed, TwoLive, LiveIDSum int64 // order-srv
-	Payments, Paid, PaymentIDSum              int64 // payment-srv
+	Count, Sale, Granted, Released                       int64 // stock-srv
+	Live, Pending, Failed, TwoLive, LiveIDSum, Cancelled int64 // order-srv
+	Payments, Paid, Expired, PaymentIDSum                int64 // payment-srv
 }
 
 // Auditor reads the services' Audit RPCs through the registry at natsURL.
@@ -59,10 +60,16 @@ func (a *Auditor) Audit(ctx context.Context, commodity int64) (Audit, error) {
 		return au, fmt.Errorf("payment audit: %w", err)
 	}
 	return Audit{
-		Count: s.Count, Sale: s.Sale, Granted: s.Granted,
-		Live: o.Live, Pending: o.Pending, Failed: o.Failed, TwoLive: o.UsersWithTwoLive, LiveIDSum: o.LiveIdSum,
-		Payments: p.Payments, Paid: p.Paid, PaymentIDSum: p.OrderIdSum,
+		Count: s.Count, Sale: s.Sale, Granted: s.Granted, Released: s.Released,
+		Live: o.Live, Pending: o.Pending, Failed: o.Failed, TwoLive: o.UsersWithTwoLive, LiveIDSum: o.LiveIdSum, Cancelled: o.Cancelled,
+		Payments: p.Live, Paid: p.Paid, Expired: p.Expired, PaymentIDSum: p.LiveOrderIdSum,
 	}, nil
+}
+
+// final says whether a reply settles the press: not an error, a 5xx, a 429 "slow down"
+// or a 409 "already in progress" (the same user's other press is still in flight).
+func final(r Reply) bool {
+	return r.Err == nil && r.Status < 500 && r.Status != 429 && r.Reason != "already in progress"
 }
 
 // Violations lists every invariant of shared/DESIGN.md that au breaks. soldOutSeen says
@@ -87,8 +94,12 @@ func (au Audit) Violations(soldOutSeen bool) []string {
 	if au.Payments != au.Live || au.PaymentIDSum != au.LiveIDSum {
 		v = append(v, fmt.Sprintf("payments %d (id sum %d) != live orders %d (id sum %d)", au.Payments, au.PaymentIDSum, au.Live, au.LiveIDSum))
 	}
-	if soldOutSeen && au.Sale != au.Count {
-		v = append(v, fmt.Sprintf("buyers were told sold out but only %d of %d units sold", au.Sale, au.Count))
+	if au.Expired != au.Cancelled || au.Cancelled != au.Released {
+		v = append(v, fmt.Sprintf("expired payments %d, cancelled orders %d, released units %d: want all equal", au.Expired, au.Cancelled, au.Released))
+	}
+	// Units that came back after an expiry are on sale again, so they are not "unsold".
+	if soldOutSeen && au.Sale+au.Released < au.Count {
+		v = append(v, fmt.Sprintf("buyers were told sold out but only %d of %d units sold (%d returned)", au.Sale, au.Count, au.Released))
 	}
 	return v
 }
@@ -108,7 +119,7 @@ func Check(ctx context.Context, c *http.Client, cfg Config, a *Auditor, res Resu
 	)
 	for i := range res.Replies {
 		r := res.Replies[i]
-		if r.Err == nil && r.Status < 500 {
+		if final(r) {
 			continue
 		}
 		wg.Add(1)
@@ -116,7 +127,7 @@ func Check(ctx context.Context, c *http.Client, cfg Config, a *Auditor, res Resu
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			tok, _ := auth.Mint(cfg.AuthSecret, r.User, time.Hour)
-			for r.Err != nil || r.Status >= 500 {
+			for !final(r) {
 				if time.Now().After(deadline) {
 					mu.Lock()
 					unsolved = append(unsolved, fmt.Sprintf("user %d: no final answer within %v: %d %s %v", r.User, cfg.Settle, r.Status, r.Reason, r.Err))
@@ -170,7 +181,8 @@ func Check(ctx context.Context, c *http.Client, cfg Config, a *Auditor, res Resu
 	var err error
 	for {
 		au, err = a.Audit(ctx, res.Commodity)
-		if err == nil && au.Pending == 0 && au.Payments == au.Live && au.PaymentIDSum == au.LiveIDSum {
+		if err == nil && au.Pending == 0 && au.Payments == au.Live && au.PaymentIDSum == au.LiveIDSum &&
+			au.Expired == au.Cancelled && au.Cancelled == au.Released {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -197,6 +209,6 @@ func (au Audit) String() string {
 	return strings.Join([]string{
 		fmt.Sprintf("count %d sale %d granted %d", au.Count, au.Sale, au.Granted),
 		fmt.Sprintf("orders live %d pending %d failed %d users-with-two %d", au.Live, au.Pending, au.Failed, au.TwoLive),
-		fmt.Sprintf("payments %d paid %d", au.Payments, au.Paid),
+		fmt.Sprintf("payments %d paid %d expired %d | cancelled %d released %d", au.Payments, au.Paid, au.Expired, au.Cancelled, au.Released),
 	}, " | ")
 }

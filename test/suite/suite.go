@@ -80,6 +80,16 @@ func build(t testing.TB, services []string) string {
 	return binDir
 }
 
+// Build compiles the named services (all six if none are named), once per test process,
+// for a test that must know when they start.
+func Build(t testing.TB, services ...string) {
+	t.Helper()
+	if len(services) == 0 {
+		services = Services
+	}
+	build(t, services)
+}
+
 // Suite is one running copy of the system.
 type Suite struct {
 	t       testing.TB
@@ -100,6 +110,13 @@ type Suite struct {
 // added to each service's environment.
 func New(t testing.TB, extraEnv []string, services ...string) *Suite {
 	t.Helper()
+	return NewOn(t, "", extraEnv, services...)
+}
+
+// NewOn is New with the services' database at dbURL; "" means a fresh database on the
+// machine's Postgres (dbtest.NewURL), as New does.
+func NewOn(t testing.TB, dbURL string, extraEnv []string, services ...string) *Suite {
+	t.Helper()
 	if len(services) == 0 {
 		services = Services
 	}
@@ -107,7 +124,10 @@ func New(t testing.TB, extraEnv []string, services ...string) *Suite {
 	s.natsDir = filepath.Join(s.dir, "nats")
 	s.NATSURL = "nats://" + freeAddr(t)
 	s.StartNATS()
-	s.DBURL = dbtest.NewURL(t)
+	s.DBURL = dbURL
+	if s.DBURL == "" {
+		s.DBURL = dbtest.NewURL(t)
+	}
 	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
 		s.web[w] = freeAddr(t)
 	}
@@ -170,8 +190,15 @@ func (s *Suite) logFile(name string) *os.File {
 // Start starts service name (again, if it was stopped).
 func (s *Suite) Start(name string) {
 	s.t.Helper()
+	s.StartEnv(name)
+}
+
+// StartEnv starts service name with env (KEY=VALUE) added to the suite's environment for
+// this run of it only.
+func (s *Suite) StartEnv(name string, env ...string) {
+	s.t.Helper()
 	cmd := exec.Command(filepath.Join(s.bin, name))
-	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Env = append(append(os.Environ(), s.Env...), env...)
 	log := s.logFile(name)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -209,6 +236,9 @@ func (s *Suite) signal(name string, sig syscall.Signal) {
 }
 
 func (s *Suite) stopAll() {
+	if d := os.Getenv("SECBUY_KEEP_LOGS"); d != "" {
+		defer exec.Command("cp", "-r", s.dir, d).Run()
+	}
 	s.mu.Lock()
 	names := make([]string, 0, len(s.procs))
 	for n := range s.procs {

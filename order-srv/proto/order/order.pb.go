@@ -403,6 +403,7 @@ func (x *AuditRequest) GetSid() int64 {
 
 // AuditResponse counts a commodity's orders for the invariant checks. live counts
 // created orders; liveIdSum adds their ids, so a caller can compare the set with payments.
+// cancelled counts orders cancelled because their payment expired.
 type AuditResponse struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Success          bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
@@ -413,6 +414,7 @@ type AuditResponse struct {
 	UsersWithTwoLive int64                  `protobuf:"varint,6,opt,name=usersWithTwoLive,proto3" json:"usersWithTwoLive,omitempty"`
 	LiveIdSum        int64                  `protobuf:"varint,7,opt,name=liveIdSum,proto3" json:"liveIdSum,omitempty"`
 	Unsent           int64                  `protobuf:"varint,8,opt,name=unsent,proto3" json:"unsent,omitempty"`
+	Cancelled        int64                  `protobuf:"varint,9,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -499,6 +501,13 @@ func (x *AuditResponse) GetLiveIdSum() int64 {
 func (x *AuditResponse) GetUnsent() int64 {
 	if x != nil {
 		return x.Unsent
+	}
+	return 0
+}
+
+func (x *AuditResponse) GetCancelled() int64 {
+	if x != nil {
+		return x.Cancelled
 	}
 	return 0
 }
@@ -628,7 +637,7 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\v2\f.order.ErrorR\x05error\x12\"\n" +
 	"\x05order\x18\x03 \x01(\v2\f.order.OrderR\x05order\" \n" +
 	"\fAuditRequest\x12\x10\n" +
-	"\x03sid\x18\x01 \x01(\x03R\x03sid\"\xf5\x01\n" +
+	"\x03sid\x18\x01 \x01(\x03R\x03sid\"\x93\x02\n" +
 	"\rAuditResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
 	"\x05error\x18\x02 \x01(\v2\f.order.ErrorR\x05error\x12\x12\n" +
@@ -637,7 +646,8 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\x06failed\x18\x05 \x01(\x03R\x06failed\x12*\n" +
 	"\x10usersWithTwoLive\x18\x06 \x01(\x03R\x10usersWithTwoLive\x12\x1c\n" +
 	"\tliveIdSum\x18\a \x01(\x03R\tliveIdSum\x12\x16\n" +
-	"\x06unsent\x18\b \x01(\x03R\x06unsent\"@\n" +
+	"\x06unsent\x18\b \x01(\x03R\x06unsent\x12\x1c\n" +
+	"\tcancelled\x18\t \x01(\x03R\tcancelled\"@\n" +
 	"\x12CreateBatchRequest\x12*\n" +
 	"\x05items\x18\x01 \x03(\v2\x14.order.CreateRequestR\x05items\"<\n" +
 	"\x13CreateBatchResponse\x12%\n" +

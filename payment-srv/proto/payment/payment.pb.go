@@ -199,6 +199,85 @@ func (x *PayEvent) GetCreateTime() int64 {
 	return 0
 }
 
+// ExpiredEvent is the payload of the payment.expired topic: the payment of an order
+// expired unpaid, so the order is to be cancelled and its unit returned. expireTime is in
+// unix seconds.
+type ExpiredEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderId       int64                  `protobuf:"varint,1,opt,name=orderId,proto3" json:"orderId,omitempty"`
+	CommodityId   int64                  `protobuf:"varint,2,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
+	UserId        int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
+	PaymentId     int64                  `protobuf:"varint,4,opt,name=paymentId,proto3" json:"paymentId,omitempty"`
+	ExpireTime    int64                  `protobuf:"varint,5,opt,name=expireTime,proto3" json:"expireTime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpiredEvent) Reset() {
+	*x = ExpiredEvent{}
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpiredEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpiredEvent) ProtoMessage() {}
+
+func (x *ExpiredEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpiredEvent.ProtoReflect.Descriptor instead.
+func (*ExpiredEvent) Descriptor() ([]byte, []int) {
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExpiredEvent) GetOrderId() int64 {
+	if x != nil {
+		return x.OrderId
+	}
+	return 0
+}
+
+func (x *ExpiredEvent) GetCommodityId() int64 {
+	if x != nil {
+		return x.CommodityId
+	}
+	return 0
+}
+
+func (x *ExpiredEvent) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *ExpiredEvent) GetPaymentId() int64 {
+	if x != nil {
+		return x.PaymentId
+	}
+	return 0
+}
+
+func (x *ExpiredEvent) GetExpireTime() int64 {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return 0
+}
+
 type PayRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -209,7 +288,7 @@ type PayRequest struct {
 
 func (x *PayRequest) Reset() {
 	*x = PayRequest{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +300,7 @@ func (x *PayRequest) String() string {
 func (*PayRequest) ProtoMessage() {}
 
 func (x *PayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +313,7 @@ func (x *PayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayRequest.ProtoReflect.Descriptor instead.
 func (*PayRequest) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{2}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PayRequest) GetId() int64 {
@@ -261,7 +340,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +352,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +365,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{3}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Error) GetCode() int32 {
@@ -314,7 +393,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +405,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +418,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{4}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Response) GetSuccess() bool {
@@ -372,7 +451,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[5]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +463,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[5]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +476,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{5}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuditRequest) GetCommodityId() int64 {
@@ -407,23 +486,27 @@ func (x *AuditRequest) GetCommodityId() int64 {
 	return 0
 }
 
-// AuditResponse counts a commodity's payments; orderIdSum adds their order ids.
+// AuditResponse counts a commodity's payments; orderIdSum adds their order ids. live counts
+// the payments that are not expired (unpaid or paid: those of created orders) and
+// liveOrderIdSum adds their order ids; expired ones belong to cancelled orders.
 type AuditResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	Payments      int64                  `protobuf:"varint,3,opt,name=payments,proto3" json:"payments,omitempty"`
-	Unpaid        int64                  `protobuf:"varint,4,opt,name=unpaid,proto3" json:"unpaid,omitempty"`
-	Paid          int64                  `protobuf:"varint,5,opt,name=paid,proto3" json:"paid,omitempty"`
-	Expired       int64                  `protobuf:"varint,6,opt,name=expired,proto3" json:"expired,omitempty"`
-	OrderIdSum    int64                  `protobuf:"varint,7,opt,name=orderIdSum,proto3" json:"orderIdSum,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Success        bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	Error          *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Payments       int64                  `protobuf:"varint,3,opt,name=payments,proto3" json:"payments,omitempty"`
+	Unpaid         int64                  `protobuf:"varint,4,opt,name=unpaid,proto3" json:"unpaid,omitempty"`
+	Paid           int64                  `protobuf:"varint,5,opt,name=paid,proto3" json:"paid,omitempty"`
+	Expired        int64                  `protobuf:"varint,6,opt,name=expired,proto3" json:"expired,omitempty"`
+	OrderIdSum     int64                  `protobuf:"varint,7,opt,name=orderIdSum,proto3" json:"orderIdSum,omitempty"`
+	Live           int64                  `protobuf:"varint,8,opt,name=live,proto3" json:"live,omitempty"`
+	LiveOrderIdSum int64                  `protobuf:"varint,9,opt,name=liveOrderIdSum,proto3" json:"liveOrderIdSum,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AuditResponse) Reset() {
 	*x = AuditResponse{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[6]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +518,7 @@ func (x *AuditResponse) String() string {
 func (*AuditResponse) ProtoMessage() {}
 
 func (x *AuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[6]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +531,7 @@ func (x *AuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
 func (*AuditResponse) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{6}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuditResponse) GetSuccess() bool {
@@ -500,6 +583,20 @@ func (x *AuditResponse) GetOrderIdSum() int64 {
 	return 0
 }
 
+func (x *AuditResponse) GetLive() int64 {
+	if x != nil {
+		return x.Live
+	}
+	return 0
+}
+
+func (x *AuditResponse) GetLiveOrderIdSum() int64 {
+	if x != nil {
+		return x.LiveOrderIdSum
+	}
+	return 0
+}
+
 var File_payment_srv_proto_payment_payment_proto protoreflect.FileDescriptor
 
 const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
@@ -523,7 +620,15 @@ const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
 	"createTime\x18\x05 \x01(\x03R\n" +
-	"createTime\"4\n" +
+	"createTime\"\xa0\x01\n" +
+	"\fExpiredEvent\x12\x18\n" +
+	"\aorderId\x18\x01 \x01(\x03R\aorderId\x12 \n" +
+	"\vcommodityId\x18\x02 \x01(\x03R\vcommodityId\x12\x16\n" +
+	"\x06userId\x18\x03 \x01(\x03R\x06userId\x12\x1c\n" +
+	"\tpaymentId\x18\x04 \x01(\x03R\tpaymentId\x12\x1e\n" +
+	"\n" +
+	"expireTime\x18\x05 \x01(\x03R\n" +
+	"expireTime\"4\n" +
 	"\n" +
 	"PayRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
@@ -536,7 +641,7 @@ const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\v2\x0e.payment.ErrorR\x05error\x12*\n" +
 	"\apayment\x18\x03 \x01(\v2\x10.payment.PaymentR\apayment\"0\n" +
 	"\fAuditRequest\x12 \n" +
-	"\vcommodityId\x18\x01 \x01(\x03R\vcommodityId\"\xd1\x01\n" +
+	"\vcommodityId\x18\x01 \x01(\x03R\vcommodityId\"\x8d\x02\n" +
 	"\rAuditResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12$\n" +
 	"\x05error\x18\x02 \x01(\v2\x0e.payment.ErrorR\x05error\x12\x1a\n" +
@@ -546,7 +651,9 @@ const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
 	"\aexpired\x18\x06 \x01(\x03R\aexpired\x12\x1e\n" +
 	"\n" +
 	"orderIdSum\x18\a \x01(\x03R\n" +
-	"orderIdSum2\xb8\x01\n" +
+	"orderIdSum\x12\x12\n" +
+	"\x04live\x18\b \x01(\x03R\x04live\x12&\n" +
+	"\x0eliveOrderIdSum\x18\t \x01(\x03R\x0eliveOrderIdSum2\xb8\x01\n" +
 	"\x0ePaymentService\x124\n" +
 	"\bPayOrder\x12\x13.payment.PayRequest\x1a\x11.payment.Response\"\x00\x126\n" +
 	"\n" +
@@ -565,26 +672,27 @@ func file_payment_srv_proto_payment_payment_proto_rawDescGZIP() []byte {
 	return file_payment_srv_proto_payment_payment_proto_rawDescData
 }
 
-var file_payment_srv_proto_payment_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_payment_srv_proto_payment_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_payment_srv_proto_payment_payment_proto_goTypes = []any{
 	(*Payment)(nil),       // 0: payment.Payment
 	(*PayEvent)(nil),      // 1: payment.PayEvent
-	(*PayRequest)(nil),    // 2: payment.PayRequest
-	(*Error)(nil),         // 3: payment.Error
-	(*Response)(nil),      // 4: payment.Response
-	(*AuditRequest)(nil),  // 5: payment.AuditRequest
-	(*AuditResponse)(nil), // 6: payment.AuditResponse
+	(*ExpiredEvent)(nil),  // 2: payment.ExpiredEvent
+	(*PayRequest)(nil),    // 3: payment.PayRequest
+	(*Error)(nil),         // 4: payment.Error
+	(*Response)(nil),      // 5: payment.Response
+	(*AuditRequest)(nil),  // 6: payment.AuditRequest
+	(*AuditResponse)(nil), // 7: payment.AuditResponse
 }
 var file_payment_srv_proto_payment_payment_proto_depIdxs = []int32{
-	3, // 0: payment.Response.error:type_name -> payment.Error
+	4, // 0: payment.Response.error:type_name -> payment.Error
 	0, // 1: payment.Response.payment:type_name -> payment.Payment
-	3, // 2: payment.AuditResponse.error:type_name -> payment.Error
-	2, // 3: payment.PaymentService.PayOrder:input_type -> payment.PayRequest
-	2, // 4: payment.PaymentService.GetPayment:input_type -> payment.PayRequest
-	5, // 5: payment.PaymentService.Audit:input_type -> payment.AuditRequest
-	4, // 6: payment.PaymentService.PayOrder:output_type -> payment.Response
-	4, // 7: payment.PaymentService.GetPayment:output_type -> payment.Response
-	6, // 8: payment.PaymentService.Audit:output_type -> payment.AuditResponse
+	4, // 2: payment.AuditResponse.error:type_name -> payment.Error
+	3, // 3: payment.PaymentService.PayOrder:input_type -> payment.PayRequest
+	3, // 4: payment.PaymentService.GetPayment:input_type -> payment.PayRequest
+	6, // 5: payment.PaymentService.Audit:input_type -> payment.AuditRequest
+	5, // 6: payment.PaymentService.PayOrder:output_type -> payment.Response
+	5, // 7: payment.PaymentService.GetPayment:output_type -> payment.Response
+	7, // 8: payment.PaymentService.Audit:output_type -> payment.AuditResponse
 	6, // [6:9] is the sub-list for method output_type
 	3, // [3:6] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -603,7 +711,7 @@ func file_payment_srv_proto_payment_payment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payment_srv_proto_payment_payment_proto_rawDesc), len(file_payment_srv_proto_payment_payment_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -443,7 +443,8 @@ func (x *ListResponse) GetCommodities() []*Commodity {
 }
 
 // AuditResponse holds what the invariant checks need: granted is the number of live
-// (granted, not released) sale records of the commodity.
+// (granted, not released) sale records of the commodity; released counts the granted ones
+// given back by Release.
 type AuditResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
@@ -451,6 +452,7 @@ type AuditResponse struct {
 	Count         int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
 	Sale          int64                  `protobuf:"varint,4,opt,name=sale,proto3" json:"sale,omitempty"`
 	Granted       int64                  `protobuf:"varint,5,opt,name=granted,proto3" json:"granted,omitempty"`
+	Released      int64                  `protobuf:"varint,6,opt,name=released,proto3" json:"released,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,6 +518,13 @@ func (x *AuditResponse) GetSale() int64 {
 func (x *AuditResponse) GetGranted() int64 {
 	if x != nil {
 		return x.Granted
+	}
+	return 0
+}
+
+func (x *AuditResponse) GetReleased() int64 {
+	if x != nil {
+		return x.Released
 	}
 	return 0
 }
@@ -610,6 +619,213 @@ func (x *SellBatchResponse) GetItems() []*Response {
 	return nil
 }
 
+// ReleaseRequest gives back the unit that Sell granted to requestId (an order that was
+// cancelled). It is idempotent: the unit goes back on sale once, whatever is retried.
+type ReleaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=requestId,proto3" json:"requestId,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRequest) Reset() {
+	*x = ReleaseRequest{}
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRequest) ProtoMessage() {}
+
+func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReleaseRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// ReleaseResponse: success means the unit is back on sale; released says whether this call
+// put it back (false: an earlier call did). Error 404: no sale for the request id; 409: the
+// sale was refused, so there is nothing to give back. commodityId is the sale's commodity.
+type ReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Released      bool                   `protobuf:"varint,3,opt,name=released,proto3" json:"released,omitempty"`
+	CommodityId   int64                  `protobuf:"varint,4,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseResponse) Reset() {
+	*x = ReleaseResponse{}
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseResponse) ProtoMessage() {}
+
+func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReleaseResponse) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *ReleaseResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *ReleaseResponse) GetReleased() bool {
+	if x != nil {
+		return x.Released
+	}
+	return false
+}
+
+func (x *ReleaseResponse) GetCommodityId() int64 {
+	if x != nil {
+		return x.CommodityId
+	}
+	return 0
+}
+
+// ReleaseBatchRequest releases many units at once; each item is answered exactly as Release
+// would answer it, in ReleaseBatchResponse.items in the same order.
+type ReleaseBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReleaseRequest      `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseBatchRequest) Reset() {
+	*x = ReleaseBatchRequest{}
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseBatchRequest) ProtoMessage() {}
+
+func (x *ReleaseBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseBatchRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseBatchRequest) Descriptor() ([]byte, []int) {
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReleaseBatchRequest) GetItems() []*ReleaseRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type ReleaseBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReleaseResponse     `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseBatchResponse) Reset() {
+	*x = ReleaseBatchResponse{}
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseBatchResponse) ProtoMessage() {}
+
+func (x *ReleaseBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseBatchResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseBatchResponse) Descriptor() ([]byte, []int) {
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReleaseBatchResponse) GetItems() []*ReleaseResponse {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 var File_stock_srv_proto_stock_stock_proto protoreflect.FileDescriptor
 
 const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
@@ -644,24 +860,38 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\fListResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
 	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x122\n" +
-	"\vcommodities\x18\x03 \x03(\v2\x10.stock.CommodityR\vcommodities\"\x91\x01\n" +
+	"\vcommodities\x18\x03 \x03(\v2\x10.stock.CommodityR\vcommodities\"\xad\x01\n" +
 	"\rAuditResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
 	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12\x12\n" +
 	"\x04sale\x18\x04 \x01(\x03R\x04sale\x12\x18\n" +
-	"\agranted\x18\x05 \x01(\x03R\agranted\"<\n" +
+	"\agranted\x18\x05 \x01(\x03R\agranted\x12\x1a\n" +
+	"\breleased\x18\x06 \x01(\x03R\breleased\"<\n" +
 	"\x10SellBatchRequest\x12(\n" +
 	"\x05items\x18\x01 \x03(\v2\x12.stock.SellRequestR\x05items\":\n" +
 	"\x11SellBatchResponse\x12%\n" +
-	"\x05items\x18\x01 \x03(\v2\x0f.stock.ResponseR\x05items2\xd9\x02\n" +
+	"\x05items\x18\x01 \x03(\v2\x0f.stock.ResponseR\x05items\".\n" +
+	"\x0eReleaseRequest\x12\x1c\n" +
+	"\trequestId\x18\x01 \x01(\tR\trequestId\"\x8d\x01\n" +
+	"\x0fReleaseResponse\x12\x18\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
+	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x12\x1a\n" +
+	"\breleased\x18\x03 \x01(\bR\breleased\x12 \n" +
+	"\vcommodityId\x18\x04 \x01(\x03R\vcommodityId\"B\n" +
+	"\x13ReleaseBatchRequest\x12+\n" +
+	"\x05items\x18\x01 \x03(\v2\x15.stock.ReleaseRequestR\x05items\"D\n" +
+	"\x14ReleaseBatchResponse\x12,\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.stock.ReleaseResponseR\x05items2\xe0\x03\n" +
 	"\fStockService\x126\n" +
 	"\x0fCreateCommodity\x12\x10.stock.Commodity\x1a\x0f.stock.Response\"\x00\x121\n" +
 	"\fGetCommodity\x12\x0e.stock.Request\x1a\x0f.stock.Response\"\x00\x12<\n" +
 	"\x0fListCommodities\x12\x12.stock.ListRequest\x1a\x13.stock.ListResponse\"\x00\x12-\n" +
 	"\x04Sell\x12\x12.stock.SellRequest\x1a\x0f.stock.Response\"\x00\x12@\n" +
 	"\tSellBatch\x12\x17.stock.SellBatchRequest\x1a\x18.stock.SellBatchResponse\"\x00\x12/\n" +
-	"\x05Audit\x12\x0e.stock.Request\x1a\x14.stock.AuditResponse\"\x00B$Z\"secbuy/stock-srv/proto/stock;stockb\x06proto3"
+	"\x05Audit\x12\x0e.stock.Request\x1a\x14.stock.AuditResponse\"\x00\x12:\n" +
+	"\aRelease\x12\x15.stock.ReleaseRequest\x1a\x16.stock.ReleaseResponse\"\x00\x12I\n" +
+	"\fReleaseBatch\x12\x1a.stock.ReleaseBatchRequest\x1a\x1b.stock.ReleaseBatchResponse\"\x00B$Z\"secbuy/stock-srv/proto/stock;stockb\x06proto3"
 
 var (
 	file_stock_srv_proto_stock_stock_proto_rawDescOnce sync.Once
@@ -675,18 +905,22 @@ func file_stock_srv_proto_stock_stock_proto_rawDescGZIP() []byte {
 	return file_stock_srv_proto_stock_stock_proto_rawDescData
 }
 
-var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_stock_srv_proto_stock_stock_proto_goTypes = []any{
-	(*Commodity)(nil),         // 0: stock.Commodity
-	(*Request)(nil),           // 1: stock.Request
-	(*SellRequest)(nil),       // 2: stock.SellRequest
-	(*Error)(nil),             // 3: stock.Error
-	(*Response)(nil),          // 4: stock.Response
-	(*ListRequest)(nil),       // 5: stock.ListRequest
-	(*ListResponse)(nil),      // 6: stock.ListResponse
-	(*AuditResponse)(nil),     // 7: stock.AuditResponse
-	(*SellBatchRequest)(nil),  // 8: stock.SellBatchRequest
-	(*SellBatchResponse)(nil), // 9: stock.SellBatchResponse
+	(*Commodity)(nil),            // 0: stock.Commodity
+	(*Request)(nil),              // 1: stock.Request
+	(*SellRequest)(nil),          // 2: stock.SellRequest
+	(*Error)(nil),                // 3: stock.Error
+	(*Response)(nil),             // 4: stock.Response
+	(*ListRequest)(nil),          // 5: stock.ListRequest
+	(*ListResponse)(nil),         // 6: stock.ListResponse
+	(*AuditResponse)(nil),        // 7: stock.AuditResponse
+	(*SellBatchRequest)(nil),     // 8: stock.SellBatchRequest
+	(*SellBatchResponse)(nil),    // 9: stock.SellBatchResponse
+	(*ReleaseRequest)(nil),       // 10: stock.ReleaseRequest
+	(*ReleaseResponse)(nil),      // 11: stock.ReleaseResponse
+	(*ReleaseBatchRequest)(nil),  // 12: stock.ReleaseBatchRequest
+	(*ReleaseBatchResponse)(nil), // 13: stock.ReleaseBatchResponse
 }
 var file_stock_srv_proto_stock_stock_proto_depIdxs = []int32{
 	3,  // 0: stock.Response.error:type_name -> stock.Error
@@ -696,23 +930,30 @@ var file_stock_srv_proto_stock_stock_proto_depIdxs = []int32{
 	3,  // 4: stock.AuditResponse.error:type_name -> stock.Error
 	2,  // 5: stock.SellBatchRequest.items:type_name -> stock.SellRequest
 	4,  // 6: stock.SellBatchResponse.items:type_name -> stock.Response
-	0,  // 7: stock.StockService.CreateCommodity:input_type -> stock.Commodity
-	1,  // 8: stock.StockService.GetCommodity:input_type -> stock.Request
-	5,  // 9: stock.StockService.ListCommodities:input_type -> stock.ListRequest
-	2,  // 10: stock.StockService.Sell:input_type -> stock.SellRequest
-	8,  // 11: stock.StockService.SellBatch:input_type -> stock.SellBatchRequest
-	1,  // 12: stock.StockService.Audit:input_type -> stock.Request
-	4,  // 13: stock.StockService.CreateCommodity:output_type -> stock.Response
-	4,  // 14: stock.StockService.GetCommodity:output_type -> stock.Response
-	6,  // 15: stock.StockService.ListCommodities:output_type -> stock.ListResponse
-	4,  // 16: stock.StockService.Sell:output_type -> stock.Response
-	9,  // 17: stock.StockService.SellBatch:output_type -> stock.SellBatchResponse
-	7,  // 18: stock.StockService.Audit:output_type -> stock.AuditResponse
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	3,  // 7: stock.ReleaseResponse.error:type_name -> stock.Error
+	10, // 8: stock.ReleaseBatchRequest.items:type_name -> stock.ReleaseRequest
+	11, // 9: stock.ReleaseBatchResponse.items:type_name -> stock.ReleaseResponse
+	0,  // 10: stock.StockService.CreateCommodity:input_type -> stock.Commodity
+	1,  // 11: stock.StockService.GetCommodity:input_type -> stock.Request
+	5,  // 12: stock.StockService.ListCommodities:input_type -> stock.ListRequest
+	2,  // 13: stock.StockService.Sell:input_type -> stock.SellRequest
+	8,  // 14: stock.StockService.SellBatch:input_type -> stock.SellBatchRequest
+	1,  // 15: stock.StockService.Audit:input_type -> stock.Request
+	10, // 16: stock.StockService.Release:input_type -> stock.ReleaseRequest
+	12, // 17: stock.StockService.ReleaseBatch:input_type -> stock.ReleaseBatchRequest
+	4,  // 18: stock.StockService.CreateCommodity:output_type -> stock.Response
+	4,  // 19: stock.StockService.GetCommodity:output_type -> stock.Response
+	6,  // 20: stock.StockService.ListCommodities:output_type -> stock.ListResponse
+	4,  // 21: stock.StockService.Sell:output_type -> stock.Response
+	9,  // 22: stock.StockService.SellBatch:output_type -> stock.SellBatchResponse
+	7,  // 23: stock.StockService.Audit:output_type -> stock.AuditResponse
+	11, // 24: stock.StockService.Release:output_type -> stock.ReleaseResponse
+	13, // 25: stock.StockService.ReleaseBatch:output_type -> stock.ReleaseBatchResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_stock_srv_proto_stock_stock_proto_init() }
@@ -726,7 +967,7 @@ func file_stock_srv_proto_stock_stock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stock_srv_proto_stock_stock_proto_rawDesc), len(file_stock_srv_proto_stock_stock_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

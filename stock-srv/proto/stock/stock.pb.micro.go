@@ -34,6 +34,8 @@ type StockService interface {
 	Sell(ctx context.Context, in *SellRequest, opts ...client.CallOption) (*Response, error)
 	SellBatch(ctx context.Context, in *SellBatchRequest, opts ...client.CallOption) (*SellBatchResponse, error)
 	Audit(ctx context.Context, in *Request, opts ...client.CallOption) (*AuditResponse, error)
+	Release(ctx context.Context, in *ReleaseRequest, opts ...client.CallOption) (*ReleaseResponse, error)
+	ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest, opts ...client.CallOption) (*ReleaseBatchResponse, error)
 }
 
 type stockService struct {
@@ -108,6 +110,26 @@ func (c *stockService) Audit(ctx context.Context, in *Request, opts ...client.Ca
 	return out, nil
 }
 
+func (c *stockService) Release(ctx context.Context, in *ReleaseRequest, opts ...client.CallOption) (*ReleaseResponse, error) {
+	req := c.c.NewRequest(c.name, "StockService.Release", in)
+	out := new(ReleaseResponse)
+	err := c.c.Call(ctx, req, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *stockService) ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest, opts ...client.CallOption) (*ReleaseBatchResponse, error) {
+	req := c.c.NewRequest(c.name, "StockService.ReleaseBatch", in)
+	out := new(ReleaseBatchResponse)
+	err := c.c.Call(ctx, req, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Server API for StockService service
 
 type StockServiceHandler interface {
@@ -117,6 +139,8 @@ type StockServiceHandler interface {
 	Sell(context.Context, *SellRequest, *Response) error
 	SellBatch(context.Context, *SellBatchRequest, *SellBatchResponse) error
 	Audit(context.Context, *Request, *AuditResponse) error
+	Release(context.Context, *ReleaseRequest, *ReleaseResponse) error
+	ReleaseBatch(context.Context, *ReleaseBatchRequest, *ReleaseBatchResponse) error
 }
 
 func RegisterStockServiceHandler(s server.Server, hdlr StockServiceHandler, opts ...server.HandlerOption) error {
@@ -127,6 +151,8 @@ func RegisterStockServiceHandler(s server.Server, hdlr StockServiceHandler, opts
 		Sell(ctx context.Context, in *SellRequest, out *Response) error
 		SellBatch(ctx context.Context, in *SellBatchRequest, out *SellBatchResponse) error
 		Audit(ctx context.Context, in *Request, out *AuditResponse) error
+		Release(ctx context.Context, in *ReleaseRequest, out *ReleaseResponse) error
+		ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest, out *ReleaseBatchResponse) error
 	}
 	type StockService struct {
 		stockService
@@ -161,4 +187,12 @@ func (h *stockServiceHandler) SellBatch(ctx context.Context, in *SellBatchReques
 
 func (h *stockServiceHandler) Audit(ctx context.Context, in *Request, out *AuditResponse) error {
 	return h.StockServiceHandler.Audit(ctx, in, out)
+}
+
+func (h *stockServiceHandler) Release(ctx context.Context, in *ReleaseRequest, out *ReleaseResponse) error {
+	return h.StockServiceHandler.Release(ctx, in, out)
+}
+
+func (h *stockServiceHandler) ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest, out *ReleaseBatchResponse) error {
+	return h.StockServiceHandler.ReleaseBatch(ctx, in, out)
 }

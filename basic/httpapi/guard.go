@@ -1,0 +1,262 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// GuardConfig configures a Guard; see the rate_* fields of basic/config.
+type GuardConfig struct {
+	RedisAddr string
+	// KeyPrefix starts every Redis key the guard writes.
+	KeyPrefix string
+	// UserPerSec and IPPerSec are the requests allowed per second per user and per client
+	// IP, with a burst of one second's worth; 0 means no limit.
+	UserPerSec, IPPerSec int
+	// IPExempt lists comma-separated CIDRs whose clients have no per-IP limit.
+	IPExempt string
+	// IPHeader, if set, names the header a trusted proxy puts the client address in; its
+	// last address is used. Empty: the connection's address.
+	IPHeader string
+	// InflightTTL is how long an in-flight mark lives if it is never released.
+	InflightTTL time.Duration
+}
+
+// Guard is the abuse control at the web edge, shared by every instance through Redis: a
+// per-user and a per-IP rate limit, and an "in flight" mark per user and item that turns
+// away a second press while the first is being served.
+//
+// If Redis cannot be reached the Guard fails OPEN: requests are let through, unchecked,
+// and a warning is logged at most every warnEvery. Availability wins here because nothing
+// the Guard does is needed for correctness: the database constraints (one order per
+// request id and per user and commodity, sale <= count) hold without it.
+type Guard struct {
+	rdb       *redis.Client
+	prefix    string
+	userEvery int64 // µs between requests at the user rate; 0: no limit
+	userBurst int64
+	ipEvery   int64
+	ipBurst   int64
+	exempt    []netip.Prefix
+	ipHeader  string
+	ttlMS     int64
+
+	skipUntil atomic.Int64 // unix ns: Redis failed, not asked again before then
+	warned    atomic.Int64 // unix ns of the last warning
+}
+
+const (
+	// redisTimeout bounds a Redis read or write, and waitTimeout the wait for a
+	// connection (to dial one, or for one to come free in a burst), so a Redis that hangs
+	// costs a buyer at most their sum before the guard fails open.
+	redisTimeout = 500 * time.Millisecond
+	waitTimeout  = time.Second
+	// retryRedis is how long the guard stays open after a Redis failure before asking
+	// Redis again, so an outage does not add a timeout to every request.
+	retryRedis = time.Second
+	warnEvery  = 10 * time.Second
+)
+
+// NewGuard returns a Guard on the Redis at c.RedisAddr; it connects in the background, and
+// Redis being down is no error (the Guard fails open). Close it when done.
+func NewGuard(c GuardConfig) (*Guard, error) {
+	g := &Guard{
+		rdb: redis.NewClient(&redis.Options{
+			Addr:            c.RedisAddr,
+			DialTimeout:     waitTimeout,
+			ReadTimeout:     redisTimeout,
+			WriteTimeout:    redisTimeout,
+			PoolTimeout:     waitTimeout,
+			PoolSize:        64,
+			MinIdleConns:    8,  // a burst finds connections ready rather than dialing
+			MaxRetries:      -1, // no retries: fail open at once
+			DialerRetries:   1,
+			DisableIdentity: true,
+		}),
+		prefix:   c.KeyPrefix,
+		ipHeader: c.IPHeader,
+		ttlMS:    c.InflightTTL.Milliseconds(),
+	}
+	g.userEvery, g.userBurst = interval(c.UserPerSec)
+	g.ipEvery, g.ipBurst = interval(c.IPPerSec)
+	if g.ttlMS <= 0 {
+		g.ttlMS = 10_000
+	}
+	for _, s := range strings.Split(c.IPExempt, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			_ = g.rdb.Close()
+			return nil, fmt.Errorf("rate_ip_exempt: %w", err)
+		}
+		g.exempt = append(g.exempt, p.Masked())
+	}
+	return g, nil
+}
+
+// interval returns the µs between two requests at perSec, and the burst (one second's
+// worth); 0, 0 for no limit.
+func interval(perSec int) (every, burst int64) {
+	if perSec <= 0 {
+		return 0, 0
+	}
+	return int64(math.Max(1, 1e6/float64(perSec))), int64(perSec)
+}
+
+// Close closes the Redis connections.
+func (g *Guard) Close() error { return g.rdb.Close() }
+
+// admitScript checks both rate limits (GCRA: a key holds the theoretical arrival time, in
+// µs of Redis's clock, of the next request) and, if both allow, charges them and sets the
+// in-flight mark. One round trip for all three keys.
+//
+// KEYS: user rate, IP rate, in-flight mark. ARGV: user µs per request, user burst, IP µs
+// per request, IP burst (a zero interval skips that limit), mark value, mark TTL in ms.
+// Returns {0, 0} admitted, {1, ms to wait} rate limited, {2, 0} already in flight.
+var admitScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tats = {}
+local wait = 0
+for i = 1, 2 do
+  local every = tonumber(ARGV[2 * i - 1])
+  if every > 0 then
+    local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or 0) or 0, now) + every
+    local over = tat - now - every * tonumber(ARGV[2 * i])
+    if over > wait then wait = over end
+    tats[i] = tat
+  end
+end
+if wait > 0 then return {1, math.ceil(wait / 1000)} end
+for i, tat in pairs(tats) do
+  redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', string.format('%d', math.ceil((tat - now) / 1000)))
+end
+if redis.call('SET', KEYS[3], ARGV[5], 'NX', 'PX', ARGV[6]) then return {0, 0} end
+return {2, 0}
+`)
+
+// releaseScript deletes the in-flight mark KEYS[1] if it is still ARGV[1]'s.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Admit checks r, by user for item, against the rate limits and the in-flight marks. If
+// it may go on, it returns ok and a release to call once the request is answered (it
+// clears the mark). Otherwise it writes the refusal and returns false: 429 "slow down"
+// with Retry-After, or 409 "already in progress" with Retry-After: 1 when the same user's
+// request for the same item is still being served (whatever its Idempotency-Key: the
+// client should ask again once that one is answered). A nil Guard admits everything.
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64) (release func(), ok bool) {
+	noop := func() {}
+	if g == nil || time.Now().UnixNano() < g.skipUntil.Load() {
+		return noop, true
+	}
+	ipKey, ipEvery := g.prefix+"rate:ip:"+"-", int64(0)
+	if ip, ok := g.clientIP(r); ok && !g.isExempt(ip) {
+		ipKey, ipEvery = g.prefix+"rate:ip:"+ipBucket(ip), g.ipEvery
+	}
+	mark := g.prefix + "inflight:" + strconv.FormatInt(user, 10) + ":" + strconv.FormatInt(item, 10)
+	value := randomHex()
+	// The request's own cancellation must not look like Redis failing.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
+	defer cancel()
+	res, err := admitScript.Run(ctx, g.rdb,
+		[]string{g.prefix + "rate:user:" + strconv.FormatInt(user, 10), ipKey, mark},
+		g.userEvery, g.userBurst, ipEvery, g.ipBurst, value, g.ttlMS).Int64Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("admit script returned %v", res)
+	}
+	if err != nil {
+		g.failOpen(err)
+		return noop, true
+	}
+	switch res[0] {
+	case 1:
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, (res[1]+999)/1000), 10))
+		Fail(w, Errorf(http.StatusTooManyRequests, "slow down"))
+		return nil, false
+	case 2:
+		w.Header().Set("Retry-After", "1")
+		Fail(w, Errorf(http.StatusConflict, "already in progress"))
+		return nil, false
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout+redisTimeout)
+		defer cancel()
+		// On failure the mark lapses after its TTL.
+		if err := releaseScript.Run(ctx, g.rdb, []string{mark}, value).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			g.failOpen(err)
+		}
+	}, true
+}
+
+// failOpen stops asking Redis for retryRedis and logs, at most every warnEvery.
+func (g *Guard) failOpen(err error) {
+	now := time.Now()
+	g.skipUntil.Store(now.Add(retryRedis).UnixNano())
+	last := g.warned.Load()
+	if now.UnixNano()-last >= int64(warnEvery) && g.warned.CompareAndSwap(last, now.UnixNano()) {
+		slog.Warn("redis unreachable: rate limits and duplicate-press checks are off (failing open)",
+			"addr", g.rdb.Options().Addr, "err", err)
+	}
+}
+
+// clientIP returns the client's address: from the trusted proxy's header if configured
+// and present (the last address in it, the one that proxy added), else the connection's.
+func (g *Guard) clientIP(r *http.Request) (netip.Addr, bool) {
+	if g.ipHeader != "" {
+		if vals := r.Header.Values(g.ipHeader); len(vals) > 0 {
+			parts := strings.Split(vals[len(vals)-1], ",")
+			if ip, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+				return ip.Unmap(), true
+			}
+		}
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	ip, err := netip.ParseAddr(r.RemoteAddr)
+	return ip.Unmap(), err == nil
+}
+
+func (g *Guard) isExempt(ip netip.Addr) bool {
+	for _, p := range g.exempt {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ipBucket is the rate-limit bucket of ip: the address for IPv4, the /64 network for
+// IPv6 (one host commonly holds a whole /64).
+func ipBucket(ip netip.Addr) string {
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.WithZone("").Prefix(64)
+	return p.String()
+}
+
+// randomHex returns 128 random bits in hex.
+func randomHex() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+	return hex.EncodeToString(b)
+}

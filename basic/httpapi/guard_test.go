@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+// The limits themselves are tested against a real Redis in order-web/handler.
+
+func TestGuardClientIP(t *testing.T) {
+	for _, c := range []struct {
+		name, header, remote, xff, want string
+	}{
+		{"connection address", "", "192.0.2.1:5000", "", "192.0.2.1"},
+		{"XFF ignored unless configured", "", "192.0.2.1:5000", "203.0.113.9", "192.0.2.1"},
+		{"trusted XFF: last address", "X-Forwarded-For", "10.0.0.1:5000", "1.2.3.4, 203.0.113.9", "203.0.113.9"},
+		{"trusted XFF absent", "X-Forwarded-For", "10.0.0.1:5000", "", "10.0.0.1"},
+		{"trusted XFF garbage", "X-Forwarded-For", "10.0.0.1:5000", "1.2.3.4, nonsense", "10.0.0.1"},
+		{"IPv4 in IPv6", "", "[::ffff:192.0.2.7]:5000", "", "192.0.2.7"},
+		{"IPv6 by /64", "", "[2001:db8:1:2:3:4:5:6]:5000", "", "2001:db8:1:2::/64"},
+		{"IPv6 with zone", "", "[fe80::1%eth0]:5000", "", "fe80::/64"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := NewGuard(GuardConfig{IPHeader: c.header})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			r := httptest.NewRequest("POST", "/", nil)
+			r.RemoteAddr = c.remote
+			if c.xff != "" {
+				r.Header.Set("X-Forwarded-For", c.xff)
+			}
+			ip, ok := g.clientIP(r)
+			if !ok || ipBucket(ip) != c.want {
+				t.Errorf("client IP %v (%v), bucket %q; want %q", ip, ok, ipBucket(ip), c.want)
+			}
+		})
+	}
+}
+
+func TestGuardConfig(t *testing.T) {
+	if _, err := NewGuard(GuardConfig{IPExempt: "127.0.0.0/8,nonsense"}); err == nil {
+		t.Error("a bad exempt CIDR was accepted")
+	}
+	g, err := NewGuard(GuardConfig{IPExempt: " 127.0.0.1/8 , ::1/128,"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if len(g.exempt) != 2 || g.exempt[0].String() != "127.0.0.0/8" {
+		t.Errorf("exempt = %v", g.exempt)
+	}
+	var none *Guard
+	if _, ok := none.Admit(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), 1, 1); !ok {
+		t.Error("a nil Guard refused")
+	}
+}

@@ -1,0 +1,67 @@
+// Package httpapitest holds the checks the web services' tests and fuzz tests share: that
+// a reply has the JSON shape of every secbuy reply and gives nothing away.
+package httpapitest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// leaks are pieces of text that only a stack trace or a Go error dump would put in a reply.
+var leaks = []string{"goroutine ", ".go:", "runtime/", "runtime.", "panic", "\n\t"}
+
+// CheckReply fails t unless w holds one JSON object of the form {"success":true,...} with
+// status 200 or 202, or {"success":false,"error":{"code":S,"detail":"..."}} with status S
+// from 400 to 599, other than 500; with the fakes of a test, a 500 only comes from a
+// panic that httpapi.Recover caught. It also fails on anything that looks like a stack
+// trace. It returns the decoded reply.
+func CheckReply(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	body := w.Body.Bytes()
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("status %d: Content-Type %q, want JSON; body %q", w.Code, ct, body)
+	}
+	for _, s := range leaks {
+		if bytes.Contains(body, []byte(s)) {
+			t.Fatalf("status %d: reply contains %q (a stack trace?): %q", w.Code, s, body)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		t.Fatalf("status %d: reply is not a JSON object (%v): %q", w.Code, err, body)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		t.Fatalf("status %d: more than one JSON value in the reply: %q", w.Code, body)
+	}
+	ok, isBool := m["success"].(bool)
+	switch {
+	case !isBool:
+		t.Fatalf("status %d: no boolean success: %q", w.Code, body)
+	case ok:
+		if w.Code != 200 && w.Code != 202 {
+			t.Fatalf("success with status %d: %q", w.Code, body)
+		}
+		if _, has := m["error"]; has {
+			t.Fatalf("success with an error: %q", body)
+		}
+	default:
+		e, _ := m["error"].(map[string]any)
+		code, _ := e["code"].(json.Number)
+		detail, _ := e["detail"].(string)
+		if w.Code < 400 || w.Code > 599 || code.String() != strconv.Itoa(w.Code) || detail == "" {
+			t.Fatalf("failure with status %d: want a 4xx/5xx status equal to error.code and a detail: %q", w.Code, body)
+		}
+		if w.Code == 500 {
+			t.Fatalf("status 500 (a handler panicked?): %q", body)
+		}
+	}
+	return m
+}

@@ -1,0 +1,97 @@
+// Package outbox is the transactional outbox of the services that publish events: an event
+// is written to an outbox table in the same transaction as the change it announces, and a
+// Relay publishes the table to JetStream in id order, each event with its msg id (so the
+// stream drops one published twice), marking an event sent only once it is acknowledged.
+package outbox
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+
+	"secbuy/basic/db"
+)
+
+// Event is an outbox row: a message and its JetStream dedup id.
+type Event struct {
+	ID      int64
+	MsgID   string
+	Payload []byte
+}
+
+// Table is one service's outbox table, with columns id, msg_id (unique), payload (jsonb),
+// create_time and sent_time (NULL until sent); the service's migrations create it.
+type Table struct {
+	db    *db.DB
+	ident string // the quoted table name
+	lock  int64
+}
+
+// NewTable returns the outbox table name (a constant of the service, never input) in d.
+// lock is the advisory lock key that lets one relay at a time publish it; each table needs
+// its own key, since services may share a database.
+func NewTable(d *db.DB, name string, lock int64) *Table {
+	return &Table{db: d, ident: pgx.Identifier{name}.Sanitize(), lock: lock}
+}
+
+// Add writes events (msgIDs[i] with JSON payloads[i], in that order) in tx, the caller's
+// transaction. A msg id already in the table is left as it is.
+func (t *Table) Add(tx *gorm.DB, msgIDs, payloads []string) error {
+	if len(msgIDs) == 0 {
+		return nil
+	}
+	return tx.Exec(`INSERT INTO `+t.ident+` (msg_id, payload)
+		SELECT m, p::jsonb FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS t(m, p, n) ORDER BY n
+		ON CONFLICT (msg_id) DO NOTHING`, db.Array(msgIDs), db.Array(payloads)).Error
+}
+
+// Unsent counts the events not yet sent.
+func (t *Table) Unsent(ctx context.Context) (int64, error) {
+	g, cancel := t.db.Ctx(ctx)
+	defer cancel()
+	var n int64
+	err := g.Raw(`SELECT count(*) FROM ` + t.ident + ` WHERE sent_time IS NULL`).Scan(&n).Error
+	return n, err
+}
+
+// Relay runs one relay step in one transaction: it takes the relay lock, reads up to limit
+// unsent events in id order, hands them to publish, and marks sent exactly the ids that
+// publish returns (those the stream acknowledged). If another relay holds the lock it
+// returns 0 without calling publish. It returns how many events were marked sent, and
+// publish's error after committing what was acknowledged. ctx bounds the whole step,
+// publishing included.
+func (t *Table) Relay(ctx context.Context, limit int, publish func([]Event) ([]int64, error)) (int, error) {
+	var sent int
+	var perr error
+	err := t.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var locked bool
+		if err := tx.Raw(`SELECT pg_try_advisory_xact_lock(?)`, t.lock).Scan(&locked).Error; err != nil {
+			return err
+		}
+		if !locked {
+			return nil
+		}
+		var evs []Event
+		if err := tx.Raw(`SELECT id, msg_id, payload FROM `+t.ident+` WHERE sent_time IS NULL ORDER BY id LIMIT ?`,
+			limit).Scan(&evs).Error; err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		var ids []int64
+		ids, perr = publish(evs)
+		if len(ids) == 0 {
+			return nil
+		}
+		res := tx.Exec(`UPDATE `+t.ident+` SET sent_time = now() WHERE id = ANY(?) AND sent_time IS NULL`, db.Array(ids))
+		sent = int(res.RowsAffected)
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("relay %s: %w", t.ident, err)
+	}
+	return sent, perr
+}
