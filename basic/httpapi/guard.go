@@ -159,10 +159,11 @@ return 0
 // Admit checks r, by user for item, against the rate limits and the in-flight marks. If
 // it may go on, it returns ok and a release to call once the request is answered (it
 // clears the mark). Otherwise it writes the refusal and returns false: 429 "slow down"
-// with Retry-After, or 409 "already in progress" with Retry-After: 1 when the same user's
-// request for the same item is still being served (whatever its Idempotency-Key: the
-// client should ask again once that one is answered). A nil Guard admits everything.
-func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64) (release func(), ok bool) {
+// with Retry-After, or, when the same user's request for the same item is still being
+// served, 409 "already in progress" (another press) or 503 "busy, try again" (a resend of
+// that very press, requestID: its answer is not known yet), both with Retry-After: 1. A nil
+// Guard admits everything.
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, requestID string) (release func(), ok bool) {
 	noop := func() {}
 	if g == nil || time.Now().UnixNano() < g.skipUntil.Load() {
 		return noop, true
@@ -172,7 +173,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64) 
 		ipKey, ipEvery = g.prefix+"rate:ip:"+ipBucket(ip), g.ipEvery
 	}
 	mark := g.prefix + "inflight:" + strconv.FormatInt(user, 10) + ":" + strconv.FormatInt(item, 10)
-	value := randomHex()
+	value := requestID + "|" + randomHex()
 	// The request's own cancellation must not look like Redis failing.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
@@ -193,6 +194,10 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64) 
 		return nil, false
 	case 2:
 		w.Header().Set("Retry-After", "1")
+		if held, err := g.rdb.Get(ctx, mark).Result(); err == nil && strings.HasPrefix(held, requestID+"|") {
+			Fail(w, Errorf(http.StatusServiceUnavailable, "busy, try again"))
+			return nil, false
+		}
 		Fail(w, Errorf(http.StatusConflict, "already in progress"))
 		return nil, false
 	}

@@ -52,7 +52,7 @@ func TestGuardConfig(t *testing.T) {
 		t.Errorf("exempt = %v", g.exempt)
 	}
 	var none *Guard
-	if _, ok := none.Admit(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), 1, 1); !ok {
+	if _, ok := none.Admit(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), 1, 1, "1:k"); !ok {
 		t.Error("a nil Guard refused")
 	}
 }

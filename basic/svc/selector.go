@@ -72,10 +72,11 @@ func (s *skipDead) Mark(service string, node *registry.Node, err error) {
 }
 
 // transportFailure is an error raised by go-micro's client itself (no connection, broken
-// connection, timeout), as opposed to one a handler returned.
+// connection, timeout; the gRPC client reports an unreachable node as 503), as opposed to
+// one a handler returned.
 func transportFailure(err error) bool {
 	e := merrors.FromError(err)
-	return e != nil && e.Id == "go.micro.client" && (e.Code == 500 || e.Code == 408)
+	return e != nil && e.Id == "go.micro.client" && (e.Code == 500 || e.Code == 503 || e.Code == 408)
 }
 
 // retryTransport retries a call that failed in transport; every state-changing RPC in

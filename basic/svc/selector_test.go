@@ -22,7 +22,7 @@ func TestSkipDead(t *testing.T) {
 		}
 		return ids
 	}
-	s.Mark("x", a, merrors.InternalServerError("go.micro.client", "connection error: refused"))
+	s.Mark("x", a, merrors.New("go.micro.client", "connection error: dial tcp: connection refused", 503))
 	if got := nodes(); len(got) != 1 || got[0] != "b" {
 		t.Errorf("after a's connection failed: %v; want [b]", got)
 	}
@@ -40,6 +40,9 @@ func TestSkipDead(t *testing.T) {
 	}
 	if len(services[0].Nodes) != 2 {
 		t.Error("filter changed the registry's own service")
+	}
+	if !transportFailure(merrors.InternalServerError("go.micro.client", "connection error: refused")) {
+		t.Error("the default client's connection error is not a transport failure")
 	}
 	if transportFailure(errors.New("plain")) {
 		t.Error("a plain error counted as a transport failure")

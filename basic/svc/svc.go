@@ -20,6 +20,7 @@ import (
 	gclient "go-micro.dev/v6/client/grpc"
 	"go-micro.dev/v6/logger"
 	"go-micro.dev/v6/registry"
+	"go-micro.dev/v6/registry/cache"
 	natsreg "go-micro.dev/v6/registry/nats"
 	"go-micro.dev/v6/server"
 	gserver "go-micro.dev/v6/server/grpc"
@@ -38,8 +39,11 @@ func SetupLog(service, level string) {
 	_ = logger.Init(logger.WithLevel(logger.WarnLevel))
 }
 
-// Registry returns go-micro's NATS registry on natsURL.
+// Registry returns go-micro's NATS registry on natsURL. It also shortens how long the
+// registry cache goes without asking again after a failed look-up (go-micro's default is 5
+// s): measured here, a restarted service was "not found" for about 5 s without it.
 func Registry(natsURL string) registry.Registry {
+	cache.DefaultMinimumRetryInterval = 500 * time.Millisecond
 	return natsreg.NewNatsRegistry(registry.Addrs(natsURL))
 }
 

@@ -34,7 +34,7 @@ const Durable = "order-srv-expired"
 const (
 	// AckWait is how long a delivered event may stay unacknowledged before it is
 	// redelivered.
-	AckWait = 30 * time.Second
+	AckWait = 5 * time.Second
 	// RetryDelay is how long an event that could not be finished waits to come back.
 	RetryDelay = time.Second
 	// BatchSize is the most events handled together.

@@ -210,9 +210,10 @@ func (b *blockingOrders) CreateOrders(ctx context.Context, in *pb.CreateBatchReq
 }
 
 // TestDuplicatePress: while a user's buy of a commodity is in flight, a second press for
-// it (another or the same Idempotency-Key) gets 409 "already in progress" and never
-// reaches order-srv; other commodities and other users go through; once the first is
-// answered, the user may press again.
+// it gets 409 "already in progress", and a resend of the same press (same Idempotency-Key)
+// 503 "busy, try again" (its answer is not known yet); neither reaches order-srv. Other
+// commodities and other users go through; once the first is answered, the user may press
+// again.
 func TestDuplicatePress(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -222,7 +223,7 @@ func TestDuplicatePress(t *testing.T) {
 	}{
 		{"second press, no key", press{user: 42}, 409, 1},
 		{"second press, another key", press{user: 42, key: "press-2"}, 409, 1},
-		{"resend with the same key", press{user: 42, key: "press-1"}, 409, 1},
+		{"resend with the same key", press{user: 42, key: "press-1"}, 503, 1},
 		{"same user, other commodity", press{user: 42, id: 8}, 200, 2},
 		{"other user, same commodity", press{user: 43}, 200, 2},
 	} {
@@ -241,9 +242,12 @@ func TestDuplicatePress(t *testing.T) {
 				<-f.entered
 			} else {
 				w := <-second
-				if w.Code != 409 || w.Header().Get("Retry-After") != "1" ||
-					strings.TrimSpace(w.Body.String()) != `{"error":{"code":409,"detail":"already in progress"},"success":false}` {
-					t.Errorf("second press: %d %q %s; want 409 already in progress, Retry-After 1", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+				want := `{"error":{"code":409,"detail":"already in progress"},"success":false}`
+				if tc.want == 503 {
+					want = `{"error":{"code":503,"detail":"busy, try again"},"success":false}`
+				}
+				if w.Code != tc.want || w.Header().Get("Retry-After") != "1" || strings.TrimSpace(w.Body.String()) != want {
+					t.Errorf("second press: %d %q %s; want %s with Retry-After 1", w.Code, w.Header().Get("Retry-After"), w.Body.String(), want)
 				}
 			}
 			close(f.release)

@@ -126,24 +126,25 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		}
 		marked = true
 	}
+	if key == "" {
+		key = randomKey()
+	}
+	requestID := strconv.FormatInt(user, 10) + ":" + key
 	// Rate limits and duplicate presses: after the checks that cost nothing, before the
-	// RPC. A press while the same user's press for this commodity is in flight (even a
-	// resend with the same Idempotency-Key) gets 409 "already in progress".
-	done, ok := h.guard.Admit(w, r, user, b.ID)
+	// RPC. Another press while the same user's press for this commodity is in flight gets
+	// 409 "already in progress"; a resend of that same press gets 503 "busy, try again".
+	done, ok := h.guard.Admit(w, r, user, b.ID, requestID)
 	if !ok {
 		return
 	}
 	defer done()
-	if key == "" {
-		key = randomKey()
-	}
 	release, ok := h.limit.Acquire(w, r)
 	if !ok {
 		return
 	}
 	defer release()
 	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{
-		Sid: b.ID, UserId: user, RequestId: strconv.FormatInt(user, 10) + ":" + key, LookupOnly: marked})
+		Sid: b.ID, UserId: user, RequestId: requestID, LookupOnly: marked})
 	switch {
 	case err != nil:
 	case marked && rsp.Error.GetCode() == http.StatusNotFound:

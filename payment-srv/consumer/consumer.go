@@ -33,8 +33,10 @@ const Durable = "payment-srv"
 // Tuning.
 const (
 	// AckWait is how long a delivered event may stay unacknowledged before it is
-	// redelivered (to this or another instance).
-	AckWait = 30 * time.Second
+	// redelivered (to this or another instance). Short, so the events a killed instance
+	// held come back within seconds; a batch is stored in milliseconds, and a redelivery
+	// changes nothing.
+	AckWait = 5 * time.Second
 	// RetryDelay is how long an event whose payment could not be stored waits to come back.
 	RetryDelay = time.Second
 	// BatchSize is the most events stored with one INSERT.

@@ -190,15 +190,8 @@ func (s *Suite) logFile(name string) *os.File {
 // Start starts service name (again, if it was stopped).
 func (s *Suite) Start(name string) {
 	s.t.Helper()
-	s.StartEnv(name)
-}
-
-// StartEnv starts service name with env (KEY=VALUE) added to the suite's environment for
-// this run of it only.
-func (s *Suite) StartEnv(name string, env ...string) {
-	s.t.Helper()
 	cmd := exec.Command(filepath.Join(s.bin, name))
-	cmd.Env = append(append(os.Environ(), s.Env...), env...)
+	cmd.Env = append(os.Environ(), s.Env...)
 	log := s.logFile(name)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -236,9 +229,6 @@ func (s *Suite) signal(name string, sig syscall.Signal) {
 }
 
 func (s *Suite) stopAll() {
-	if d := os.Getenv("SECBUY_KEEP_LOGS"); d != "" {
-		defer exec.Command("cp", "-r", s.dir, d).Run()
-	}
 	s.mu.Lock()
 	names := make([]string, 0, len(s.procs))
 	for n := range s.procs {
