@@ -54,14 +54,14 @@ func pgMajor(binDir string) int {
 	return n
 }
 
-// StartPostgres creates a private cluster (initdb) and starts it. It skips the test when no
-// PostgreSQL server binaries are installed. As root it runs the server as the postgres OS
+// StartPostgres creates a private cluster (initdb) and starts it. It fails the test, saying
+// what to install, when no PostgreSQL server binaries are there. As root it runs the server as the postgres OS
 // user, since initdb and postgres refuse to run as root.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bin, err := pgBinDir()
 	if err != nil {
-		t.Skipf("a private PostgreSQL cluster is needed: %v", err)
+		t.Fatalf("a private PostgreSQL cluster is needed (apt-get install postgresql; `make services` does): %v", err)
 	}
 	p := &Postgres{t: t, bin: bin}
 	dir, err := os.MkdirTemp("", "secbuy-pg-")
@@ -80,7 +80,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skipf("running as root and there is no postgres OS user to run a private PostgreSQL cluster: %v", err)
+			t.Fatalf("running as root and there is no postgres OS user to run a private PostgreSQL cluster (apt-get install postgresql creates it): %v", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
