@@ -73,7 +73,6 @@ func Client(reg registry.Registry, timeout time.Duration) client.Client {
 // makes about 26,000 calls/s where the default one makes about 5,700, because the default
 // transport writes every HTTP header line with its own system call.
 type Server struct {
-	name    string
 	servers []server.Server
 }
 
@@ -88,7 +87,7 @@ func NewServer(name, addr string, reg registry.Registry) (*Server, error) {
 		return append([]server.Option{server.Name(n), server.Address(a), server.Registry(reg),
 			server.RegisterTTL(30 * time.Second), server.RegisterInterval(10 * time.Second)}, faultOptions()...)
 	}
-	return &Server{name: name, servers: []server.Server{
+	return &Server{servers: []server.Server{
 		server.NewRPCServer(append(opts(name, addr), server.Wait(nil))...),
 		gserver.NewServer(append(opts(Internal(name), net.JoinHostPort(host, "0")), gserver.GracefulStopTimeout(15*time.Second))...),
 	}}, nil

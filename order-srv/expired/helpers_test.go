@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
+	"secbuy/basic/natstest"
 	ordermig "secbuy/order-srv/migrations"
 	"secbuy/order-srv/repo"
 	paypb "secbuy/payment-srv/proto/payment"
@@ -29,38 +26,8 @@ import (
 	stockrepo "secbuy/stock-srv/repo"
 )
 
-// startNATS runs a private nats-server with JetStream for the test and returns its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		bin = "/usr/sbin/nats-server"
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s (install nats-server, or `make services`): %v", bin, err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		nc, err := nats.Connect(url)
-		if err == nil {
-			nc.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server on %s did not answer: %v\n%s", url, err, logs.String())
-		}
-	}
-}
+// startNATS runs a private nats-server with JetStream for the test.
+func startNATS(t testing.TB) string { return natstest.Start(t) }
 
 // localStock is stock-srv's handler on its own database, called in process as the RPC
 // client would call it. While down is set every call fails as a timed-out RPC.

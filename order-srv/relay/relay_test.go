@@ -1,12 +1,8 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -17,44 +13,15 @@ import (
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
+	"secbuy/basic/natstest"
 	"secbuy/order-srv/migrations"
 	"secbuy/order-srv/relay"
 	"secbuy/order-srv/repo"
 	paypb "secbuy/payment-srv/proto/payment"
 )
 
-// startNATS runs a private nats-server with JetStream for the test and returns its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		bin = "/usr/sbin/nats-server"
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s (install nats-server, or `make services`): %v", bin, err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		nc, err := nats.Connect(url)
-		if err == nil {
-			nc.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server on %s did not answer: %v\n%s", url, err, logs.String())
-		}
-	}
-}
+// startNATS runs a private nats-server with JetStream for the test.
+func startNATS(t testing.TB) string { return natstest.Start(t) }
 
 // created makes n created orders and returns their event msg ids in id order.
 func created(t *testing.T, r *repo.Repo, firstUser int64, n int) []string {

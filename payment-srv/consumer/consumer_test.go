@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,50 +15,14 @@ import (
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
+	"secbuy/basic/natstest"
 	"secbuy/payment-srv/migrations"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
 )
 
-// startNATS runs a private nats-server with JetStream for t (the shared one on :4222 is
-// used by other test runs) and returns its URL. The server is killed when t ends.
-func startNATS(t testing.TB) string {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		bin = "/usr/sbin/nats-server"
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("nats-server is needed for the consumer tests (not in PATH, not at %s): install it, e.g. `apt-get install nats-server`", bin)
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nc, err := nats.Connect(url)
-		if err == nil {
-			nc.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server on %s did not answer: %v", url, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// startNATS runs a private nats-server with JetStream for the test.
+func startNATS(t testing.TB) string { return natstest.Start(t) }
 
 // connect is one side's connection: it creates the stream if it is missing.
 func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
