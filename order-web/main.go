@@ -52,5 +52,5 @@ func run() error {
 	h := handler.New(orders, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration),
 		guard, cfg.RPCTimeout.Duration)
 	defer h.Close()
-	return svc.RunWeb(ctx, handler.Name, cfg.OrderWebAddr, reg, h.Routes())
+	return svc.RunWeb(ctx, handler.Name, cfg.OrderWebAddr, reg, h.Routes(), cfg.HTTPReadTimeout.Duration, cfg.HTTPWriteTimeout.Duration)
 }

@@ -31,5 +31,5 @@ func run() error {
 	reg := svc.Registry(cfg.NATSURL)
 	payment := pb.NewPaymentService(svc.Internal(paymentsrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
 	h := handler.New(payment, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration))
-	return svc.RunWeb(ctx, handler.Name, cfg.PaymentWebAddr, reg, h.Routes())
+	return svc.RunWeb(ctx, handler.Name, cfg.PaymentWebAddr, reg, h.Routes(), cfg.HTTPReadTimeout.Duration, cfg.HTTPWriteTimeout.Duration)
 }

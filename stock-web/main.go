@@ -30,5 +30,5 @@ func run() error {
 	reg := svc.Registry(cfg.NATSURL)
 	stock := pb.NewStockService(svc.Internal(stocksrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
 	h := handler.New(stock, cfg.AdminKey, cfg.MaxBodyBytes)
-	return svc.RunWeb(ctx, handler.Name, cfg.StockWebAddr, reg, h.Routes())
+	return svc.RunWeb(ctx, handler.Name, cfg.StockWebAddr, reg, h.Routes(), cfg.HTTPReadTimeout.Duration, cfg.HTTPWriteTimeout.Duration)
 }

@@ -568,6 +568,30 @@ func TestChaosKill(t *testing.T) {
 	}
 }
 
+// TestChaosTerm: a graceful stop (SIGTERM) of each service on the buy path at a random
+// moment of a sale, then a start. Whatever was answered "ok" before the stop must exist
+// afterwards (the check compares every answer with the orders), and the stopped service
+// must exit by itself: it drains what it holds instead of being killed.
+func TestChaosTerm(t *testing.T) {
+	for _, name := range []string{"stock-srv", "order-srv", "order-web", "payment-srv"} {
+		t.Run(name, func(t *testing.T) {
+			s, cfg := chaosSuite(t, "")
+			x := &chaosRun{t: t, s: s, cfg: cfg, rng: chaosRNG(t), payShare: 0.5}
+			x.inject = func(x *chaosRun) {
+				start := time.Now()
+				x.s.Stop(name) // fails the test if it does not exit within 20 s
+				x.note("SIGTERM %s: exited after %v", name, time.Since(start).Round(time.Millisecond))
+				x.s.Start(name)
+				x.note("%s started again", name)
+				if strings.HasSuffix(name, "-web") {
+					x.s.WaitHTTP(name)
+				}
+			}
+			x.run()
+		})
+	}
+}
+
 // TestChaosPostgres: the database server crashes (pg_ctl stop -m immediate: every backend
 // dies at once, uncommitted transactions are lost, recovery runs at the next start) at a
 // random moment of the sale and is started again. It is a private cluster on a free port:

@@ -45,6 +45,10 @@ type Config struct {
 	PayTimeout   Duration `json:"pay_timeout"`
 	ExpireEvery  Duration `json:"expire_every"`
 	MaxBodyBytes int64    `json:"max_body_bytes"`
+	// HTTPReadTimeout and HTTPWriteTimeout bound reading a request and writing its answer
+	// on every web service.
+	HTTPReadTimeout  Duration `json:"http_read_timeout"`
+	HTTPWriteTimeout Duration `json:"http_write_timeout"`
 	// MaxInflight caps each web instance's requests in flight to its RPC service; a request
 	// waits up to QueueWait for a slot, then gets 503.
 	MaxInflight int      `json:"max_inflight"`
@@ -109,6 +113,9 @@ func Load() (Config, error) {
 	}
 	if c.DBMaxConns < 1 {
 		return c, fmt.Errorf("config: db_max_conns must be at least 1")
+	}
+	if c.HTTPReadTimeout.Duration <= 0 || c.HTTPWriteTimeout.Duration <= 0 {
+		return c, fmt.Errorf("config: http_read_timeout and http_write_timeout must be positive")
 	}
 	return c, nil
 }

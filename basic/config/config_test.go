@@ -46,11 +46,12 @@ func TestLoadOverrides(t *testing.T) {
 
 func TestLoadBadValues(t *testing.T) {
 	for name, env := range map[string][2]string{
-		"bad int":        {"SECBUY_DB_MAX_CONNS", "many"},
-		"zero pool":      {"SECBUY_DB_MAX_CONNS", "0"},
-		"bad duration":   {"SECBUY_DB_TIMEOUT", "soon"},
-		"empty secret":   {"SECBUY_AUTH_SECRET", ""},
-		"missing config": {"SECBUY_CONFIG", "/nonexistent/secbuy.json"},
+		"bad int":          {"SECBUY_DB_MAX_CONNS", "many"},
+		"zero pool":        {"SECBUY_DB_MAX_CONNS", "0"},
+		"bad duration":     {"SECBUY_DB_TIMEOUT", "soon"},
+		"no write timeout": {"SECBUY_HTTP_WRITE_TIMEOUT", "0s"},
+		"empty secret":     {"SECBUY_AUTH_SECRET", ""},
+		"missing config":   {"SECBUY_CONFIG", "/nonexistent/secbuy.json"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(env[0], env[1])

@@ -128,13 +128,14 @@ func SignalContext() (context.Context, context.CancelFunc) {
 }
 
 // RunWeb serves h on addr, registered as name, until ctx is done; then it deregisters and
-// lets in-flight requests finish (up to 10 s).
-func RunWeb(ctx context.Context, name, addr string, reg registry.Registry, h http.Handler) error {
+// lets in-flight requests finish (up to 10 s). read and write bound reading a request and
+// writing its answer (the header alone must come within half of read).
+func RunWeb(ctx context.Context, name, addr string, reg registry.Registry, h http.Handler, read, write time.Duration) error {
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
+		ReadHeaderTimeout: read / 2,
+		ReadTimeout:       read,
+		WriteTimeout:      write,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}

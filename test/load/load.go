@@ -288,7 +288,7 @@ func (r Result) Summary() string {
 	fmt.Fprintf(&b, "commodity %d: %d requests in %v (%.0f req/s)\n", r.Commodity, len(r.Replies),
 		r.Elapsed.Round(time.Millisecond), float64(len(r.Replies))/r.Elapsed.Seconds())
 	for _, k := range keys {
-		fmt.Fprintf(&b, "  %-16s %d\n", k, counts[k])
+		fmt.Fprintf(&b, "  %-20s %d\n", k, counts[k])
 	}
 	fmt.Fprintf(&b, "  latency p50 %v  p99 %v  max %v\n", r.Percentile(50).Round(time.Microsecond),
 		r.Percentile(99).Round(time.Microsecond), r.Percentile(100).Round(time.Microsecond))
