@@ -113,21 +113,6 @@ func (r *Repo) Insert(ctx context.Context, sid, userID int64, requestID string) 
 	return Order{}, false, fmt.Errorf("insert order %s: conflict kept moving", requestID)
 }
 
-// FindByRequest returns the order made for requestID, or ErrNotFound.
-func (r *Repo) FindByRequest(ctx context.Context, requestID string) (Order, error) {
-	g, cancel := r.db.Ctx(ctx)
-	defer cancel()
-	var o Order
-	res := g.Raw(`SELECT * FROM orders WHERE request_id = ?`, requestID).Scan(&o)
-	if res.Error != nil {
-		return Order{}, fmt.Errorf("find order %s: %w", requestID, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return Order{}, ErrNotFound
-	}
-	return o, nil
-}
-
 // NewOrder is one order to record.
 type NewOrder struct {
 	Sid, UserID int64

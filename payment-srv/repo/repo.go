@@ -75,14 +75,8 @@ func ExpiredMsgID(orderID int64) string { return "expired-" + strconv.FormatInt(
 // for that order that already exists is left as it is, so a redelivered event changes
 // nothing; created says whether this call inserted the row.
 func (r *Repo) Create(ctx context.Context, p Payment) (created bool, err error) {
-	g, cancel := r.db.Ctx(ctx)
-	defer cancel()
-	res := g.Exec(`INSERT INTO payments (sid, commodity_id, name, user_id) VALUES (?, ?, ?, ?)
-		ON CONFLICT (sid) DO NOTHING`, p.Sid, p.CommodityID, p.Name, p.UserID)
-	if res.Error != nil {
-		return false, fmt.Errorf("create payment of order %d: %w", p.Sid, res.Error)
-	}
-	return res.RowsAffected == 1, nil
+	n, err := r.CreateBatch(ctx, []Payment{p})
+	return n == 1, err
 }
 
 // CreateBatch inserts the unpaid payments of ps with one INSERT, leaving any
