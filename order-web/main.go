@@ -3,42 +3,26 @@ package main
 
 import (
 	"context"
-	"log"
 
 	"github.com/redis/go-redis/v9"
 
+	"secbuy/basic/auth"
 	"secbuy/basic/config"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/svc"
-	ordersrv "secbuy/order-srv/handler"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { svc.Main("order-web", run) }
 
 // quiet drops go-redis's own log, which repeats every failed dial; the guard reports
-// Redis trouble itself, at most every 10 s.
+// Redis trouble itself, at most every 10 s. (go-redis has one logger per process.)
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
 
-func run() error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	svc.SetupLog("order-web", cfg.LogLevel)
-	defer svc.Profile("order-web")()
-	ctx, stop := svc.SignalContext()
-	defer stop()
-
-	reg := svc.Registry(cfg.NATSURL)
-	orders := pb.NewOrderService(svc.Internal(ordersrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
+func run(ctx context.Context, cfg config.Config) error {
 	redis.SetLogger(quiet{})
 	guard, err := httpapi.NewGuard(httpapi.GuardConfig{
 		RedisAddr: cfg.RedisAddr, KeyPrefix: cfg.RateKeyPrefix,
@@ -49,8 +33,13 @@ func run() error {
 		return err
 	}
 	defer guard.Close()
-	h := handler.New(orders, cfg.AuthSecret, cfg.MaxBodyBytes, httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration),
-		guard, cfg.RPCTimeout.Duration)
-	defer h.Close()
-	return svc.RunWeb(ctx, handler.Name, cfg.OrderWebAddr, reg, h.Routes(), cfg.HTTPReadTimeout.Duration, cfg.HTTPWriteTimeout.Duration)
+	reg := svc.Registry(cfg.NATSURL)
+	orders := pb.NewOrderService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
+	h := handler.New(orders, auth.NewVerifier(cfg.AuthSecret, cfg.TokenCacheSize), cfg.MaxBodyBytes,
+		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration), guard, cfg.RPCTimeout.Duration)
+
+	var g svc.Group
+	g.Serve("http", svc.Web(handler.Name, cfg.OrderWebAddr, reg, h.Routes(), cfg))
+	g.Drain(h.Close) // the buys already batched are sent to order-srv
+	return g.Run(ctx)
 }

@@ -5,11 +5,7 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log"
-	"sync"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go-micro.dev/v6/server"
 
 	"secbuy/basic/config"
@@ -23,80 +19,40 @@ import (
 	"secbuy/payment-srv/migrations"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
+	eventpb "secbuy/proto/events"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { svc.Main("payment-srv", run) }
 
-func run() error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	if cfg.PayTimeout.Duration <= 0 || cfg.ExpireEvery.Duration <= 0 {
-		return fmt.Errorf("config: pay_timeout and expire_every must be positive")
-	}
-	svc.SetupLog("payment-srv", cfg.LogLevel)
-	defer svc.Profile("payment-srv")()
-	sigCtx, stop := svc.SignalContext()
-	defer stop()
-	// A consumer that stops by itself stops the service too, so a supervisor restarts both.
-	ctx, cancel := context.WithCancel(sigCtx)
-	defer cancel()
-
-	d, err := db.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, cfg.DBTimeout.Duration)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := db.Migrate(ctx, d, "payment", migrations.FS); err != nil {
-		return err
-	}
-	nc, _, stream, err := events.Connect(ctx, cfg.NATSURL, "payment-srv")
+func run(ctx context.Context, cfg config.Config) error {
+	nc, js, stream, err := events.Connect(ctx, cfg.NATSURL, "payment-srv")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	// A JetStream handle of our own, so that unanswered publishes time out and are dropped.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(outbox.AckTimeout))
+	d, err := db.Setup(ctx, cfg, "payment", migrations.FS)
 	if err != nil {
 		return err
 	}
+	defer d.Close()
 
 	store := repo.New(d)
-	// The expiry loop and the relay of its events stop before the database and NATS close.
-	rl := outbox.NewRelay(store, js, events.ExpiredTopic)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { rl.Run(ctx) })
-	wg.Go(func() { expiry.Run(ctx, store, cfg.ExpireEvery.Duration, cfg.PayTimeout.Duration, rl.Poke) })
-	consumed := make(chan error, 1)
-	go func() {
-		err := consumer.Run(ctx, stream, store)
-		cancel()
-		consumed <- err
-	}()
-
-	reg := svc.Registry(cfg.NATSURL)
-	srv, err := svc.NewServer(handler.Name, cfg.PaymentSrvAddr, reg)
-	if err == nil {
-		h := handler.New(store)
-		err = srv.Handle(func(s server.Server) error { return pb.RegisterPaymentServiceHandler(s, h) })
-	}
+	srv, err := svc.NewServer(pb.Name, cfg.PaymentSrvAddr, svc.Registry(cfg.NATSURL))
 	if err != nil {
-		cancel()
-		<-consumed
 		return err
 	}
-	err = srv.Run(ctx)
-	cancel()
-	// The consumer finishes the events in hand before the database and NATS close.
-	if cerr := <-consumed; err == nil {
-		err = cerr
+	if err := srv.Handle(func(s server.Server) error { return pb.RegisterPaymentServiceHandler(s, handler.New(store)) }); err != nil {
+		return err
 	}
-	return err
+	relay := outbox.NewRelay(store, js, eventpb.ExpiredTopic)
+	payments := consumer.New(store)
+
+	var g svc.Group
+	g.Serve("rpc", srv.Run)
+	g.Work("payment.payevent consumer", func(ctx context.Context) error { return payments.Run(ctx, stream) })
+	g.Loop("expiry", func(ctx context.Context) {
+		expiry.Run(ctx, store, cfg.ExpireEvery.Duration, cfg.PayTimeout.Duration, relay.Poke)
+	})
+	g.Loop("payment.expired relay", relay.Run)
+	return g.Run(ctx)
 }

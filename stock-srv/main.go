@@ -2,8 +2,9 @@
 package main
 
 import (
+	"context"
+
 	"go-micro.dev/v6/server"
-	"log"
 
 	"secbuy/basic/config"
 	"secbuy/basic/db"
@@ -14,40 +15,25 @@ import (
 	"secbuy/stock-srv/repo"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { svc.Main("stock-srv", run) }
 
-func run() error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	svc.SetupLog("stock-srv", cfg.LogLevel)
-	defer svc.Profile("stock-srv")()
-	ctx, stop := svc.SignalContext()
-	defer stop()
-
-	d, err := db.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, cfg.DBTimeout.Duration)
+func run(ctx context.Context, cfg config.Config) error {
+	d, err := db.Setup(ctx, cfg, "stock", migrations.FS)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if err := db.Migrate(ctx, d, "stock", migrations.FS); err != nil {
-		return err
-	}
 
-	reg := svc.Registry(cfg.NATSURL)
-	srv, err := svc.NewServer(handler.Name, cfg.StockSrvAddr, reg)
+	srv, err := svc.NewServer(pb.Name, cfg.StockSrvAddr, svc.Registry(cfg.NATSURL))
 	if err != nil {
 		return err
 	}
 	h := handler.New(repo.New(d))
-	defer h.Close() // after the server has drained its calls, before the database closes
 	if err := srv.Handle(func(s server.Server) error { return pb.RegisterStockServiceHandler(s, h) }); err != nil {
 		return err
 	}
-	return srv.Run(ctx)
+	var g svc.Group
+	g.Serve("rpc", srv.Run)
+	g.Drain(h.Close) // the Sell calls already batched, before the database closes
+	return g.Run(ctx)
 }

@@ -2,33 +2,21 @@
 package main
 
 import (
-	"log"
+	"context"
 
 	"secbuy/basic/config"
 	"secbuy/basic/svc"
-	stocksrv "secbuy/stock-srv/handler"
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-web/handler"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { svc.Main("stock-web", run) }
 
-func run() error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	svc.SetupLog("stock-web", cfg.LogLevel)
-	defer svc.Profile("stock-web")()
-	ctx, stop := svc.SignalContext()
-	defer stop()
-
+func run(ctx context.Context, cfg config.Config) error {
 	reg := svc.Registry(cfg.NATSURL)
-	stock := pb.NewStockService(svc.Internal(stocksrv.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
+	stock := pb.NewStockService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
 	h := handler.New(stock, cfg.AdminKey, cfg.MaxBodyBytes)
-	return svc.RunWeb(ctx, handler.Name, cfg.StockWebAddr, reg, h.Routes(), cfg.HTTPReadTimeout.Duration, cfg.HTTPWriteTimeout.Duration)
+	var g svc.Group
+	g.Serve("http", svc.Web(handler.Name, cfg.StockWebAddr, reg, h.Routes(), cfg))
+	return g.Run(ctx)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"secbuy/test/load"
 	"secbuy/test/suite"
 )
@@ -40,7 +42,7 @@ func TestPay(t *testing.T) {
 	}
 	pay := func(user, order int64) (int, paymentReply) {
 		var rep paymentReply
-		code, err := suite.Do(c, "POST", s.URL("payment-web")+"/payment/payorder", s.Token(user), []byte(fmt.Sprintf(`{"id":%d}`, order)), &rep)
+		code, err := load.Do(c, "POST", s.URL("payment-web")+"/payment/payorder", s.Token(user), []byte(fmt.Sprintf(`{"id":%d}`, order)), &rep)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,9 +51,12 @@ func TestPay(t *testing.T) {
 	// The payment record arrives through JetStream; wait for it.
 	err = suite.Eventually(10*time.Second, func() error {
 		var rep paymentReply
-		code, err := suite.Do(c, "GET", fmt.Sprintf("%s/payment/get?id=%d", s.URL("payment-web"), r.OrderID), s.Token(owner), nil, &rep)
-		if err != nil || code != 200 {
-			return fmt.Errorf("payment of order %d: %d %v %+v", r.OrderID, code, err, rep.Error)
+		code, err := load.Do(c, "GET", fmt.Sprintf("%s/payment/get?id=%d", s.URL("payment-web"), r.OrderID), s.Token(owner), nil, &rep)
+		if err != nil {
+			return err
+		}
+		if code != 200 {
+			return fmt.Errorf("payment of order %d: %d %+v", r.OrderID, code, rep.Error)
 		}
 		return nil
 	})
@@ -65,10 +70,28 @@ func TestPay(t *testing.T) {
 	if code != 200 || !first.Success || first.Payment.State != 1 || first.Payment.PaidTime == 0 {
 		t.Fatalf("owner pays: %d %+v", code, first)
 	}
-	time.Sleep(1100 * time.Millisecond) // a second pay must not move paid_time
+	// A second pay must not move paid_time: the database keeps it to the microsecond.
+	paidTime := func() time.Time {
+		t.Helper()
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, s.DBURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var at time.Time
+		if err := conn.QueryRow(ctx, `SELECT paid_time FROM payments WHERE sid = $1`, r.OrderID).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	before := paidTime()
 	code, again := pay(owner, r.OrderID)
 	if code != 200 || !again.Success || again.Payment.State != 1 || again.Payment.PaidTime != first.Payment.PaidTime {
 		t.Errorf("pay again: %d %+v, want success with the first paid time %d", code, again, first.Payment.PaidTime)
+	}
+	if after := paidTime(); !after.Equal(before) {
+		t.Errorf("paying again moved paid_time from %v to %v", before, after)
 	}
 	if code, rep := pay(owner, r.OrderID+1_000_000); code != 404 || rep.Success {
 		t.Errorf("unknown order: %d %+v, want 404", code, rep)
@@ -77,10 +100,10 @@ func TestPay(t *testing.T) {
 		t.Errorf("someone else pays a paid order: %d %+v, want 403", code, rep)
 	}
 	var got paymentReply
-	if code, err := suite.Do(c, "GET", fmt.Sprintf("%s/payment/get?id=%d", s.URL("payment-web"), r.OrderID), s.Token(other), nil, &got); err != nil || code != 403 {
+	if code, err := load.Do(c, "GET", fmt.Sprintf("%s/payment/get?id=%d", s.URL("payment-web"), r.OrderID), s.Token(other), nil, &got); err != nil || code != 403 {
 		t.Errorf("someone else reads the payment: %d %v", code, err)
 	}
-	if code, _ := suite.Do(http.DefaultClient, "GET", fmt.Sprintf("%s/order/get?id=%d", s.URL("order-web"), r.OrderID), s.Token(other), nil, nil); code != 403 {
+	if code, _ := load.Do(http.DefaultClient, "GET", fmt.Sprintf("%s/order/get?id=%d", s.URL("order-web"), r.OrderID), s.Token(other), nil, nil); code != 403 {
 		t.Errorf("someone else reads the order: %d, want 403", code)
 	}
 }

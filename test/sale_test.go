@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"secbuy/basic/testutil"
 	"secbuy/test/load"
 	"secbuy/test/suite"
 )
@@ -44,7 +46,7 @@ func waitReady(t *testing.T, s *suite.Suite, cfg load.Config) {
 		r := load.Buy(context.Background(), c, cfg, s.Token(1), 1, id, "ready")
 		if r.Reason != "ok" {
 			t.Logf("%v: not ready: %d %s %v", time.Since(start), r.Status, r.Reason, r.Err)
-			return fmt.Errorf("buy through the suite: %d %s %v", r.Status, r.Reason, r.Err)
+			return errors.Join(fmt.Errorf("buy through the suite: %d %s", r.Status, r.Reason), r.Err)
 		}
 		return nil
 	})
@@ -125,7 +127,6 @@ func TestPaymentSrvDown(t *testing.T) {
 		t.Fatalf("%d of 200 buyers served while payment-srv is down: %v", n, res.Counts())
 	}
 	a := load.NewAuditor(cfg.NATSURL)
-	time.Sleep(time.Second)
 	if au, err := a.Audit(context.Background(), res.Commodity); err == nil {
 		t.Errorf("payment-srv answered its audit while stopped: %v", au)
 	}
@@ -148,6 +149,11 @@ func TestPaymentSrvDown(t *testing.T) {
 func TestOrderSrvKilled(t *testing.T) {
 	s, cfg := newSale(t, 2000, 500)
 	cfg.Conns = 64
+	id, err := createCommodity(cfg, load.Client(1), cfg.Units)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Commodity = id
 	done := make(chan load.Result)
 	go func() {
 		res, err := load.Burst(context.Background(), load.Client(cfg.Conns), cfg)
@@ -156,8 +162,16 @@ func TestOrderSrvKilled(t *testing.T) {
 		}
 		done <- res
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Kill it while the sale is under way: once some units are sold, before all are.
+	a := load.NewAuditor(cfg.NATSURL)
+	var at load.Audit
+	testutil.Eventually(t, 30*time.Second, "the sale to start", func() bool {
+		var err error
+		at, err = a.Audit(context.Background(), id)
+		return err == nil && at.Sale > 0
+	})
 	s.Kill("order-srv")
+	t.Logf("order-srv killed when %d of %d units were sold", at.Sale, cfg.Units)
 	time.Sleep(500 * time.Millisecond)
 	s.Start("order-srv")
 	res := <-done

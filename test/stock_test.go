@@ -2,12 +2,14 @@ package test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
+	"secbuy/test/load"
 	"secbuy/test/suite"
 )
 
@@ -36,7 +38,7 @@ func TestStockPair(t *testing.T) {
 		var err error
 		out, err = s.Micro("call", "go.micro.secbuy.srv.stock", "StockService.CreateCommodity", `{"name":"商品","count":10,"sale":0}`)
 		if err != nil || !strings.Contains(out, `"success":true`) {
-			return fmt.Errorf("micro call: %v: %s", err, out)
+			return errors.Join(fmt.Errorf("micro call: %s", out), err)
 		}
 		return nil
 	})
@@ -57,7 +59,7 @@ func TestStockPair(t *testing.T) {
 	}
 
 	var got commodityReply
-	code, err := suite.Do(http.DefaultClient, "GET", fmt.Sprintf("%s/stock/get?id=%d", s.URL("stock-web"), id), "", nil, &got)
+	code, err := load.Do(http.DefaultClient, "GET", fmt.Sprintf("%s/stock/get?id=%d", s.URL("stock-web"), id), "", nil, &got)
 	if err != nil || code != 200 {
 		t.Fatalf("GET /stock/get: %d %v", code, err)
 	}
@@ -66,7 +68,7 @@ func TestStockPair(t *testing.T) {
 	}
 
 	// The same through the admin HTTP route, then the list shows both.
-	code, err = suite.Do(http.DefaultClient, "POST", s.URL("stock-web")+"/stock/create", "", []byte(`{"name":"x","count":5}`), &got)
+	code, err = load.Do(http.DefaultClient, "POST", s.URL("stock-web")+"/stock/create", "", []byte(`{"name":"x","count":5}`), &got)
 	if err != nil || code != 401 {
 		t.Errorf("create without admin key: %d %v, want 401", code, err)
 	}
@@ -80,7 +82,7 @@ func TestStockPair(t *testing.T) {
 	var list struct {
 		Commodities []struct{ Name string } `json:"commodities"`
 	}
-	if code, err := suite.Do(http.DefaultClient, "GET", s.URL("stock-web")+"/stock/list", "", nil, &list); err != nil || code != 200 || len(list.Commodities) != 2 {
+	if code, err := load.Do(http.DefaultClient, "GET", s.URL("stock-web")+"/stock/list", "", nil, &list); err != nil || code != 200 || len(list.Commodities) != 2 {
 		t.Errorf("list: %d %v %+v", code, err, list)
 	}
 
@@ -89,7 +91,7 @@ func TestStockPair(t *testing.T) {
 	if !strings.Contains(out, "name must not be empty") {
 		t.Errorf("empty name through the CLI: %q", out)
 	}
-	code, _ = suite.Do(http.DefaultClient, "GET", fmt.Sprintf("%s/stock/get?id=%d", s.URL("stock-web"), id+2), "", nil, &got)
+	code, _ = load.Do(http.DefaultClient, "GET", fmt.Sprintf("%s/stock/get?id=%d", s.URL("stock-web"), id+2), "", nil, &got)
 	if code != 404 {
 		t.Errorf("the refused commodity exists: %d %+v", code, got)
 	}

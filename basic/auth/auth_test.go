@@ -12,6 +12,7 @@ import (
 const secret = "test-secret"
 
 func TestMintVerify(t *testing.T) {
+	t.Parallel()
 	tok, err := Mint(secret, 42, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims)
 }
 
 func TestVerifyRejects(t *testing.T) {
+	t.Parallel()
 	future := time.Now().Add(time.Hour).Unix()
 	expired, _ := Mint(secret, 7, -time.Minute)
 	forged, _ := Mint("other-secret", 7, time.Minute)
@@ -57,6 +59,7 @@ func TestVerifyRejects(t *testing.T) {
 }
 
 func TestFromRequest(t *testing.T) {
+	t.Parallel()
 	tok, _ := Mint(secret, 9, time.Minute)
 	for name, c := range map[string]struct {
 		header string
@@ -73,10 +76,49 @@ func TestFromRequest(t *testing.T) {
 			if c.header != "" {
 				r.Header.Set("Authorization", c.header)
 			}
-			_, err := FromRequest(secret, r)
+			_, err := NewVerifier(secret, 10).FromRequest(r)
 			if !errors.Is(err, c.want) {
 				t.Errorf("err = %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// A cached token is trusted only until its own expiry, and only for its own secret.
+func TestVerifierCache(t *testing.T) {
+	t.Parallel()
+	v := NewVerifier(secret, 10)
+	now := time.Now()
+	v.now = func() time.Time { return now }
+	tok, _ := Mint(secret, 5, time.Minute)
+	for range 2 {
+		if id, err := v.Verify(tok); err != nil || id != 5 {
+			t.Fatalf("Verify = %d, %v; want 5", id, err)
+		}
+	}
+	if v.cache.Len() != 1 {
+		t.Errorf("cache holds %d tokens, want 1", v.cache.Len())
+	}
+	now = now.Add(2 * time.Minute)
+	if id, err := v.Verify(tok); !errors.Is(err, ErrBadToken) {
+		t.Errorf("after its expiry: Verify = %d, %v; want ErrBadToken", id, err)
+	}
+	if id, err := NewVerifier("other-secret", 10).Verify(tok); !errors.Is(err, ErrBadToken) {
+		t.Errorf("another secret: Verify = %d, %v; want ErrBadToken", id, err)
+	}
+}
+
+// The cache is bounded: a crowd of distinct tokens does not grow it past its size.
+func TestVerifierBounded(t *testing.T) {
+	t.Parallel()
+	v := NewVerifier(secret, 3)
+	for user := int64(1); user <= 10; user++ {
+		tok, _ := Mint(secret, user, time.Minute)
+		if id, err := v.Verify(tok); err != nil || id != user {
+			t.Fatalf("Verify = %d, %v; want %d", id, err, user)
+		}
+	}
+	if n := v.cache.Len(); n != 3 {
+		t.Errorf("cache holds %d tokens, want its size 3", n)
 	}
 }

@@ -84,33 +84,37 @@ func (b *Batcher[T, R]) Close() {
 
 func (b *Batcher[T, R]) work() {
 	defer func() { b.stopped <- struct{}{} }()
-	calls := make([]call[T, R], 0, b.max)
+	Drain(b.queue, b.stop, b.max, b.runBatch)
+}
+
+// Drain hands batches of the items on queue to handle, one batch at a time, until done is
+// closed and queue is empty: it waits for the first item, then takes every item already
+// queued behind it, up to max, without waiting for more. Several goroutines may drain one
+// queue; each batch goes to one of them.
+func Drain[T any](queue <-chan T, done <-chan struct{}, max int, handle func([]T)) {
+	batch := make([]T, 0, max)
 	for {
-		calls = calls[:0]
+		var first T
 		select {
-		case c := <-b.queue:
-			calls = append(calls, c)
-		case <-b.stop:
-			// Drain what is left, then exit.
-			for {
-				select {
-				case c := <-b.queue:
-					b.runBatch(append(calls[:0], c))
-				default:
-					return
-				}
+		case first = <-queue:
+		case <-done:
+			select {
+			case first = <-queue:
+			default:
+				return
 			}
 		}
+		batch = append(batch[:0], first)
 	more:
-		for len(calls) < b.max {
+		for len(batch) < max {
 			select {
-			case c := <-b.queue:
-				calls = append(calls, c)
+			case it := <-queue:
+				batch = append(batch, it)
 			default:
 				break more
 			}
 		}
-		b.runBatch(calls)
+		handle(batch)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 // TestBatchesUnderACrowd: 500 concurrent callers each get their own result, in batches of
 // at most max, and fewer batches than callers.
 func TestBatchesUnderACrowd(t *testing.T) {
+	t.Parallel()
 	var batches, biggest atomic.Int64
 	b := New(2, 64, time.Second, func(_ context.Context, items []int) ([]int, error) {
 		batches.Add(1)
@@ -47,6 +48,7 @@ func TestBatchesUnderACrowd(t *testing.T) {
 }
 
 func TestLoneCallerIsNotDelayed(t *testing.T) {
+	t.Parallel()
 	b := New(1, 64, time.Second, func(_ context.Context, items []int) ([]int, error) { return items, nil })
 	defer b.Close()
 	start := time.Now()
@@ -59,6 +61,7 @@ func TestLoneCallerIsNotDelayed(t *testing.T) {
 }
 
 func TestErrorsAndClose(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	b := New(1, 8, time.Second, func(_ context.Context, items []int) ([]int, error) { return nil, boom })
 	if _, err := b.Do(context.Background(), 1); !errors.Is(err, boom) {

@@ -1,59 +1,73 @@
 // Package config loads the settings every secbuy service shares: built-in defaults for a
 // local machine, then an optional JSON file, then environment variables, so every address,
-// port and secret can be overridden without a rebuild.
+// port and secret can be overridden without a rebuild. A setting that does not parse, or
+// a SECBUY_ variable that names no setting, fails start-up with a message naming it.
 package config
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/caarlos0/env/v11"
 )
 
 //go:embed defaults.json
 var defaults []byte
 
-// Config is the whole configuration. Each field's env variable is SECBUY_ plus its json
-// name in upper case, for example SECBUY_DATABASE_URL or SECBUY_ORDER_WEB_ADDR.
+// Prefix starts the environment variable of every setting: SECBUY_ plus the env tag.
+const Prefix = "SECBUY_"
+
+// Config is the whole configuration. Each field's variable is SECBUY_ plus its env tag,
+// for example SECBUY_DATABASE_URL or SECBUY_ORDER_WEB_ADDR; its key in a JSON file is
+// the json tag.
 type Config struct {
-	DatabaseURL string   `json:"database_url"`
-	DBMaxConns  int      `json:"db_max_conns"`
-	DBTimeout   Duration `json:"db_timeout"`
-	NATSURL     string   `json:"nats_url"`
-	RedisAddr   string   `json:"redis_addr"`
-	AuthSecret  string   `json:"auth_secret"`
-	AdminKey    string   `json:"admin_key"`
+	DatabaseURL string   `json:"database_url" env:"DATABASE_URL"`
+	DBMaxConns  int      `json:"db_max_conns" env:"DB_MAX_CONNS"`
+	DBTimeout   Duration `json:"db_timeout" env:"DB_TIMEOUT"`
+	NATSURL     string   `json:"nats_url" env:"NATS_URL"`
+	RedisAddr   string   `json:"redis_addr" env:"REDIS_ADDR"`
+	AuthSecret  string   `json:"auth_secret" env:"AUTH_SECRET"`
+	AdminKey    string   `json:"admin_key" env:"ADMIN_KEY"`
 	// The listen addresses. Loopback by default: a service registers the host it binds
 	// to, and a wildcard host makes go-micro advertise eth0 instead.
-	StockSrvAddr   string   `json:"stock_srv_addr"`
-	OrderSrvAddr   string   `json:"order_srv_addr"`
-	PaymentSrvAddr string   `json:"payment_srv_addr"`
-	StockWebAddr   string   `json:"stock_web_addr"`
-	OrderWebAddr   string   `json:"order_web_addr"`
-	PaymentWebAddr string   `json:"payment_web_addr"`
-	RPCTimeout     Duration `json:"rpc_timeout"`
+	StockSrvAddr   string   `json:"stock_srv_addr" env:"STOCK_SRV_ADDR"`
+	OrderSrvAddr   string   `json:"order_srv_addr" env:"ORDER_SRV_ADDR"`
+	PaymentSrvAddr string   `json:"payment_srv_addr" env:"PAYMENT_SRV_ADDR"`
+	StockWebAddr   string   `json:"stock_web_addr" env:"STOCK_WEB_ADDR"`
+	OrderWebAddr   string   `json:"order_web_addr" env:"ORDER_WEB_ADDR"`
+	PaymentWebAddr string   `json:"payment_web_addr" env:"PAYMENT_WEB_ADDR"`
+	RPCTimeout     Duration `json:"rpc_timeout" env:"RPC_TIMEOUT"`
 	// RecoverAfter is how old a pending order must be before recovery drives it;
 	// RecoverEvery is how often recovery looks.
-	RecoverAfter Duration `json:"recover_after"`
-	RecoverEvery Duration `json:"recover_every"`
+	RecoverAfter Duration `json:"recover_after" env:"RECOVER_AFTER"`
+	RecoverEvery Duration `json:"recover_every" env:"RECOVER_EVERY"`
 	// PayTimeout is how long a payment may stay unpaid before it expires (its order is then
 	// cancelled and its unit goes back on sale); ExpireEvery is how often payment-srv looks.
-	PayTimeout   Duration `json:"pay_timeout"`
-	ExpireEvery  Duration `json:"expire_every"`
-	MaxBodyBytes int64    `json:"max_body_bytes"`
+	PayTimeout   Duration `json:"pay_timeout" env:"PAY_TIMEOUT"`
+	ExpireEvery  Duration `json:"expire_every" env:"EXPIRE_EVERY"`
+	MaxBodyBytes int64    `json:"max_body_bytes" env:"MAX_BODY_BYTES"`
 	// HTTPReadTimeout and HTTPWriteTimeout bound reading a request and writing its answer
 	// on every web service.
-	HTTPReadTimeout  Duration `json:"http_read_timeout"`
-	HTTPWriteTimeout Duration `json:"http_write_timeout"`
+	HTTPReadTimeout  Duration `json:"http_read_timeout" env:"HTTP_READ_TIMEOUT"`
+	HTTPWriteTimeout Duration `json:"http_write_timeout" env:"HTTP_WRITE_TIMEOUT"`
 	// MaxInflight caps each web instance's requests in flight to its RPC service; a request
 	// waits up to QueueWait for a slot, then gets 503.
-	MaxInflight int      `json:"max_inflight"`
-	QueueWait   Duration `json:"queue_wait"`
-	LogLevel    string   `json:"log_level"`
+	MaxInflight int      `json:"max_inflight" env:"MAX_INFLIGHT"`
+	QueueWait   Duration `json:"queue_wait" env:"QUEUE_WAIT"`
+	// TokenCacheSize bounds each web instance's cache of verified bearer tokens.
+	TokenCacheSize int    `json:"token_cache_size" env:"TOKEN_CACHE_SIZE"`
+	LogLevel       string `json:"log_level" env:"LOG_LEVEL"`
+	// ProfileDir, if set, makes every service write CPU and allocation profiles there when
+	// it stops (a development knob, used by `make bench`).
+	ProfileDir string `json:"profile_dir" env:"PROFILE_DIR"`
 
 	// Abuse control on POST /order/sell, shared by every order-web through Redis: buys per
 	// second per user and per client IP (0: no limit; a burst of one second's worth is
@@ -64,24 +78,20 @@ type Config struct {
 	// the connection's; leave it empty unless such a proxy is in front. InflightTTL bounds
 	// how long a buy in flight blocks the same user's other presses for the same commodity
 	// if its web instance dies before releasing it.
-	RateUserPerSec int      `json:"rate_user_per_sec"`
-	RateIPPerSec   int      `json:"rate_ip_per_sec"`
-	RateKeyPrefix  string   `json:"rate_key_prefix"`
-	RateIPExempt   string   `json:"rate_ip_exempt"`
-	ClientIPHeader string   `json:"client_ip_header"`
-	InflightTTL    Duration `json:"inflight_ttl"`
+	RateUserPerSec int      `json:"rate_user_per_sec" env:"RATE_USER_PER_SEC"`
+	RateIPPerSec   int      `json:"rate_ip_per_sec" env:"RATE_IP_PER_SEC"`
+	RateKeyPrefix  string   `json:"rate_key_prefix" env:"RATE_KEY_PREFIX"`
+	RateIPExempt   string   `json:"rate_ip_exempt" env:"RATE_IP_EXEMPT"`
+	ClientIPHeader string   `json:"client_ip_header" env:"CLIENT_IP_HEADER"`
+	InflightTTL    Duration `json:"inflight_ttl" env:"INFLIGHT_TTL"`
 }
 
-// Duration is a time.Duration written as "3s" in JSON and env.
+// Duration is a time.Duration written as "3s" in JSON and in the environment.
 type Duration struct{ time.Duration }
 
-// UnmarshalJSON reads a Go duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
+// UnmarshalText reads a Go duration ("250ms", "15m").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
 	if err != nil {
 		return err
 	}
@@ -89,63 +99,148 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Others are the SECBUY_ variables that are not settings of the services but that the
+// tests and scripts read (see the README); a service lets them be.
+var Others = []string{
+	"SECBUY_CONFIG",      // the JSON file read by Load
+	"SECBUY_TEST_PG",     // basic/dbtest: the Postgres server of the tests
+	"SECBUY_CHAOS_SEED",  // test/chaos_test.go: replays a seed
+	"SECBUY_FAULT_DELAY", // basic/svc/fault.go: fault injection, in test builds only
+	"SECBUY_FAULT_DELAY_FROM",
+	"SECBUY_FAULT_DELAY_UNTIL",
+	"SECBUY_UP_WAIT",       // scripts/suite.sh
+	"SECBUY_SERVICES_WAIT", // scripts/services.sh
+	"SECBUY_HOST_PG_PORT",  // docker-compose.yml
+	"SECBUY_HOST_REDIS_PORT",
+	"SECBUY_HOST_NATS_PORT",
+}
+
 // Load returns the defaults, overlaid by the file named in SECBUY_CONFIG (if set) and then
-// by SECBUY_* environment variables. It fails on a value that does not parse.
+// by SECBUY_* environment variables, and checks the result.
 func Load() (Config, error) {
+	return load(os.Environ())
+}
+
+func load(environ []string) (Config, error) {
 	var c Config
-	if err := json.Unmarshal(defaults, &c); err != nil {
+	if err := decodeJSON(defaults, &c); err != nil {
 		return c, fmt.Errorf("config defaults: %w", err)
 	}
-	if path := os.Getenv("SECBUY_CONFIG"); path != "" {
+	vars := env.ToMap(environ)
+	if path := vars["SECBUY_CONFIG"]; path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return c, fmt.Errorf("config file: %w", err)
 		}
-		if err := json.Unmarshal(b, &c); err != nil {
+		if err := decodeJSON(b, &c); err != nil {
 			return c, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
-	if err := applyEnv(&c); err != nil {
+	if err := applyEnv(&c, vars); err != nil {
 		return c, err
 	}
-	if c.AuthSecret == "" {
-		return c, fmt.Errorf("config: auth_secret is empty")
-	}
-	if c.DBMaxConns < 1 {
-		return c, fmt.Errorf("config: db_max_conns must be at least 1")
-	}
-	if c.HTTPReadTimeout.Duration <= 0 || c.HTTPWriteTimeout.Duration <= 0 {
-		return c, fmt.Errorf("config: http_read_timeout and http_write_timeout must be positive")
-	}
-	return c, nil
+	return c, c.check()
 }
 
-func applyEnv(c *Config) error {
+// decodeJSON reads b into c, refusing keys that name no setting.
+func decodeJSON(b []byte, c *Config) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(c)
+}
+
+// applyEnv sets every field whose variable is in vars, and refuses SECBUY_ variables that
+// are neither a setting nor one of Others: a misspelt name must not be silently ignored.
+func applyEnv(c *Config, vars map[string]string) error {
+	byField := variables()
+	known := map[string]bool{}
+	for _, v := range byField {
+		known[v] = true
+	}
+	var unknown []string
+	for k := range vars {
+		if strings.HasPrefix(k, Prefix) && !known[k] && !slices.Contains(Others, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("config: unknown setting %s (the settings are listed in basic/config/config.go)", strings.Join(unknown, ", "))
+	}
+	if err := env.ParseWithOptions(c, env.Options{Prefix: Prefix, Environment: vars}); err != nil {
+		return parseError(err, byField, vars)
+	}
+	// The library takes an empty value for an unset one; here it empties the setting.
 	v := reflect.ValueOf(c).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		name := "SECBUY_" + strings.ToUpper(t.Field(i).Tag.Get("json"))
-		s, ok := os.LookupEnv(name)
-		if !ok {
+	for field, name := range byField {
+		if val, set := vars[name]; set && val == "" {
+			f := v.FieldByName(field)
+			if f.Kind() != reflect.String {
+				return fmt.Errorf("config: %s is empty", name)
+			}
+			f.SetString("")
+		}
+	}
+	return nil
+}
+
+// parseError names the variable behind each of the library's errors.
+func parseError(err error, byField, vars map[string]string) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("config: %w", err)
+	}
+	// The library names the Go field; say which variable held the bad value.
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			msgs = append(msgs, e.Error())
 			continue
 		}
-		f := v.Field(i)
-		switch f.Interface().(type) {
-		case string:
-			f.SetString(s)
-		case int, int64:
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return fmt.Errorf("config %s: %w", name, err)
-			}
-			f.SetInt(n)
-		case Duration:
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("config %s: %w", name, err)
-			}
-			f.Set(reflect.ValueOf(Duration{d}))
+		name := byField[pe.Name]
+		msgs = append(msgs, fmt.Sprintf("%s=%q: %v", name, vars[name], pe.Err))
+	}
+	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+}
+
+// variables maps each field of Config to its environment variable.
+func variables() map[string]string {
+	t := reflect.TypeFor[Config]()
+	m := make(map[string]string, t.NumField())
+	for i := range t.NumField() {
+		m[t.Field(i).Name] = Prefix + t.Field(i).Tag.Get("env")
+	}
+	return m
+}
+
+// check refuses values no service can run with.
+func (c Config) check() error {
+	var errs []error
+	if c.AuthSecret == "" {
+		errs = append(errs, errors.New("SECBUY_AUTH_SECRET is empty"))
+	}
+	if c.DBMaxConns < 1 {
+		errs = append(errs, errors.New("SECBUY_DB_MAX_CONNS must be at least 1"))
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{
+		{"SECBUY_DB_TIMEOUT", c.DBTimeout}, {"SECBUY_RPC_TIMEOUT", c.RPCTimeout},
+		{"SECBUY_HTTP_READ_TIMEOUT", c.HTTPReadTimeout}, {"SECBUY_HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout},
+		{"SECBUY_RECOVER_EVERY", c.RecoverEvery}, {"SECBUY_PAY_TIMEOUT", c.PayTimeout},
+		{"SECBUY_EXPIRE_EVERY", c.ExpireEvery},
+	} {
+		if d.v.Duration <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	if c.TokenCacheSize < 1 {
+		errs = append(errs, errors.New("SECBUY_TOKEN_CACHE_SIZE must be at least 1"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	return nil
 }

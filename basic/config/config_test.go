@@ -3,12 +3,14 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestLoadDefaults(t *testing.T) {
-	c, err := Load()
+	t.Parallel()
+	c, err := load(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,20 +23,24 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 func TestLoadOverrides(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "c.json")
-	if err := os.WriteFile(file, []byte(`{"admin_key":"from-file","redis_addr":"file:1"}`), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(`{"admin_key":"from-file","redis_addr":"file:1","pay_timeout":"2m"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("SECBUY_CONFIG", file)
-	t.Setenv("SECBUY_REDIS_ADDR", "env:2")
-	t.Setenv("SECBUY_DB_MAX_CONNS", "7")
-	t.Setenv("SECBUY_RPC_TIMEOUT", "250ms")
-	c, err := Load()
+	c, err := load([]string{
+		"SECBUY_CONFIG=" + file,
+		"SECBUY_REDIS_ADDR=env:2",
+		"SECBUY_DB_MAX_CONNS=7",
+		"SECBUY_RPC_TIMEOUT=250ms",
+		"SECBUY_CHAOS_SEED=1", // not a setting, but a known variable of the tests
+		"OTHER_THING=x",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AdminKey != "from-file" {
-		t.Errorf("admin key = %q, want from-file", c.AdminKey)
+	if c.AdminKey != "from-file" || c.PayTimeout.Duration != 2*time.Minute {
+		t.Errorf("admin key %q, pay timeout %v: want the file's from-file, 2m", c.AdminKey, c.PayTimeout)
 	}
 	if c.RedisAddr != "env:2" {
 		t.Errorf("redis = %q, want env to beat the file", c.RedisAddr)
@@ -44,19 +50,29 @@ func TestLoadOverrides(t *testing.T) {
 	}
 }
 
+// A bad setting fails with a message that names it.
 func TestLoadBadValues(t *testing.T) {
-	for name, env := range map[string][2]string{
-		"bad int":          {"SECBUY_DB_MAX_CONNS", "many"},
-		"zero pool":        {"SECBUY_DB_MAX_CONNS", "0"},
-		"bad duration":     {"SECBUY_DB_TIMEOUT", "soon"},
-		"no write timeout": {"SECBUY_HTTP_WRITE_TIMEOUT", "0s"},
-		"empty secret":     {"SECBUY_AUTH_SECRET", ""},
-		"missing config":   {"SECBUY_CONFIG", "/nonexistent/secbuy.json"},
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"pay_timout":"2m"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, env, want string
+	}{
+		{"bad duration", "SECBUY_PAY_TIMEOUT=abc", "SECBUY_PAY_TIMEOUT"},
+		{"bad int", "SECBUY_DB_MAX_CONNS=many", "SECBUY_DB_MAX_CONNS"},
+		{"zero pool", "SECBUY_DB_MAX_CONNS=0", "SECBUY_DB_MAX_CONNS"},
+		{"no write timeout", "SECBUY_HTTP_WRITE_TIMEOUT=0s", "SECBUY_HTTP_WRITE_TIMEOUT"},
+		{"empty secret", "SECBUY_AUTH_SECRET=", "SECBUY_AUTH_SECRET"},
+		{"misspelt setting", "SECBUY_PAY_TIMOUT=5s", "SECBUY_PAY_TIMOUT"},
+		{"missing config file", "SECBUY_CONFIG=/nonexistent/secbuy.json", "/nonexistent/secbuy.json"},
+		{"unknown key in the file", "SECBUY_CONFIG=" + bad, "pay_timout"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			t.Setenv(env[0], env[1])
-			if _, err := Load(); err == nil {
-				t.Errorf("%s=%q: want an error", env[0], env[1])
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load([]string{tc.env})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: error %v, want one naming %s", tc.env, err, tc.want)
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+
+	"secbuy/basic/config"
 )
 
 // Migrate applies the *.sql files of fsys (named NNN_what.sql) that service has not applied
@@ -69,4 +71,18 @@ func Migrate(ctx context.Context, d *DB, service string, fsys fs.FS) error {
 		}
 		return nil
 	})
+}
+
+// Setup opens the database of cfg (see Open) and applies service's migrations to it, as
+// every service does when it starts.
+func Setup(ctx context.Context, cfg config.Config, service string, migrations fs.FS) (*DB, error) {
+	d, err := Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, cfg.DBTimeout.Duration)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, d, service, migrations); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	return d, nil
 }

@@ -13,6 +13,7 @@ import (
 
 // TestMigrateConcurrently: processes starting at once apply each version exactly once.
 func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
 	url := dbtest.NewURL(t)
 	fsys := fstest.MapFS{
 		"001_a.sql": {Data: []byte("CREATE TABLE a (id int); INSERT INTO a VALUES (1);")},

@@ -9,106 +9,171 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"secbuy/basic/batch"
 )
 
 // ErrStopped means a consumer stopped by itself (connection closed, consumer deleted).
 var ErrStopped = errors.New("event consumer stopped")
 
-// Batching of a Consume call.
-type Batching struct {
-	// Size is the most events handed to handle at once.
-	Size int
-	// Workers is how many batches are handled at once.
-	Workers int
-	// Drain bounds the wait for the events in hand when ctx is done.
-	Drain time.Duration
+// ErrPermanent marks an event's error that no redelivery can change (a poison payload, an
+// order that does not exist): the event is terminated, and logged, instead of retried.
+var ErrPermanent = errors.New("permanent")
+
+// Permanent wraps err as an ErrPermanent error.
+func Permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
+
+// Each returns err for each of n events: the verdict on a batch that failed as a whole.
+func Each(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
-// Consume creates (or updates) the durable consumer cfg on stream and hands its events to
-// handle in batches until ctx is done; then it stops taking events, lets handle finish
-// those in hand, and returns nil. It returns ErrStopped if consuming ends by itself.
-//
-// Batches form without a timer: a worker takes the first event waiting, then every event
-// already queued behind it (up to b.Size). handle must settle every message it is given
-// (Ack, Nak or Term); it should not use ctx, so that events in hand are finished even while
-// shutting down.
-func Consume(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig, b Batching, handle func([]jetstream.Msg)) error {
-	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+// Consumer is a durable JetStream pull consumer of one subject, in batches: it decodes each
+// message, hands the batch to Apply, and settles each message by Apply's verdict, so an
+// event is acknowledged only after what it caused is committed. Every instance of a service
+// shares the durable name, so each event goes to one of them; a killed instance's events
+// come back to the others after AckWait.
+type Consumer[E any] struct {
+	Durable string
+	Subject string
+	// Decode reads one payload. An error makes the message poison: it is terminated
+	// (never redelivered) and logged.
+	Decode func(data []byte) (E, error)
+	// Apply does the work of a batch of events and returns nil if all are done, or one
+	// error per event: nil, done (acknowledged); a Permanent one (terminated and logged);
+	// any other (redelivered after RetryDelay). Apply is not given the consumer's
+	// context: the events in hand are finished even while shutting down.
+	Apply func(events []E) []error
+
+	// Size is the most events in a batch, Workers how many batches are applied at once.
+	Size, Workers int
+	// AckWait is how long a delivered event may go unacknowledged before it is delivered
+	// again (to this or another instance); RetryDelay how long a failed event waits to
+	// come back; Drain bounds the wait for the events in hand when stopping.
+	AckWait, RetryDelay, Drain time.Duration
+}
+
+// NewConsumer returns a Consumer with secbuy's tuning: batches of 256, two at a time;
+// redelivery 5 s after a delivery nobody acknowledged, 1 s after a failure; 20 s to drain.
+func NewConsumer[E any](durable, subject string, decode func([]byte) (E, error), apply func([]E) []error) *Consumer[E] {
+	return &Consumer[E]{Durable: durable, Subject: subject, Decode: decode, Apply: apply,
+		Size: 256, Workers: 2, AckWait: 5 * time.Second, RetryDelay: time.Second, Drain: 20 * time.Second}
+}
+
+// ackTimeout bounds the wait for the server to confirm a batch's acknowledgements.
+const ackTimeout = 5 * time.Second
+
+// Config is the durable consumer: every event of the subject from the start of the
+// stream, acknowledged one by one, redelivered without limit until handled.
+func (c *Consumer[E]) Config() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       c.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    -1,
+		FilterSubject: c.Subject,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// Run creates (or updates) the durable consumer on stream and handles its events until
+// ctx is done; then it stops taking events, finishes those in hand, and returns nil. It
+// returns ErrStopped if consuming ends by itself.
+func (c *Consumer[E]) Run(ctx context.Context, stream jetstream.Stream) error {
+	cons, err := stream.CreateOrUpdateConsumer(ctx, c.Config())
 	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		return fmt.Errorf("create consumer %s: %w", c.Durable, err)
 	}
 	// The callback runs on one goroutine and only queues the event; it blocks while the
 	// queue is full, so at most the pull buffer, the queue and the batches in hand are
 	// delivered but not yet acknowledged.
-	queue := make(chan jetstream.Msg, b.Size)
+	queue := make(chan jetstream.Msg, c.Size)
 	cc, err := cons.Consume(func(msg jetstream.Msg) { queue <- msg },
-		jetstream.PullMaxMessages(2*b.Size),
+		jetstream.PullMaxMessages(2*c.Size),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			slog.Warn("events", "consumer", cfg.Durable, "err", err)
+			slog.Warn("events", "consumer", c.Durable, "err", err)
 		}))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
+		return fmt.Errorf("consume %s: %w", c.Durable, err)
 	}
 	// Closed only closes once the callback has returned for good, so a worker that sees it
 	// and then finds the queue empty has finished every event in hand.
 	closed := cc.Closed()
 	var wg sync.WaitGroup
-	for range b.Workers {
-		wg.Go(func() { work(b.Size, queue, closed, handle) })
+	for range c.Workers {
+		wg.Go(func() { batch.Drain(queue, closed, c.Size, c.Handle) })
 	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
 	select {
 	case <-closed:
-		wg.Wait()
+		<-finished
 		return ErrStopped
 	case <-ctx.Done():
 	}
 	cc.Drain()
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
 		return nil
-	case <-time.After(b.Drain):
+	case <-time.After(c.Drain):
 		cc.Stop()
-		return fmt.Errorf("consumer %s: drain took longer than %s; unacknowledged events will be redelivered", cfg.Durable, b.Drain)
+		return fmt.Errorf("consumer %s: drain took longer than %s; unacknowledged events will be redelivered", c.Durable, c.Drain)
 	}
 }
 
-// work hands batches of queued events to handle until closed is closed and the queue is
-// empty.
-func work(size int, queue <-chan jetstream.Msg, closed <-chan struct{}, handle func([]jetstream.Msg)) {
-	batch := make([]jetstream.Msg, 0, size)
-	for {
-		var first jetstream.Msg
-		select {
-		case first = <-queue:
-		case <-closed:
-			select {
-			case first = <-queue:
-			default:
-				return
-			}
+// Handle decodes, applies and settles one batch of delivered messages.
+func (c *Consumer[E]) Handle(msgs []jetstream.Msg) {
+	evs := make([]E, 0, len(msgs))
+	valid := make([]jetstream.Msg, 0, len(msgs))
+	for _, msg := range msgs {
+		ev, err := c.Decode(msg.Data())
+		if err != nil {
+			c.term(msg, err)
+			continue
 		}
-		batch = append(batch[:0], first)
-	more:
-		for len(batch) < size {
-			select {
-			case msg := <-queue:
-				batch = append(batch, msg)
-			default:
-				break more
-			}
-		}
-		handle(batch)
+		evs, valid = append(evs, ev), append(valid, msg)
 	}
+	if len(evs) == 0 {
+		return
+	}
+	errs := c.Apply(evs)
+	if errs != nil && len(errs) != len(evs) {
+		errs = Each(len(evs), fmt.Errorf("consumer %s: %d verdicts for %d events", c.Durable, len(errs), len(evs)))
+	}
+	var done, again []jetstream.Msg
+	var againErr error
+	for i, msg := range valid {
+		switch err := verdict(errs, i); {
+		case err == nil:
+			done = append(done, msg)
+		case errors.Is(err, ErrPermanent):
+			c.term(msg, err)
+		default:
+			again, againErr = append(again, msg), err
+		}
+	}
+	c.retry(again, againErr)
+	c.ack(done)
 }
 
-// AckAll acknowledges msgs. The last one waits (up to timeout) for the server's answer,
-// which comes after the acknowledgements sent before it on this connection, so the batch is
-// acknowledged at the server when AckAll returns nil. It returns the last error.
-func AckAll(msgs []jetstream.Msg, timeout time.Duration) error {
-	if len(msgs) == 0 {
+func verdict(errs []error, i int) error {
+	if errs == nil {
 		return nil
+	}
+	return errs[i]
+}
+
+// ack acknowledges msgs. The last one waits for the server's answer, which comes after the
+// acknowledgements sent before it on this connection, so the batch is acknowledged at the
+// server when ack returns. A lost acknowledgement only brings an event back, and handling
+// one again changes nothing.
+func (c *Consumer[E]) ack(msgs []jetstream.Msg) {
+	if len(msgs) == 0 {
+		return
 	}
 	var ackErr error
 	last := len(msgs) - 1
@@ -117,17 +182,48 @@ func AckAll(msgs []jetstream.Msg, timeout time.Duration) error {
 			ackErr = err
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
 	defer cancel()
 	if err := msgs[last].DoubleAck(ctx); err != nil {
 		ackErr = err
 	}
-	return ackErr
+	if ackErr != nil {
+		msgID, seq, _ := describe(msgs[last])
+		slog.Warn("ack events (handled; they may come back and change nothing)", "consumer", c.Durable,
+			"events", len(msgs), "lastMsgId", msgID, "lastSeq", seq, "err", ackErr)
+	}
 }
 
-// Describe names msg for the log: its msg id, stream sequence and delivery count.
-func Describe(msg jetstream.Msg) (msgID string, seq, delivered uint64) {
-	msgID = msg.Headers().Get(jetstream.MsgIDHeader)
+// term logs why msg can never be handled and terminates it, so it does not come back.
+func (c *Consumer[E]) term(msg jetstream.Msg, err error) {
+	msgID, seq, _ := describe(msg)
+	slog.Error("event terminated", "consumer", c.Durable, "msgId", msgID, "seq", seq, "err", err)
+	if err := msg.Term(); err != nil {
+		slog.Warn("terminate event", "consumer", c.Durable, "msgId", msgID, "seq", seq, "err", err)
+	}
+}
+
+// retry sends msgs back to come again after RetryDelay, logging on the first delivery of
+// the batch's first event and every 30th after it, not once a second per batch.
+func (c *Consumer[E]) retry(msgs []jetstream.Msg, err error) {
+	if len(msgs) == 0 {
+		return
+	}
+	msgID, seq, delivered := describe(msgs[0])
+	if delivered <= 1 || delivered%30 == 0 {
+		slog.Error("events not handled, will retry", "consumer", c.Durable, "events", len(msgs),
+			"firstMsgId", msgID, "firstSeq", seq, "deliveries", delivered, "err", err)
+	}
+	for _, msg := range msgs {
+		_ = msg.NakWithDelay(c.RetryDelay)
+	}
+}
+
+// describe names msg for the log: its msg id, stream sequence and delivery count.
+func describe(msg jetstream.Msg) (msgID string, seq, delivered uint64) {
+	if h := msg.Headers(); h != nil {
+		msgID = h.Get(jetstream.MsgIDHeader)
+	}
 	if meta, err := msg.Metadata(); err == nil {
 		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"secbuy/proto/outcome"
 )
 
 // GuardConfig configures a Guard; see the rate_* fields of basic/config.
@@ -190,15 +192,15 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, 
 	switch res[0] {
 	case 1:
 		w.Header().Set("Retry-After", strconv.FormatInt(max(1, (res[1]+999)/1000), 10))
-		Fail(w, Errorf(http.StatusTooManyRequests, "slow down"))
+		Fail(w, r, outcome.Refuse(outcome.Reason_SLOW_DOWN))
 		return nil, false
 	case 2:
 		w.Header().Set("Retry-After", "1")
 		if held, err := g.rdb.Get(ctx, mark).Result(); err == nil && strings.HasPrefix(held, requestID+"|") {
-			Fail(w, Errorf(http.StatusServiceUnavailable, "busy, try again"))
+			Fail(w, r, outcome.Refuse(outcome.Reason_BUSY))
 			return nil, false
 		}
-		Fail(w, Errorf(http.StatusConflict, "already in progress"))
+		Fail(w, r, outcome.Refuse(outcome.Reason_IN_PROGRESS))
 		return nil, false
 	}
 	return func() {

@@ -3,11 +3,15 @@ package httpapi
 import (
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	"secbuy/basic/testutil"
 )
 
 // The limits themselves are tested against a real Redis in order-web/handler.
 
 func TestGuardClientIP(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, header, remote, xff, want string
 	}{
@@ -40,6 +44,7 @@ func TestGuardClientIP(t *testing.T) {
 }
 
 func TestGuardConfig(t *testing.T) {
+	t.Parallel()
 	if _, err := NewGuard(GuardConfig{IPExempt: "127.0.0.0/8,nonsense"}); err == nil {
 		t.Error("a bad exempt CIDR was accepted")
 	}
@@ -54,5 +59,36 @@ func TestGuardConfig(t *testing.T) {
 	var none *Guard
 	if _, ok := none.Admit(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), 1, 1, "1:k"); !ok {
 		t.Error("a nil Guard refused")
+	}
+}
+
+// TestGuardFailsOpenOnce: with Redis unreachable a press is let through, and the presses
+// after it, for a while, do not try Redis again (so an outage adds no timeout to each).
+func TestGuardFailsOpenOnce(t *testing.T) {
+	t.Parallel()
+	closed := testutil.ClosedAddr(t)
+	g, err := NewGuard(GuardConfig{RedisAddr: closed, KeyPrefix: "x:", UserPerSec: 1, InflightTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r := httptest.NewRequest("POST", "/", nil)
+	if _, ok := g.Admit(httptest.NewRecorder(), r, 1, 1, "1:a"); !ok {
+		t.Fatal("refused with Redis down; want it let through")
+	}
+	if g.skipUntil.Load() <= time.Now().UnixNano() {
+		t.Fatal("after a Redis failure the guard will ask Redis again at once")
+	}
+	dials := g.rdb.PoolStats().Misses
+	if dials == 0 {
+		t.Fatal("the first press did not try Redis")
+	}
+	for i := range 10 {
+		if _, ok := g.Admit(httptest.NewRecorder(), r, 1, 1, "1:a"); !ok {
+			t.Fatalf("press %d refused with Redis down", i+2)
+		}
+	}
+	if n := g.rdb.PoolStats().Misses; n != dials {
+		t.Errorf("10 more presses tried %d new Redis connections; want none while failing open", n-dials)
 	}
 }

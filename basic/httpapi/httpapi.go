@@ -1,6 +1,7 @@
 // Package httpapi holds what the three web services share at the HTTP edge: the JSON reply
 // shape of the original system, strict body decoding, method checks, the bearer token, and
-// the one mapping from an RPC outcome to an HTTP status.
+// the one mapping from an RPC's answer (or failure) to an HTTP status and body, Reply. The
+// words of every refusal are made in one place, reasons.go, from its outcome.Reason.
 package httpapi
 
 import (
@@ -17,20 +18,8 @@ import (
 	merrors "go-micro.dev/v6/errors"
 
 	"secbuy/basic/auth"
+	"secbuy/proto/outcome"
 )
-
-// Error is the error object of every failed reply.
-type Error struct {
-	Code   int    `json:"code"`
-	Detail string `json:"detail"`
-}
-
-func (e *Error) Error() string { return e.Detail }
-
-// Errorf returns an *Error with status code.
-func Errorf(code int, format string, args ...any) *Error {
-	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
-}
 
 // JSON writes v with status.
 func JSON(w http.ResponseWriter, status int, v any) {
@@ -40,9 +29,11 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Fail writes {"success":false,"error":{"code":code,"detail":...}} with status code.
-func Fail(w http.ResponseWriter, e *Error) {
-	JSON(w, e.Code, map[string]any{"success": false, "error": e})
+// Fail writes the refusal e: {"success":false,"error":{"code":S,"detail":...,"reason":...}}
+// with status S.
+func Fail(w http.ResponseWriter, r *http.Request, e *outcome.Error) {
+	body := problem(r, e)
+	JSON(w, body.Code, map[string]any{"success": false, "error": body})
 }
 
 // OK writes {"success":true, key: v} with status 200.
@@ -50,9 +41,51 @@ func OK(w http.ResponseWriter, key string, v any) {
 	JSON(w, http.StatusOK, map[string]any{"success": true, key: v})
 }
 
+// Reply answers a request with what an RPC returned: err, the call's own failure (a
+// service down, slow or overloaded is 503 "busy"); refusal, the Error of the response; and
+// m, the response's object (nil: none), shown under key as render makes it. A success is
+// 200 {"success":true, key: ...}; an order whose outcome is not known yet (ORDER_PENDING)
+// is 202 with the order; a refusal is its status with the error, and the object too if
+// there is one. A success without an object is "busy": the service answered nothing.
+func Reply[M comparable, J any](w http.ResponseWriter, r *http.Request, err error, refusal *outcome.Error, key string, m M, render func(M) J) {
+	var none M
+	switch {
+	case err != nil:
+		Fail(w, r, FromRPC(err))
+	case refusal.GetReason() == outcome.Reason_ORDER_PENDING && m != none:
+		JSON(w, http.StatusAccepted, map[string]any{"success": true, key: render(m)})
+	case refusal != nil:
+		e := problem(r, refusal)
+		body := map[string]any{"success": false, "error": e}
+		if m != none {
+			body[key] = render(m)
+		}
+		JSON(w, e.Code, body)
+	case m == none:
+		Fail(w, r, outcome.Refuse(outcome.Reason_BUSY))
+	default:
+		OK(w, key, render(m))
+	}
+}
+
+// FromRPC turns a failed RPC call into the refusal the caller should see: a go-micro 400
+// (a request the service refused whole) is bad input; anything else (the service down,
+// slow, overloaded or failing) is 503 "busy", which the client resends.
+func FromRPC(err error) *outcome.Error {
+	if e := merrors.FromError(err); e.Code == http.StatusBadRequest {
+		return outcome.Invalid(clean(errors.New(e.Detail)))
+	}
+	return outcome.Refuse(outcome.Reason_BUSY)
+}
+
+// Invalid returns the INVALID_INPUT refusal with a detail made from format.
+func Invalid(format string, args ...any) *outcome.Error {
+	return outcome.Invalid(fmt.Sprintf(format, args...))
+}
+
 // Decode reads r's JSON body, of at most max bytes, into v. Unknown fields, wrong types,
 // trailing data and oversized bodies are refused.
-func Decode(w http.ResponseWriter, r *http.Request, max int64, v any) *Error {
+func Decode(w http.ResponseWriter, r *http.Request, max int64, v any) *outcome.Error {
 	r.Body = http.MaxBytesReader(w, r.Body, max)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -61,26 +94,32 @@ func Decode(w http.ResponseWriter, r *http.Request, max int64, v any) *Error {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			return Errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
+			return tooLarge(max)
 		case errors.Is(err, io.EOF):
-			return Errorf(http.StatusBadRequest, "empty body: want a JSON object")
+			return Invalid("empty body: want a JSON object")
 		case errors.As(err, &typeErr):
-			return Errorf(http.StatusBadRequest, "field %q: want %s", typeErr.Field, typeErr.Type)
+			return Invalid("field %q: want %s", typeErr.Field, typeErr.Type)
 		default:
-			return Errorf(http.StatusBadRequest, "malformed JSON body: %s", clean(err))
+			return Invalid("malformed JSON body: %s", clean(err))
 		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return Errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
+			return tooLarge(max)
 		}
-		return Errorf(http.StatusBadRequest, "trailing data after the JSON object")
+		return Invalid("trailing data after the JSON object")
 	}
 	return nil
 }
 
-// clean keeps json's error message but drops anything that is not plain ASCII text, so a
+func tooLarge(max int64) *outcome.Error {
+	e := outcome.Refuse(outcome.Reason_BODY_TOO_LARGE)
+	e.Detail = fmt.Sprintf("body larger than %d bytes", max)
+	return e
+}
+
+// clean keeps an error's message but drops anything that is not plain ASCII text, so a
 // reply never echoes raw bytes of hostile input.
 func clean(err error) string {
 	s := []rune(err.Error())
@@ -96,27 +135,61 @@ func clean(err error) string {
 }
 
 // PositiveID parses s as an id: a decimal integer from 1 to 2^63-1.
-func PositiveID(name, s string) (int64, *Error) {
+func PositiveID(name, s string) (int64, *outcome.Error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, Errorf(http.StatusBadRequest, "%s must be a positive integer", name)
+		return 0, Invalid("%s must be a positive integer", name)
 	}
 	return id, nil
 }
 
-// User returns the buyer's user id from the bearer token, or a 401 error. Tokens that
-// verified are remembered until they expire.
-func User(secret string, r *http.Request) (int64, *Error) {
-	id, err := auth.FromRequestWith(secret, r, func(secret, token string) (int64, error) {
-		return tokens.verify(secret, token, auth.Verify)
-	})
-	if errors.Is(err, auth.ErrNoToken) {
-		return 0, Errorf(http.StatusUnauthorized, "missing bearer token")
-	}
-	if err != nil {
-		return 0, Errorf(http.StatusUnauthorized, "invalid or expired token")
+// User returns the buyer's user id from the request's bearer token, or the 401 refusal.
+func User(v *auth.Verifier, r *http.Request) (int64, *outcome.Error) {
+	id, err := v.FromRequest(r)
+	switch {
+	case errors.Is(err, auth.ErrNoToken):
+		return 0, outcome.Refuse(outcome.Reason_UNAUTHENTICATED)
+	case err != nil:
+		return 0, outcome.Refuse(outcome.Reason_INVALID_TOKEN)
 	}
 	return id, nil
+}
+
+// Endpoint is one route of a service: a path, its method and its handler.
+type Endpoint struct {
+	Path, Method string
+	Handler      http.HandlerFunc
+}
+
+// Get is the endpoint of GET path.
+func Get(path string, h http.HandlerFunc) Endpoint { return Endpoint{path, http.MethodGet, h} }
+
+// Post is the endpoint of POST path.
+func Post(path string, h http.HandlerFunc) Endpoint { return Endpoint{path, http.MethodPost, h} }
+
+// Mux returns a service's whole HTTP surface: the endpoints (each answering other methods
+// with 405), a JSON 404 for any other path, and panics turned into a JSON 500 (Recover).
+func Mux(endpoints ...Endpoint) http.Handler {
+	mux := http.NewServeMux()
+	for _, e := range endpoints {
+		mux.HandleFunc(e.Path, Route(e.Method, e.Handler))
+	}
+	return Recover(mux)
+}
+
+// DecodeID reads a body of the form {"id":N}, of at most max bytes, and returns N, which
+// must be a positive integer; what names it in the refusal ("id (the order id)").
+func DecodeID(w http.ResponseWriter, r *http.Request, max int64, what string) (int64, *outcome.Error) {
+	var b struct {
+		ID int64 `json:"id"`
+	}
+	if e := Decode(w, r, max, &b); e != nil {
+		return 0, e
+	}
+	if b.ID <= 0 {
+		return 0, Invalid("%s must be a positive integer", what)
+	}
+	return b.ID, nil
 }
 
 // Route serves h only for method; other methods get 405 with an Allow header.
@@ -125,7 +198,9 @@ func Route(method string, h http.HandlerFunc) http.HandlerFunc {
 		if r.Method != method {
 			w.Header().Set("Allow", method)
 			// The method is not echoed: a reply repeats nothing the client sent.
-			Fail(w, Errorf(http.StatusMethodNotAllowed, "method not allowed; use %s", method))
+			e := outcome.Refuse(outcome.Reason_METHOD_NOT_ALLOWED)
+			e.Detail = "method not allowed; use " + method
+			Fail(w, r, e)
 			return
 		}
 		h(w, r)
@@ -139,29 +214,19 @@ func Recover(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
 				slog.Error("handler panic", "path", r.URL.Path, "panic", v)
-				Fail(w, Errorf(http.StatusInternalServerError, "internal error"))
+				Fail(w, r, outcome.Refuse(outcome.Reason_INTERNAL))
 			}
 		}()
 		if _, pattern := mux.Handler(r); pattern == "" || r.URL.EscapedPath() != path.Clean(r.URL.EscapedPath()) {
-			Fail(w, Errorf(http.StatusNotFound, "no such route"))
+			Fail(w, r, outcome.Refuse(outcome.Reason_ROUTE_NOT_FOUND))
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
-}
-
-// FromRPC turns a failed RPC call into the reply the caller should see: the service being
-// down, slow or overloaded is 503 "busy"; a go-micro error carrying a 4xx keeps it.
-func FromRPC(err error) *Error {
-	e := merrors.FromError(err)
-	if e.Code >= 400 && e.Code < 500 && e.Code != http.StatusRequestTimeout {
-		return &Error{Code: int(e.Code), Detail: e.Detail}
-	}
-	return Errorf(http.StatusServiceUnavailable, "busy, try again")
 }
 
 // Limiter caps the requests a web instance has in flight to its RPC services. A request
@@ -197,7 +262,7 @@ func (l *Limiter) Acquire(w http.ResponseWriter, r *http.Request) (release func(
 	case <-r.Context().Done():
 	}
 	w.Header().Set("Retry-After", "1")
-	Fail(w, Errorf(http.StatusServiceUnavailable, "busy, try again"))
+	Fail(w, r, outcome.Refuse(outcome.Reason_BUSY))
 	return nil, false
 }
 

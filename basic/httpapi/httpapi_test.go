@@ -5,11 +5,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
-	"secbuy/basic/auth"
+	merrors "go-micro.dev/v6/errors"
+
+	"secbuy/basic/httpapi/httpapitest"
+	"secbuy/proto/outcome"
 )
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	type body struct {
 		ID int64 `json:"id"`
 	}
@@ -34,15 +39,16 @@ func TestDecode(t *testing.T) {
 		switch {
 		case c.want == 0 && (e != nil || b.ID != 3):
 			t.Errorf("Decode(%q) = %v, %+v; want id 3", c.in, e, b)
-		case c.want != 0 && (e == nil || e.Code != c.want):
+		case c.want != 0 && (e == nil || int(e.Code) != c.want):
 			t.Errorf("Decode(%q) = %v; want %d", c.in, e, c.want)
-		case e != nil && strings.ContainsAny(e.Detail, "\x00\xff"):
+		case e != nil && strings.ContainsFunc(e.Detail, func(r rune) bool { return r == 0 || r == utf8.RuneError }):
 			t.Errorf("Decode(%q) echoes raw bytes: %q", c.in, e.Detail)
 		}
 	}
 }
 
 func TestLimiter(t *testing.T) {
+	t.Parallel()
 	l := NewLimiter(1, 50*time.Millisecond)
 	r := httptest.NewRequest("POST", "/", nil)
 	release, ok := l.Acquire(httptest.NewRecorder(), r)
@@ -69,37 +75,89 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-func TestTokenCache(t *testing.T) {
-	c := newTokenCache()
-	calls := 0
-	verify := func(secret, token string) (int64, error) {
-		calls++
-		return auth.Verify(secret, token)
+type thing struct {
+	ID int64 `json:"id"`
+}
+
+// Reply is the one mapping from an RPC's answer to HTTP.
+func TestReply(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name       string
+		err        error
+		refusal    *outcome.Error
+		v          *thing
+		wantStatus int
+		wantReason string
+		wantDetail string
+		wantThing  bool
+	}{
+		{"success", nil, nil, &thing{1}, 200, "", "", true},
+		{"refusal with its object", nil, outcome.Refuse(outcome.Reason_ALREADY_BOUGHT), &thing{2}, 409, "ALREADY_BOUGHT", "already bought", true},
+		{"refusal alone", nil, outcome.Refuse(outcome.Reason_SOLD_OUT), nil, 409, "SOLD_OUT", "sold out", false},
+		{"pending is accepted", nil, outcome.Refuse(outcome.Reason_ORDER_PENDING), &thing{3}, 202, "", "", true},
+		{"bad input keeps its detail", nil, outcome.Invalid("id must be a positive integer"), nil, 400, "INVALID_INPUT", "id must be a positive integer", false},
+		{"not found", nil, outcome.Refuse(outcome.Reason_PAYMENT_NOT_FOUND), nil, 404, "PAYMENT_NOT_FOUND", "no payment for this order (unknown order, or its payment is not made yet)", false},
+		{"a failed call is busy", merrors.InternalServerError("x", "storage unavailable"), nil, nil, 503, "BUSY", "busy, try again", false},
+		{"a timeout is busy", merrors.Timeout("x", "slow"), nil, nil, 503, "BUSY", "busy, try again", false},
+		{"a refused call is bad input", merrors.BadRequest("x", "at most 1000 items"), nil, nil, 400, "INVALID_INPUT", "at most 1000 items", false},
+		{"nothing to show is busy", nil, nil, nil, 503, "BUSY", "busy, try again", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			Reply(w, httptest.NewRequest("GET", "/", nil), c.err, c.refusal, "thing", c.v, func(v *thing) *thing { return v })
+			m := httpapitest.CheckReply(t, w)
+			if w.Code != c.wantStatus {
+				t.Errorf("status %d, want %d: %s", w.Code, c.wantStatus, w.Body)
+			}
+			if _, has := m["thing"]; has != c.wantThing {
+				t.Errorf("thing in the reply: %v, want %v: %s", has, c.wantThing, w.Body)
+			}
+			e, _ := m["error"].(map[string]any)
+			if e["reason"] != nil && e["reason"] != c.wantReason || e["reason"] == nil && c.wantReason != "" {
+				t.Errorf("reason %v, want %q", e["reason"], c.wantReason)
+			}
+			if c.wantDetail != "" && e["detail"] != c.wantDetail {
+				t.Errorf("detail %v, want %q", e["detail"], c.wantDetail)
+			}
+		})
 	}
-	good, _ := auth.Mint("s", 7, time.Minute)
-	for i := 0; i < 3; i++ {
-		if u, err := c.verify("s", good, verify); err != nil || u != 7 {
-			t.Fatalf("verify = %d, %v", u, err)
+}
+
+// The words come in the language the client prefers; the English detail is always there.
+func TestProblemLanguage(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ accept, want string }{
+		{"", ""},
+		{"en-US,en;q=0.9", ""},
+		{"zh-CN,zh;q=0.9,en;q=0.8", "已售罄"},
+		{"en;q=0.5, zh-TW;q=0.9", "已售罄"},
+		{"fr", ""},
+		{"garbage;;;q=", ""},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Accept-Language", c.accept)
+		p := problem(r, outcome.Refuse(outcome.Reason_SOLD_OUT))
+		if p.Detail != "sold out" || p.Message != c.want || p.Code != 409 {
+			t.Errorf("Accept-Language %q: %+v; want detail sold out, message %q", c.accept, p, c.want)
 		}
 	}
-	if calls != 1 {
-		t.Errorf("a good token was verified %d times; want once, then cached", calls)
-	}
-	if _, err := c.verify("other-secret", good, verify); err == nil {
-		t.Error("a cached token was accepted under another secret")
-	}
-	short, _ := auth.Mint("s", 8, 1100*time.Millisecond)
-	if _, err := c.verify("s", short, verify); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2100 * time.Millisecond) // jwt expiry has one-second resolution
-	if _, err := c.verify("s", short, verify); err == nil {
-		t.Error("an expired token was accepted from the cache")
-	}
-	forged, _ := auth.Mint("x", 9, time.Minute)
-	for i := 0; i < 2; i++ {
-		if _, err := c.verify("s", forged, verify); err == nil {
-			t.Error("a forged token was accepted")
+}
+
+// Every reason has its words and a status.
+func TestEveryReasonHasWords(t *testing.T) {
+	t.Parallel()
+	for n, name := range outcome.Reason_name {
+		r := outcome.Reason(n)
+		w, ok := words[r]
+		if !ok || w.en == "" || w.zh == "" {
+			t.Errorf("%s has no words", name)
+		}
+		if s := r.Status(); s < 400 || s > 599 {
+			t.Errorf("%s: status %d", name, s)
+		}
+		if Text(r, "zh") != w.zh || Text(r, "en") != w.en {
+			t.Errorf("%s: Text does not give its words", name)
 		}
 	}
 }

@@ -56,9 +56,11 @@ func (r *Relay) Poke() {
 	}
 }
 
-// Run relays until ctx is done, finishing the batch in hand first. It wakes on Poke and
-// every Tick, and backs off after a failure.
+// Run relays until ctx is done, then makes one last step, so that what was committed
+// while the service drained is published before it stops. It wakes on Poke and every
+// Tick, and backs off after a failure.
 func (r *Relay) Run(ctx context.Context) {
+	defer r.flush(ctx)
 	tick := time.NewTicker(Tick)
 	defer tick.Stop()
 	var backoff time.Duration
@@ -78,6 +80,21 @@ func (r *Relay) Run(ctx context.Context) {
 		case <-ctx.Done():
 		case <-tick.C:
 		case <-r.wake:
+		}
+	}
+}
+
+// flush publishes what is unsent, a bounded number of batches; what is left (or fails) is
+// sent by the next relay to run, of this instance or another.
+func (r *Relay) flush(ctx context.Context) {
+	for range 16 {
+		n, err := r.Step(ctx)
+		if err != nil {
+			slog.Warn("relay outbox: last steps before stopping (the rest is sent by the next relay)", "subject", r.subject, "err", err)
+			return
+		}
+		if n < Batch {
+			return
 		}
 	}
 }

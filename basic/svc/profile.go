@@ -8,11 +8,10 @@ import (
 	"runtime/pprof"
 )
 
-// Profile starts a CPU profile when SECBUY_PROFILE_DIR is set (a development knob, used by
-// `make bench` profiling); the returned stop writes it and a heap profile to
-// DIR/service.cpu.pprof and DIR/service.heap.pprof. Without the variable it does nothing.
-func Profile(service string) (stop func()) {
-	dir := os.Getenv("SECBUY_PROFILE_DIR")
+// Profile starts a CPU profile when dir is set (SECBUY_PROFILE_DIR, a development knob
+// used by `make bench`); the returned stop writes it and a heap profile to
+// dir/service.cpu.pprof and dir/service.heap.pprof. With no dir it does nothing.
+func Profile(dir, service string) (stop func()) {
 	if dir == "" {
 		return func() {}
 	}

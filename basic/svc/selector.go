@@ -2,34 +2,70 @@ package svc
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"go-micro.dev/v6/client"
 	merrors "go-micro.dev/v6/errors"
 	"go-micro.dev/v6/registry"
+	"go-micro.dev/v6/registry/cache"
 	"go-micro.dev/v6/selector"
 )
 
-// deadFor is how long a node that refused a connection is passed over.
-const deadFor = 10 * time.Second
+const (
+	// deadFor is how long a node that refused a connection is passed over.
+	deadFor = 10 * time.Second
+	// retryLookup is how long the registry cache goes without asking again after a failed
+	// look-up; go-micro's default, 5 s, kept a restarted service "not found" that long.
+	retryLookup = 500 * time.Millisecond
+)
 
 // skipDead is a registry selector that remembers nodes that could not be reached and
 // passes them over for a while. go-micro's own selector ignores Mark, so a killed instance
-// would keep getting about half the calls until its registry entry expires (about a minute).
+// would keep getting about half the calls until its registry entry expires; it also builds
+// its cache with the 5 s retry interval, which only a package variable changes.
 type skipDead struct {
-	selector.Selector
-	mu   sync.Mutex
-	dead map[string]time.Time // node id → until
+	reg   registry.Registry
+	cache cache.Cache
+	mu    sync.Mutex
+	dead  map[string]time.Time // node id → until
 }
 
 func newSkipDead(reg registry.Registry) *skipDead {
-	return &skipDead{Selector: selector.NewSelector(selector.Registry(reg)), dead: map[string]time.Time{}}
+	return &skipDead{reg: reg, cache: cache.New(reg, cache.WithMinimumRetryInterval(retryLookup)), dead: map[string]time.Time{}}
 }
 
-// Select filters out nodes marked dead, unless none would be left.
+// Init takes no options: the selector is built whole by newSkipDead.
+func (s *skipDead) Init(...selector.Option) error { return nil }
+
+// Options reports the registry and the strategy (random, as go-micro's default).
+func (s *skipDead) Options() selector.Options {
+	return selector.Options{Registry: s.reg, Strategy: selector.Random}
+}
+
+// Select returns a random live node of service: nodes marked dead are left out, unless
+// none would be left.
 func (s *skipDead) Select(service string, opts ...selector.SelectOption) (selector.Next, error) {
-	return s.Selector.Select(service, append(opts, selector.WithFilter(s.filter))...)
+	so := selector.SelectOptions{Strategy: selector.Random}
+	for _, o := range opts {
+		o(&so)
+	}
+	services, err := s.cache.GetService(service)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, selector.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	services = s.filter(services)
+	for _, f := range so.Filters {
+		services = f(services)
+	}
+	if len(services) == 0 {
+		return nil, selector.ErrNoneAvailable
+	}
+	return so.Strategy(services), nil
 }
 
 func (s *skipDead) filter(services []*registry.Service) []*registry.Service {
@@ -59,7 +95,7 @@ func (s *skipDead) filter(services []*registry.Service) []*registry.Service {
 }
 
 // Mark records a node that failed at the transport level, and clears one that answered.
-func (s *skipDead) Mark(service string, node *registry.Node, err error) {
+func (s *skipDead) Mark(_ string, node *registry.Node, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
@@ -70,6 +106,17 @@ func (s *skipDead) Mark(service string, node *registry.Node, err error) {
 		s.dead[node.Id] = time.Now().Add(deadFor)
 	}
 }
+
+// Reset forgets nothing: a dead mark lapses by itself.
+func (s *skipDead) Reset(string) {}
+
+// Close stops the registry cache.
+func (s *skipDead) Close() error {
+	s.cache.Stop()
+	return nil
+}
+
+func (s *skipDead) String() string { return "skipdead" }
 
 // transportFailure is an error raised by go-micro's client itself (no connection, broken
 // connection, timeout; the gRPC client reports an unreachable node as 503), as opposed to

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSkipDead(t *testing.T) {
+	t.Parallel()
 	s := &skipDead{dead: map[string]time.Time{}}
 	a, b := &registry.Node{Id: "a"}, &registry.Node{Id: "b"}
 	services := []*registry.Service{{Name: "x", Nodes: []*registry.Node{a, b}}}

@@ -1,6 +1,7 @@
-// Package svc builds the go-micro pieces every secbuy service uses the same way: the NATS
-// registry, RPC servers and clients that drain on stop, and a registered web service with
-// an HTTP server that has timeouts and drains on stop.
+// Package svc builds the go-micro pieces every secbuy service uses the same way: the
+// process's start (Main), the NATS registry, RPC servers and clients that drain on stop, a
+// registered web service with an HTTP server that has timeouts and drains on stop, and the
+// Group that runs a service's parts and stops them in one order.
 package svc
 
 import (
@@ -10,40 +11,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"go-micro.dev/v6/client"
 	gclient "go-micro.dev/v6/client/grpc"
-	"go-micro.dev/v6/logger"
 	"go-micro.dev/v6/registry"
-	"go-micro.dev/v6/registry/cache"
 	natsreg "go-micro.dev/v6/registry/nats"
 	"go-micro.dev/v6/server"
 	gserver "go-micro.dev/v6/server/grpc"
 	"go-micro.dev/v6/web"
+
+	"secbuy/basic/config"
 )
 
-// SetupLog makes slog the process's logger, at level ("debug", "info", "warn", "error"),
-// tagged with the service name, and quiets go-micro's own chatter to warnings.
-func SetupLog(service, level string) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})
-	slog.SetDefault(slog.New(h).With("service", service))
-	_ = logger.Init(logger.WithLevel(logger.WarnLevel))
-}
-
-// Registry returns go-micro's NATS registry on natsURL. It also shortens how long the
-// registry cache goes without asking again after a failed look-up (go-micro's default is 5
-// s): measured here, a restarted service was "not found" for about 5 s without it.
+// Registry returns go-micro's NATS registry on natsURL.
 func Registry(natsURL string) registry.Registry {
-	cache.DefaultMinimumRetryInterval = 500 * time.Millisecond
 	return natsreg.NewNatsRegistry(registry.Addrs(natsURL))
 }
 
@@ -122,15 +105,17 @@ func (s *Server) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// SignalContext is cancelled by SIGINT or SIGTERM.
-func SignalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// Web returns the server part (see Group.Serve) of a web service: it serves h on addr,
+// registered as name, until its context is done; then it deregisters and lets in-flight
+// requests finish (up to 10 s). cfg's HTTP timeouts bound reading a request and writing
+// its answer (the header alone must come within half the read timeout).
+func Web(name, addr string, reg registry.Registry, h http.Handler, cfg config.Config) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return runWeb(ctx, name, addr, reg, h, cfg.HTTPReadTimeout.Duration, cfg.HTTPWriteTimeout.Duration)
+	}
 }
 
-// RunWeb serves h on addr, registered as name, until ctx is done; then it deregisters and
-// lets in-flight requests finish (up to 10 s). read and write bound reading a request and
-// writing its answer (the header alone must come within half of read).
-func RunWeb(ctx context.Context, name, addr string, reg registry.Registry, h http.Handler, read, write time.Duration) error {
+func runWeb(ctx context.Context, name, addr string, reg registry.Registry, h http.Handler, read, write time.Duration) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: read / 2,

@@ -13,11 +13,12 @@ import (
 
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
+	"secbuy/basic/natstest"
 	"secbuy/basic/outbox"
 	"secbuy/basic/svc"
+	"secbuy/basic/testutil"
 	orderhandler "secbuy/order-srv/handler"
 	orderpb "secbuy/order-srv/proto/order"
-	"secbuy/order-srv/relay"
 	"secbuy/order-srv/repo"
 	"secbuy/payment-srv/consumer"
 	"secbuy/payment-srv/expiry"
@@ -25,6 +26,8 @@ import (
 	paymig "secbuy/payment-srv/migrations"
 	paypb "secbuy/payment-srv/proto/payment"
 	payrepo "secbuy/payment-srv/repo"
+	eventpb "secbuy/proto/events"
+	"secbuy/proto/outcome"
 	stockhandler "secbuy/stock-srv/handler"
 	stockpb "secbuy/stock-srv/proto/stock"
 	stockrepo "secbuy/stock-srv/repo"
@@ -51,7 +54,7 @@ type chain struct {
 
 func startChain(t *testing.T, count int64) *chain {
 	t.Helper()
-	url := startNATS(t)
+	url := natstest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	c := &chain{stock: newLocalStock(t).repo, pays: payrepo.New(dbtest.New(t, "payment", paymig.FS))}
@@ -61,7 +64,7 @@ func startChain(t *testing.T, count int64) *chain {
 
 	// stock-srv, over the registry.
 	reg := svc.Registry(url)
-	srv, err := svc.NewServer(stockhandler.Name, "127.0.0.1:0", reg)
+	srv, err := svc.NewServer(stockpb.Name, "127.0.0.1:0", reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,29 +78,25 @@ func startChain(t *testing.T, count int64) *chain {
 			t.Errorf("stock-srv: %v", err)
 		}
 	})
-	stock := stockpb.NewStockService(svc.Internal(stockhandler.Name), svc.Client(reg, 5*time.Second))
+	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, 5*time.Second))
 	cm, err := c.stock.Create(ctx, stockrepo.Commodity{Name: "phone", Count: count})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.sid = cm.ID
-	waitFor(t, "stock-srv in the registry", 20*time.Second, func() bool {
+	testutil.Eventually(t, 20*time.Second, "stock-srv in the registry", func() bool {
 		rsp, err := stock.GetCommodity(ctx, &stockpb.Request{Id: c.sid})
 		return err == nil && rsp.Success
 	})
 
 	// order-srv: orders, the payment.payevent relay, and the payment.expired consumer.
-	onc, _, ostream, err := events.Connect(ctx, url, "order-srv")
+	onc, ojs, ostream, err := events.Connect(ctx, url, "order-srv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(onc.Close)
-	ojs, err := jetstream.New(onc, jetstream.WithPublishAsyncTimeout(relay.AckTimeout))
-	if err != nil {
-		t.Fatal(err)
-	}
 	c.js = ojs
-	orl := relay.New(c.orders, ojs)
+	orl := outbox.NewRelay(c.orders, ojs, eventpb.PayTopic)
 	c.order = orderhandler.New(c.orders, stock, orl.Poke, 5*time.Second)
 	t.Cleanup(c.order.Close)
 	wg.Go(func() { orl.Run(ctx) })
@@ -108,39 +107,24 @@ func startChain(t *testing.T, count int64) *chain {
 	})
 
 	// payment-srv: the payment.payevent consumer, expiry, and the payment.expired relay.
-	pnc, _, pstream, err := events.Connect(ctx, url, "payment-srv")
+	pnc, pjs, pstream, err := events.Connect(ctx, url, "payment-srv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pnc.Close)
-	pjs, err := jetstream.New(pnc, jetstream.WithPublishAsyncTimeout(outbox.AckTimeout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prl := outbox.NewRelay(c.pays, pjs, events.ExpiredTopic)
+	prl := outbox.NewRelay(c.pays, pjs, eventpb.ExpiredTopic)
 	wg.Go(func() { prl.Run(ctx) })
 	ectx, stopExpiry := context.WithCancel(ctx)
 	c.stopExpiry = stopExpiry
 	wg.Go(func() { expiry.Run(ectx, c.pays, 100*time.Millisecond, payTimeout, prl.Poke) })
 	wg.Go(func() {
-		if err := consumer.Run(ctx, pstream, c.pays); err != nil {
+		if err := consumer.New(c.pays).Run(ctx, pstream); err != nil {
 			t.Errorf("payment.payevent consumer: %v", err)
 		}
 	})
 	// Stop the loops before the NATS connections close (cleanups run last first).
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return c
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // audit is what the three services say about the commodity.
@@ -209,7 +193,7 @@ func (c *chain) buy(t *testing.T, users []int64, key string) map[int64]int64 {
 				mu.Lock()
 				got[u] = out.Order.Id
 				mu.Unlock()
-			case out.Error.GetDetail() != "sold out":
+			case out.Error.GetReason() != outcome.Reason_SOLD_OUT:
 				t.Errorf("user %d: %v; want an order or sold out", u, &out)
 			}
 		})
@@ -231,6 +215,7 @@ func users(from, to int64) []int64 {
 // cancelled and its unit released once; the released units are then sold again, to buyers
 // whose order was cancelled and to new ones, and not one more.
 func TestExpiryChain(t *testing.T) {
+	t.Parallel()
 	const count = 30
 	c := startChain(t, count)
 	ctx := context.Background()
@@ -239,7 +224,7 @@ func TestExpiryChain(t *testing.T) {
 	if len(first) != count {
 		t.Fatalf("%d buyers got an order; want %d", len(first), count)
 	}
-	waitFor(t, "a payment for every order", 20*time.Second, func() bool { return c.audit(t).pay.Live == count })
+	testutil.Eventually(t, 20*time.Second, "a payment for every order", func() bool { return c.audit(t).pay.Live == count })
 	created := time.Now()
 
 	var buyers []int64
@@ -271,7 +256,7 @@ func TestExpiryChain(t *testing.T) {
 		switch {
 		case a.rsp.Success:
 			paid++
-		case a.rsp.Error.GetCode() != 409:
+		case a.rsp.Error.GetReason() != outcome.Reason_PAYMENT_EXPIRED:
 			t.Errorf("PayOrder of user %d = %v; want paid or 409 expired", a.user, a.rsp)
 		}
 	}
@@ -280,7 +265,7 @@ func TestExpiryChain(t *testing.T) {
 	}
 
 	var a audit
-	waitFor(t, "the expiries to be carried through", 30*time.Second, func() bool {
+	testutil.Eventually(t, 30*time.Second, "the expiries to be carried through", func() bool {
 		a = c.audit(t)
 		return a.pay.Unpaid == 0 && a.settled()
 	})
@@ -320,7 +305,7 @@ func TestExpiryChain(t *testing.T) {
 	if len(second) != count-paid {
 		t.Errorf("%d orders in the second wave; want the %d released units", len(second), count-paid)
 	}
-	waitFor(t, "payments of the second wave", 20*time.Second, func() bool {
+	testutil.Eventually(t, 20*time.Second, "payments of the second wave", func() bool {
 		a = c.audit(t)
 		return a.settled() && a.pay.Live == count
 	})
@@ -334,8 +319,8 @@ func TestExpiryChain(t *testing.T) {
 // idle waits until the payment.expired consumer has acknowledged every event.
 func idle(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	waitFor(t, "the payment.expired consumer to acknowledge everything", 10*time.Second, func() bool {
-		cons, err := js.Consumer(context.Background(), events.Stream, Durable)
+	testutil.Eventually(t, 10*time.Second, "the payment.expired consumer to acknowledge everything", func() bool {
+		cons, err := js.Consumer(context.Background(), eventpb.Stream, Durable)
 		if err != nil {
 			return false
 		}

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"secbuy/basic/testutil"
 	"secbuy/order-srv/repo"
 	stockrepo "secbuy/stock-srv/repo"
 )
@@ -48,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 		case u == 4:
 			_, err = orders.MarkCreated(ctx, o.ID, "phone")
 		default:
-			_, err = orders.MarkFailed(ctx, o.ID, "sold out")
+			_, err = orders.MarkFailed(ctx, o.ID, "SOLD_OUT")
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -75,24 +74,16 @@ func (f *fixture) sale(t *testing.T) stockrepo.Audit {
 	return a
 }
 
-func msgs(ms ...*fakeMsg) []jetstream.Msg {
-	out := make([]jetstream.Msg, len(ms))
-	for i, m := range ms {
-		out[i] = m
-	}
-	return out
-}
-
 func TestHandleCancelsAndReleases(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := New(f.orders, f.stock, 5*time.Second)
 	one, two, again := expiredMsg(t, f.ids[1]), expiredMsg(t, f.ids[2]), expiredMsg(t, f.ids[1])
 	unknown, failed, never := expiredMsg(t, 999), expiredMsg(t, f.ids[5]), expiredMsg(t, f.ids[4])
-	poison := &fakeMsg{data: []byte(`{"orderId":0}`)}
-	batch := []*fakeMsg{one, poison, two, unknown, again, failed, never}
-	c.handle(msgs(batch...))
-	if got, want := outcomes(batch...), "ack term ack term ack term term"; got != want {
+	poison := testutil.NewMsg([]byte(`{"orderId":0}`))
+	batch := []*testutil.Msg{one, poison, two, unknown, again, failed, never}
+	c.Handle(testutil.Msgs(batch...))
+	if got, want := testutil.Settled(batch...), "ack term ack term ack term term"; got != want {
 		t.Errorf("outcomes = %q; want %q", got, want)
 	}
 	if s1, s2, s3, s4, s5 := f.state(t, 1), f.state(t, 2), f.state(t, 3), f.state(t, 4), f.state(t, 5); s1 != repo.Cancelled ||
@@ -107,8 +98,8 @@ func TestHandleCancelsAndReleases(t *testing.T) {
 	}
 
 	// A redelivery changes nothing and is acknowledged.
-	c.handle(msgs(one, two))
-	if got := outcomes(one, two); got != "ack ack" {
+	c.Handle(testutil.Msgs(one, two))
+	if got := testutil.Settled(one, two); got != "ack ack" {
 		t.Errorf("redelivery outcomes = %q; want acks", got)
 	}
 	if a := f.sale(t); a.Sale != 1 || a.Released != 2 {
@@ -124,8 +115,8 @@ func TestHandleReleaseFailsThenRedelivered(t *testing.T) {
 	c := New(f.orders, f.stock, 5*time.Second)
 	one := expiredMsg(t, f.ids[1])
 	f.stock.down.Store(true)
-	c.handle(msgs(one))
-	if got := outcomes(one); got != "nak" {
+	c.Handle(testutil.Msgs(one))
+	if got := testutil.Settled(one); got != "nak" {
 		t.Errorf("outcome with stock-srv down = %q; want nak", got)
 	}
 	if s := f.state(t, 1); s != repo.Cancelled {
@@ -135,9 +126,9 @@ func TestHandleReleaseFailsThenRedelivered(t *testing.T) {
 		t.Errorf("stock = %+v; want unchanged while stock-srv is down", a)
 	}
 	f.stock.down.Store(false)
-	c.handle(msgs(one))
-	c.handle(msgs(one))
-	if got := outcomes(one); got != "ackack" {
+	c.Handle(testutil.Msgs(one))
+	c.Handle(testutil.Msgs(one))
+	if got := testutil.Settled(one); got != "ack+ack" {
 		t.Errorf("outcomes of the redeliveries = %q; want two acks", got)
 	}
 	if a := f.sale(t); a.Sale != 2 || a.Granted != 2 || a.Released != 1 {
@@ -151,17 +142,17 @@ func TestHandleDatabaseDown(t *testing.T) {
 	store := &failingStore{Store: f.orders}
 	store.fail.Store(true)
 	c := New(store, f.stock, 5*time.Second)
-	one, poison := expiredMsg(t, f.ids[1]), &fakeMsg{data: []byte(`nope`)}
-	c.handle(msgs(one, poison))
-	if got := outcomes(one, poison); got != "nak term" {
+	one, poison := expiredMsg(t, f.ids[1]), testutil.NewMsg([]byte(`nope`))
+	c.Handle(testutil.Msgs(one, poison))
+	if got := testutil.Settled(one, poison); got != "nak term" {
 		t.Errorf("outcomes = %q; want nak term", got)
 	}
 	if s, n := f.state(t, 1), f.stock.releases.Load(); s != repo.Created || n != 0 {
 		t.Errorf("order %s, %d releases; want created and none", s, n)
 	}
 	store.fail.Store(false)
-	c.handle(msgs(one))
-	if got := outcomes(one); got != "ack" {
+	c.Handle(testutil.Msgs(one))
+	if got := testutil.Settled(one); got != "ack" {
 		t.Errorf("outcome after recovery = %q; want ack", got)
 	}
 	if s, a := f.state(t, 1), f.sale(t); s != repo.Cancelled || a.Sale != 2 {
@@ -170,6 +161,7 @@ func TestHandleDatabaseDown(t *testing.T) {
 }
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		data string
 		want int64

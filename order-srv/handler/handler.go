@@ -1,6 +1,6 @@
 // Package handler is order-srv's RPC edge: it checks input, records the order, asks
-// stock-srv for the unit, and turns the outcomes into the Response error codes (HTTP-like:
-// 400, 403, 404, 409, and 503 for an order left pending).
+// stock-srv for the unit, and turns the outcomes into the responses' outcome.Error, in one
+// function, refusal (and, for an order, answer).
 package handler
 
 import (
@@ -14,24 +14,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
-
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-srv/repo"
+	"secbuy/proto/outcome"
 	stockpb "secbuy/stock-srv/proto/stock"
 )
 
-// Name is order-srv's registry name.
-const Name = "go.micro.secbuy.srv.order"
-
 // MaxRequestID is the longest request id accepted, in bytes (stock-srv's limit too).
 const MaxRequestID = 128
-
-// Busy is the Response error code and detail of an order whose outcome is not known yet:
-// it stays pending and recovery finishes it.
-const (
-	Busy       = 503
-	BusyDetail = "busy: order pending"
-)
 
 // Store is the storage the handler needs; repo.Repo is the real one.
 type Store interface {
@@ -70,22 +60,19 @@ func New(store Store, stock stockpb.StockService, poke func(), sellTimeout time.
 // Close stops the handler's batching once the calls already queued have run.
 func (h *Order) Close() { h.batch.Close() }
 
-type badInput string
-
-func (e badInput) Error() string { return string(e) }
+type badInput = outcome.InvalidInput
 
 var errNotYours = errors.New("not your order")
 
 // CreateOrder records the order for the request id and takes its unit from stock-srv. The
 // same request id always gets the same order back: a finished one as it is, a pending one
 // after asking stock-srv again. If stock-srv cannot be asked, the order stays pending and
-// the answer is error 503 "busy: order pending" with the order. Concurrent calls are run
+// the answer is the refusal ORDER_PENDING, with the order. Concurrent calls are run
 // together in batches (see CreateOrders).
 func (h *Order) CreateOrder(ctx context.Context, in *pb.CreateRequest, out *pb.Response) error {
 	rsp, err := h.batch.Do(ctx, in)
 	if err != nil {
-		slog.ErrorContext(ctx, "create order", "request", in.RequestId, "err", err)
-		return merrors.InternalServerError(Name, "storage unavailable")
+		return unavailable(ctx, fmt.Errorf("create order %s: %w", in.RequestId, err))
 	}
 	proto.Merge(out, rsp)
 	return nil
@@ -95,69 +82,124 @@ func (h *Order) CreateOrder(ctx context.Context, in *pb.CreateRequest, out *pb.R
 // StockService.SellBatch call for the whole batch.
 func (h *Order) CreateOrders(ctx context.Context, in *pb.CreateBatchRequest, out *pb.CreateBatchResponse) error {
 	if len(in.Items) > MaxBatch {
-		return merrors.BadRequest(Name, "at most %d items per batch", MaxBatch)
+		return merrors.BadRequest(pb.Name, "at most %d items per batch", MaxBatch)
 	}
 	rsps, err := h.createBatch(ctx, in.Items)
 	if err != nil {
-		slog.ErrorContext(ctx, "create orders", "items", len(in.Items), "err", err)
-		return merrors.InternalServerError(Name, "storage unavailable")
+		return unavailable(ctx, fmt.Errorf("create %d orders: %w", len(in.Items), err))
 	}
 	out.Items = rsps
 	return nil
 }
 
+// createBatch answers each item as CreateOrder would, step by step (DESIGN.md, steps 2 and
+// 4): record the new orders as pending, look up the orders of lookup-only items, finish
+// the pending ones with one SellBatch call, and answer each item with its order.
 func (h *Order) createBatch(ctx context.Context, items []*pb.CreateRequest) ([]*pb.Response, error) {
-	rsps := make([]*pb.Response, len(items))
-	orders := make([]repo.Order, len(items))
-	var news []repo.NewOrder
-	var newAt, lookAt []int
-	var looks []string
-	for i, in := range items {
-		rsps[i] = &pb.Response{}
-		if err := validate(in); err != nil {
-			_ = fail(ctx, rsps[i], err)
+	b := &orderBatch{items: items, rsps: make([]*pb.Response, len(items)), orders: make([]repo.Order, len(items))}
+	for i := range b.rsps {
+		b.rsps[i] = &pb.Response{}
+	}
+	if err := h.insert(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := h.lookUp(ctx, b); err != nil {
+		return nil, err
+	}
+	finished := h.finishPending(ctx, b.orders)
+	for i, o := range b.orders {
+		if o.ID == 0 {
+			// A refusal that shows an order ("already bought") shows it as it is now.
+			if f, ok := finished[b.rsps[i].Order.GetId()]; ok {
+				b.rsps[i].Order = toProto(f)
+			}
 			continue
 		}
-		if in.LookupOnly {
-			looks, lookAt = append(looks, in.RequestId), append(lookAt, i)
-		} else {
-			news, newAt = append(news, repo.NewOrder{Sid: in.Sid, UserID: in.UserId, RequestID: in.RequestId}), append(newAt, i)
+		if f, ok := finished[o.ID]; ok {
+			o = f
+		}
+		answer(b.rsps[i], o)
+	}
+	return b.rsps, nil
+}
+
+// orderBatch is one createBatch: the items, their answers so far, and the order each one
+// stands for (zero while it has none, or once it was refused).
+type orderBatch struct {
+	items  []*pb.CreateRequest
+	rsps   []*pb.Response
+	orders []repo.Order
+}
+
+// insert records a pending order for each valid item that may create one; an item refused
+// (bad input, already bought, request id reused) gets its answer now.
+func (h *Order) insert(ctx context.Context, b *orderBatch) error {
+	var news []repo.NewOrder
+	var at []int
+	for i, in := range b.items {
+		if err := validate(in); err != nil {
+			b.rsps[i].Error = outcome.Of(err, nil)
+			continue
+		}
+		if !in.LookupOnly {
+			news, at = append(news, repo.NewOrder{Sid: in.Sid, UserID: in.UserId, RequestID: in.RequestId}), append(at, i)
 		}
 	}
-	if len(news) > 0 {
-		os, errs, err := h.store.InsertBatch(ctx, news)
-		if err != nil {
-			return nil, err
+	if len(news) == 0 {
+		return nil
+	}
+	os, errs, err := h.store.InsertBatch(ctx, news)
+	if err != nil {
+		return err
+	}
+	for j, i := range at {
+		if errs[j] == nil {
+			b.orders[i] = os[j]
+			continue
 		}
-		for j, i := range newAt {
-			if errs[j] != nil {
-				rsps[i].Order = toProto(os[j])
-				if err := fail(ctx, rsps[i], errs[j]); err != nil {
-					return nil, errs[j]
-				}
-				continue
-			}
-			orders[i] = os[j]
+		b.rsps[i].Order = toProto(os[j])
+		if b.rsps[i].Error, err = refusal(ctx, errs[j]); err != nil {
+			return errs[j]
 		}
 	}
-	if len(looks) > 0 {
-		found, err := h.store.FindByRequests(ctx, looks)
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range lookAt {
-			o, ok := found[looks[j]]
-			switch {
-			case !ok:
-				_ = fail(ctx, rsps[i], repo.ErrNotFound)
-			case o.Sid != items[i].Sid || o.UserID != items[i].UserId:
-				_ = fail(ctx, rsps[i], repo.ErrRequestReused)
-			default:
-				orders[i] = o
-			}
+	return nil
+}
+
+// lookUp finds the orders of the valid lookup-only items: 404 if there is none, and a
+// refusal if the request id was used for another purchase.
+func (h *Order) lookUp(ctx context.Context, b *orderBatch) error {
+	var looks []string
+	var at []int
+	for i, in := range b.items {
+		if in.LookupOnly && b.rsps[i].Error == nil {
+			looks, at = append(looks, in.RequestId), append(at, i)
 		}
 	}
-	// Finish the pending ones together; pending duplicates within the batch are asked once.
+	if len(looks) == 0 {
+		return nil
+	}
+	found, err := h.store.FindByRequests(ctx, looks)
+	if err != nil {
+		return err
+	}
+	for j, i := range at {
+		o, ok := found[looks[j]]
+		switch {
+		case !ok:
+			b.rsps[i].Error = outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)
+		case o.Sid != b.items[i].Sid || o.UserID != b.items[i].UserId:
+			b.rsps[i].Error = outcome.Refuse(outcome.Reason_REQUEST_REUSED)
+		default:
+			b.orders[i] = o
+		}
+	}
+	return nil
+}
+
+// finishPending finishes the pending orders among orders together (a pending order
+// that several items share is asked once) and returns those it finished; the others stay
+// pending for recovery.
+func (h *Order) finishPending(ctx context.Context, orders []repo.Order) map[int64]repo.Order {
 	var pending []repo.Order
 	seen := map[int64]bool{}
 	for _, o := range orders {
@@ -166,27 +208,14 @@ func (h *Order) createBatch(ctx context.Context, items []*pb.CreateRequest) ([]*
 			pending = append(pending, o)
 		}
 	}
-	finished := map[int64]repo.Order{}
-	if len(pending) > 0 {
-		var err error
-		if finished, err = h.finish(ctx, pending); err != nil {
-			slog.WarnContext(ctx, "orders left pending", "orders", len(pending), "err", err)
-		}
+	if len(pending) == 0 {
+		return nil
 	}
-	for i, o := range orders {
-		if o.ID == 0 {
-			// A refusal that shows an order ("already bought") shows it as it is now.
-			if f, ok := finished[rsps[i].Order.GetId()]; ok {
-				rsps[i].Order = toProto(f)
-			}
-			continue
-		}
-		if f, ok := finished[o.ID]; ok {
-			o = f
-		}
-		answer(rsps[i], o)
+	finished, err := h.finish(ctx, pending)
+	if err != nil {
+		slog.WarnContext(ctx, "orders left pending", "orders", len(pending), "err", err)
 	}
-	return rsps, nil
+	return finished
 }
 
 func validate(in *pb.CreateRequest) error {
@@ -226,11 +255,7 @@ func (h *Order) finish(ctx context.Context, pending []repo.Order) (map[int64]rep
 			grants = append(grants, repo.Grant{ID: pending[i].ID, Name: r.GetCommodity().GetName()})
 			continue
 		}
-		reason := r.GetError().GetDetail()
-		if reason == "" {
-			reason = "refused"
-		}
-		refusals = append(refusals, repo.Refusal{ID: pending[i].ID, Reason: reason})
+		refusals = append(refusals, repo.Refusal{ID: pending[i].ID, Reason: r.GetError().GetReason().String()})
 	}
 	// Once stock-srv has answered, record it even if our caller has gone away.
 	done, err := h.store.Finish(context.WithoutCancel(ctx), grants, refusals)
@@ -243,40 +268,40 @@ func (h *Order) finish(ctx context.Context, pending []repo.Order) (map[int64]rep
 	return done, nil
 }
 
-// answer puts order o's outcome into out: created is a success; failed carries its reason
-// (404 for an unknown commodity, else 409); pending is 503 busy.
+// answer puts order o's outcome into out: created is a success; failed carries the reason
+// stock-srv gave; cancelled is ORDER_CANCELLED; pending is ORDER_PENDING.
 func answer(out *pb.Response, o repo.Order) {
 	out.Order = toProto(o)
 	switch o.State {
 	case repo.Created:
 		out.Success = true
 	case repo.Failed:
-		code := int32(409)
-		if o.Reason == "commodity not found" {
-			code = 404
-		}
-		out.Error = &pb.Error{Code: code, Detail: o.Reason}
+		out.Error = outcome.Refuse(outcome.Parse(o.Reason))
 	case repo.Cancelled:
-		out.Error = &pb.Error{Code: 409, Detail: "order cancelled"}
+		out.Error = outcome.Refuse(outcome.Reason_ORDER_CANCELLED)
 	default:
-		out.Error = &pb.Error{Code: Busy, Detail: BusyDetail}
+		out.Error = outcome.Refuse(outcome.Reason_ORDER_PENDING)
 	}
 }
 
 // GetOrder returns the user's own order.
 func (h *Order) GetOrder(ctx context.Context, in *pb.GetRequest, out *pb.Response) error {
+	var o repo.Order
+	var err error
 	switch {
 	case in.Id <= 0:
-		return fail(ctx, out, badInput("id must be a positive integer"))
+		err = badInput("id must be a positive integer")
 	case in.UserId <= 0:
-		return fail(ctx, out, badInput("userId must be a positive integer"))
+		err = badInput("userId must be a positive integer")
+	default:
+		o, err = h.store.Get(ctx, in.Id)
 	}
-	o, err := h.store.Get(ctx, in.Id)
 	if err == nil && o.UserID != in.UserId {
 		err = errNotYours
 	}
 	if err != nil {
-		return fail(ctx, out, err)
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success, out.Order = true, toProto(o)
 	return nil
@@ -284,17 +309,14 @@ func (h *Order) GetOrder(ctx context.Context, in *pb.GetRequest, out *pb.Respons
 
 // Audit counts a commodity's orders, for the invariant checks.
 func (h *Order) Audit(ctx context.Context, in *pb.AuditRequest, out *pb.AuditResponse) error {
-	var r pb.Response
-	if in.Sid <= 0 {
-		err := fail(ctx, &r, badInput("sid must be a positive integer"))
-		out.Error = r.Error
-		return err
+	var a repo.Audit
+	err := error(badInput("sid must be a positive integer"))
+	if in.Sid > 0 {
+		a, err = h.store.Audit(ctx, in.Sid)
 	}
-	a, err := h.store.Audit(ctx, in.Sid)
 	if err != nil {
-		ferr := fail(ctx, &r, err)
-		out.Error = r.Error
-		return ferr
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success = true
 	out.Live, out.Pending, out.Failed = a.Live, a.Pending, a.Failed
@@ -303,27 +325,27 @@ func (h *Order) Audit(ctx context.Context, in *pb.AuditRequest, out *pb.AuditRes
 	return nil
 }
 
-// fail puts an expected outcome into out.Error and returns nil; anything else is logged and
-// returned as an RPC error, which callers treat as "busy".
-func fail(ctx context.Context, out *pb.Response, err error) error {
-	var bad badInput
-	code := int32(0)
-	switch {
-	case errors.As(err, &bad):
-		code = 400
-	case errors.Is(err, errNotYours):
-		code = 403
-	case errors.Is(err, repo.ErrNotFound):
-		code = 404
-	case errors.Is(err, repo.ErrAlreadyBought), errors.Is(err, repo.ErrRequestReused):
-		code = 409
-	default:
-		slog.ErrorContext(ctx, "order call failed", "err", err)
-		return merrors.InternalServerError(Name, "storage unavailable")
+// refusals are the outcomes that callers branch on, and their reasons.
+var refusals = []outcome.Rule{
+	{Err: errNotYours, Reason: outcome.Reason_NOT_YOURS},
+	{Err: repo.ErrNotFound, Reason: outcome.Reason_ORDER_NOT_FOUND},
+	{Err: repo.ErrAlreadyBought, Reason: outcome.Reason_ALREADY_BOUGHT},
+	{Err: repo.ErrRequestReused, Reason: outcome.Reason_REQUEST_REUSED},
+}
+
+// refusal maps an outcome, or bad input, to the refusal callers see. Anything else is
+// logged and returned as an RPC error, which callers treat as "busy".
+func refusal(ctx context.Context, err error) (*outcome.Error, error) {
+	if e := outcome.Of(err, refusals); e != nil {
+		return e, nil
 	}
-	out.Success = false
-	out.Error = &pb.Error{Code: code, Detail: err.Error()}
-	return nil
+	return nil, unavailable(ctx, err)
+}
+
+// unavailable logs err and returns the RPC error that callers treat as "busy".
+func unavailable(ctx context.Context, err error) error {
+	slog.ErrorContext(ctx, "order call failed", "err", err)
+	return merrors.InternalServerError(pb.Name, "storage unavailable")
 }
 
 func toProto(o repo.Order) *pb.Order {
@@ -331,5 +353,5 @@ func toProto(o repo.Order) *pb.Order {
 		return nil
 	}
 	return &pb.Order{Id: o.ID, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime.Unix(), UserId: o.UserID,
-		RequestId: o.RequestID, State: o.State, Reason: o.Reason}
+		RequestId: o.RequestID, State: o.State, Failure: outcome.Parse(o.Reason)}
 }

@@ -14,10 +14,12 @@ import (
 
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
+	"secbuy/basic/testutil"
 	"secbuy/order-srv/handler"
 	"secbuy/order-srv/migrations"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-srv/repo"
+	"secbuy/proto/outcome"
 	stockpb "secbuy/stock-srv/proto/stock"
 )
 
@@ -63,9 +65,9 @@ func grant(in *stockpb.SellRequest) (*stockpb.Response, error) {
 	return &stockpb.Response{Success: true, Commodity: &stockpb.Commodity{Id: in.Id, Name: "phone", Count: 10, Sale: 1}}, nil
 }
 
-func refuse(code int32, detail string) func(*stockpb.SellRequest) (*stockpb.Response, error) {
+func refuse(reason outcome.Reason) func(*stockpb.SellRequest) (*stockpb.Response, error) {
 	return func(*stockpb.SellRequest) (*stockpb.Response, error) {
-		return &stockpb.Response{Error: &stockpb.Error{Code: code, Detail: detail}}, nil
+		return &stockpb.Response{Error: outcome.Refuse(reason)}, nil
 	}
 }
 
@@ -107,6 +109,7 @@ func (e *env) count(t *testing.T, query string) int64 {
 }
 
 func TestCreateOrderBadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, grant)
 	tests := []struct {
 		name string
@@ -123,8 +126,8 @@ func TestCreateOrderBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out pb.Response
 			err := e.h.CreateOrder(context.Background(), tc.in, &out)
-			if err != nil || out.Success || out.Error.GetCode() != 400 || out.Order != nil {
-				t.Errorf("CreateOrder = %v, %v; want error 400 and no order", &out, err)
+			if err != nil || out.Success || out.Error.GetReason() != outcome.Reason_INVALID_INPUT || out.Order != nil {
+				t.Errorf("CreateOrder = %v, %v; want INVALID_INPUT and no order", &out, err)
 			}
 		})
 	}
@@ -137,22 +140,22 @@ func TestCreateOrderBadInput(t *testing.T) {
 }
 
 func TestCreateOrderOutcomes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		name       string
-		sell       func(*stockpb.SellRequest) (*stockpb.Response, error)
-		wantCode   int32 // 0 for success
-		wantDetail string
-		wantState  string
-		wantReason string
-		wantEvents int64
-		finished   bool
+		name        string
+		sell        func(*stockpb.SellRequest) (*stockpb.Response, error)
+		wantReason  outcome.Reason // REASON_UNSPECIFIED for success
+		wantState   string
+		wantFailure outcome.Reason
+		wantEvents  int64
+		finished    bool
 	}{
-		{"granted", grant, 0, "", repo.Created, "", 1, true},
-		{"sold out", refuse(409, "sold out"), 409, "sold out", repo.Failed, "sold out", 0, true},
-		{"not started", refuse(409, "not started"), 409, "not started", repo.Failed, "not started", 0, true},
-		{"ended", refuse(409, "ended"), 409, "ended", repo.Failed, "ended", 0, true},
-		{"unknown commodity", refuse(404, "commodity not found"), 404, "commodity not found", repo.Failed, "commodity not found", 0, true},
-		{"stock down", down, handler.Busy, handler.BusyDetail, repo.Pending, "", 0, false},
+		{"granted", grant, 0, repo.Created, 0, 1, true},
+		{"sold out", refuse(outcome.Reason_SOLD_OUT), outcome.Reason_SOLD_OUT, repo.Failed, outcome.Reason_SOLD_OUT, 0, true},
+		{"not started", refuse(outcome.Reason_NOT_STARTED), outcome.Reason_NOT_STARTED, repo.Failed, outcome.Reason_NOT_STARTED, 0, true},
+		{"ended", refuse(outcome.Reason_ENDED), outcome.Reason_ENDED, repo.Failed, outcome.Reason_ENDED, 0, true},
+		{"unknown commodity", refuse(outcome.Reason_COMMODITY_NOT_FOUND), outcome.Reason_COMMODITY_NOT_FOUND, repo.Failed, outcome.Reason_COMMODITY_NOT_FOUND, 0, true},
+		{"stock down", down, outcome.Reason_ORDER_PENDING, repo.Pending, 0, 0, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,12 +163,13 @@ func TestCreateOrderOutcomes(t *testing.T) {
 			check := func(out *pb.Response) {
 				t.Helper()
 				o := out.Order
-				if out.Success != (tc.wantCode == 0) || out.Error.GetCode() != tc.wantCode || out.Error.GetDetail() != tc.wantDetail {
-					t.Errorf("answer = success %v, error %v; want code %d %q", out.Success, out.Error, tc.wantCode, tc.wantDetail)
+				if out.Success != (tc.wantReason == 0) || out.Error.GetReason() != tc.wantReason ||
+					out.Error != nil && out.Error.Code != int32(tc.wantReason.Status()) {
+					t.Errorf("answer = success %v, error %v; want %s", out.Success, out.Error, tc.wantReason)
 				}
 				if o == nil || o.Id == 0 || o.Sid != 7 || o.UserId != 42 || o.RequestId != "42:k" || o.State != tc.wantState ||
-					o.Reason != tc.wantReason || o.CreateTime == 0 {
-					t.Errorf("order = %v; want state %s, reason %q", o, tc.wantState, tc.wantReason)
+					o.Failure != tc.wantFailure || o.CreateTime == 0 {
+					t.Errorf("order = %v; want state %s, failure %s", o, tc.wantState, tc.wantFailure)
 				}
 				if tc.wantState == repo.Created && o.GetName() != "phone" {
 					t.Errorf("created order name = %q; want the commodity's", o.GetName())
@@ -202,8 +206,9 @@ func TestCreateOrderOutcomes(t *testing.T) {
 }
 
 func TestPendingOrderFinishedByRetry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, down)
-	if out := e.create(t, 7, 42, "42:k"); out.Error.GetCode() != handler.Busy {
+	if out := e.create(t, 7, 42, "42:k"); out.Error.GetReason() != outcome.Reason_ORDER_PENDING {
 		t.Fatalf("first answer = %v; want busy", out)
 	}
 	e.stock.set(grant)
@@ -217,15 +222,16 @@ func TestPendingOrderFinishedByRetry(t *testing.T) {
 }
 
 func TestCreateOrderAlreadyBought(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, grant)
 	first := e.create(t, 7, 42, "42:a")
 	out := e.create(t, 7, 42, "42:b")
-	if out.Success || out.Error.GetCode() != 409 || out.Error.GetDetail() != "already bought" || out.Order.GetId() != first.Order.GetId() {
-		t.Errorf("second buy = %v; want 409 already bought with order %d", out, first.Order.GetId())
+	if out.Success || out.Error.GetReason() != outcome.Reason_ALREADY_BOUGHT || out.Order.GetId() != first.Order.GetId() {
+		t.Errorf("second buy = %v; want ALREADY_BOUGHT with order %d", out, first.Order.GetId())
 	}
 	out = e.create(t, 7, 43, "42:a")
-	if out.Success || out.Error.GetCode() != 409 || out.Order != nil {
-		t.Errorf("request id of another user = %v; want 409 and no order", out)
+	if out.Success || out.Error.GetReason() != outcome.Reason_REQUEST_REUSED || out.Order != nil {
+		t.Errorf("request id of another user = %v; want REQUEST_REUSED and no order", out)
 	}
 	if n := e.stock.calls.Load(); n != 1 {
 		t.Errorf("Sell called %d times; want 1", n)
@@ -233,6 +239,7 @@ func TestCreateOrderAlreadyBought(t *testing.T) {
 }
 
 func TestCreateOrderStorageDown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, grant)
 	_ = e.d.Close()
 	var out pb.Response
@@ -243,6 +250,7 @@ func TestCreateOrderStorageDown(t *testing.T) {
 }
 
 func TestGetOrder(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, grant)
 	id := e.create(t, 7, 42, "42:a").Order.GetId()
 	tests := []struct {
@@ -274,10 +282,11 @@ func TestGetOrder(t *testing.T) {
 }
 
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, grant)
 	a := e.create(t, 7, 1, "1:a").Order.GetId()
 	b := e.create(t, 7, 2, "2:a").Order.GetId()
-	e.stock.set(refuse(409, "sold out"))
+	e.stock.set(refuse(outcome.Reason_SOLD_OUT))
 	e.create(t, 7, 3, "3:a")
 	var out pb.AuditResponse
 	if err := e.h.Audit(context.Background(), &pb.AuditRequest{Sid: 7}, &out); err != nil {
@@ -294,6 +303,7 @@ func TestAudit(t *testing.T) {
 }
 
 func TestRecoverFinishesPendingOnce(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		sell       func(*stockpb.SellRequest) (*stockpb.Response, error)
@@ -301,7 +311,7 @@ func TestRecoverFinishesPendingOnce(t *testing.T) {
 		wantEvents int64
 	}{
 		{"granted", grant, repo.Created, 1},
-		{"refused", refuse(409, "sold out"), repo.Failed, 0},
+		{"refused", refuse(outcome.Reason_SOLD_OUT), repo.Failed, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,20 +332,11 @@ func TestRecoverFinishesPendingOnce(t *testing.T) {
 			e.stock.mu.Lock()
 			e.stock.delay = 20 * time.Millisecond // widen the race
 			e.stock.mu.Unlock()
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for range 10 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					if _, err := e.h.Recover(ctx, 0); err != nil {
-						t.Errorf("Recover: %v", err)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
+			testutil.Race(10, func(int) {
+				if _, err := e.h.Recover(ctx, 0); err != nil {
+					t.Errorf("Recover: %v", err)
+				}
+			})
 
 			var out pb.Response
 			if err := e.h.GetOrder(ctx, &pb.GetRequest{Id: id, UserId: 42}, &out); err != nil {
@@ -359,6 +360,7 @@ func TestRecoverFinishesPendingOnce(t *testing.T) {
 }
 
 func TestRecoverWalksManyOrders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, down)
 	const n = handler.RecoverBatch + 20
 	for u := int64(1); u <= n; u++ {
@@ -377,6 +379,7 @@ func TestRecoverWalksManyOrders(t *testing.T) {
 // TestLookupOnly: a look-up creates nothing; it returns (and finishes) the order of the
 // request id, and refuses another user's request id.
 func TestLookupOnly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, down)
 	look := func(user int64, req string) *pb.Response {
 		var out pb.Response
@@ -408,9 +411,10 @@ func TestLookupOnly(t *testing.T) {
 // twice, a look-up and a commodity that is sold out: each gets what CreateOrder would say,
 // and stock-srv is asked once per distinct pending order.
 func TestCreateOrdersBatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(in *stockpb.SellRequest) (*stockpb.Response, error) {
 		if in.Id == 9 {
-			return refuse(409, "sold out")(in)
+			return refuse(outcome.Reason_SOLD_OUT)(in)
 		}
 		return grant(in)
 	})
@@ -431,19 +435,20 @@ func TestCreateOrdersBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct {
-		code  int32
-		state string
-	}{{0, "created"}, {0, "created"}, {0, "created"}, {409, "created"}, {400, ""}, {409, "failed"}, {0, "created"}, {404, ""}}
+		reason outcome.Reason
+		state  string
+	}{{0, "created"}, {0, "created"}, {0, "created"}, {outcome.Reason_ALREADY_BOUGHT, "created"}, {outcome.Reason_INVALID_INPUT, ""},
+		{outcome.Reason_SOLD_OUT, "failed"}, {0, "created"}, {outcome.Reason_ORDER_NOT_FOUND, ""}}
 	for i, w := range want {
 		r := out.Items[i]
-		if r.Error.GetCode() != w.code || r.Order.GetState() != w.state || r.Success != (w.code == 0) {
-			t.Errorf("item %d: %v; want code %d state %q", i, r, w.code, w.state)
+		if r.Error.GetReason() != w.reason || r.Order.GetState() != w.state || r.Success != (w.reason == 0) {
+			t.Errorf("item %d: %v; want %s state %q", i, r, w.reason, w.state)
 		}
 	}
 	if out.Items[0].Order.GetId() != out.Items[1].Order.GetId() {
 		t.Error("a resent press got a second order")
 	}
-	if out.Items[3].Error.GetDetail() != "already bought" || out.Items[3].Order.GetId() != out.Items[2].Order.GetId() {
+	if out.Items[3].Order.GetId() != out.Items[2].Order.GetId() {
 		t.Errorf("second press: %v", out.Items[3])
 	}
 	if n := e.stock.calls.Load() - calls; n != 3 {

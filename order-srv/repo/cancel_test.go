@@ -3,14 +3,15 @@ package repo_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"testing"
 
+	"secbuy/basic/testutil"
 	"secbuy/order-srv/repo"
 )
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	r, d := newRepo(t)
 	ctx := context.Background()
 	created := insert(t, r, 7, 1, "1:a")
@@ -19,7 +20,7 @@ func TestCancel(t *testing.T) {
 	}
 	pending := insert(t, r, 7, 2, "2:a")
 	failed := insert(t, r, 7, 3, "3:a")
-	if _, err := r.MarkFailed(ctx, failed.ID, "sold out"); err != nil {
+	if _, err := r.MarkFailed(ctx, failed.ID, "SOLD_OUT"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -65,18 +66,12 @@ func TestCancel(t *testing.T) {
 }
 
 func TestCancelConcurrent(t *testing.T) {
+	t.Parallel()
 	r, d := newRepo(t)
 	ctx := context.Background()
-	var ids []int64
-	for u := int64(1); u <= 20; u++ {
-		o := insert(t, r, 7, u, fmt.Sprintf("%d:a", u))
-		if _, err := r.MarkCreated(ctx, o.ID, "phone"); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, o.ID)
-	}
+	ids := orderIDs(createOrders(t, r, 1, 20))
 	var failures atomic.Int64
-	race(50, func(i int) {
+	testutil.Race(50, func(i int) {
 		// Overlapping sets in different orders.
 		set := append(append([]int64{}, ids[i%20:]...), ids[:i%20]...)
 		m, err := r.Cancel(ctx, set, repo.ExpiredReason)

@@ -5,15 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"secbuy/basic/db"
 	"secbuy/basic/outbox"
-	paypb "secbuy/payment-srv/proto/payment"
+	eventpb "secbuy/proto/events"
 )
 
 // Outcomes that callers branch on.
@@ -33,7 +33,8 @@ const (
 	Cancelled = "cancelled"
 )
 
-// Order is a row of orders. Sid is the commodity id; Reason says why a failed order failed.
+// Order is a row of orders. Sid is the commodity id; Reason says why a failed order failed
+// (the name of an outcome.Reason, as stock-srv gave it).
 type Order struct {
 	ID         int64
 	Sid        int64
@@ -57,20 +58,18 @@ type Audit struct {
 	Live, Pending, Failed, UsersWithTwoLive, LiveIDSum, Unsent, Cancelled int64
 }
 
-// Repo is the Postgres store.
+// Repo is the Postgres store: the orders, and their outbox of payment.payevent events
+// (whose Relay publishes it).
 type Repo struct {
-	db     *db.DB
-	outbox *outbox.Table
+	*outbox.Table
+	db *db.DB
 }
 
-// relayLock is the advisory lock key that lets one relay at a time publish the outbox.
-const relayLock = 0x5ecb0de7
-
 // New returns a Repo on d.
-func New(d *db.DB) *Repo { return &Repo{db: d, outbox: outbox.NewTable(d, "outbox", relayLock)} }
-
-// MsgID is the JetStream dedup id of order id's payment event.
-func MsgID(orderID int64) string { return "order-" + strconv.FormatInt(orderID, 10) }
+func New(d *db.DB) *Repo {
+	// The lock key lets one relay at a time publish the outbox.
+	return &Repo{Table: outbox.NewTable(d, "outbox", 0x5ecb0de7), db: d}
+}
 
 // Insert records a pending order for requestID and reports whether it is new. If the
 // request id is known, its order is returned as it is (ErrRequestReused if it was for
@@ -210,50 +209,10 @@ func (r *Repo) Finish(ctx context.Context, grants []Grant, refusals []Refusal) (
 	defer cancel()
 	out := make(map[int64]Order, len(grants)+len(refusals))
 	err := g.Transaction(func(tx *gorm.DB) error {
-		if len(grants) > 0 {
-			ids, names := make([]int64, len(grants)), make([]string, len(grants))
-			for i, gr := range grants {
-				ids[i], names[i] = gr.ID, gr.Name
-			}
-			var created []Order
-			if err := tx.Raw(`UPDATE orders o SET state = 'created', name = v.name, update_time = now()
-				FROM unnest(?::bigint[], ?::text[]) AS v(id, name)
-				WHERE o.id = v.id AND o.state = 'pending' RETURNING o.*`, db.Array(ids), db.Array(names)).Scan(&created).Error; err != nil {
-				return err
-			}
-			if len(created) > 0 {
-				msgIDs, payloads := make([]string, len(created)), make([]string, len(created))
-				for i, o := range created {
-					out[o.ID] = o
-					p, err := protojson.Marshal(&paypb.PayEvent{
-						OrderId: o.ID, CommodityId: o.Sid, UserId: o.UserID, Name: o.Name, CreateTime: o.CreateTime.Unix(),
-					})
-					if err != nil {
-						return err
-					}
-					msgIDs[i], payloads[i] = MsgID(o.ID), string(p)
-				}
-				if err := r.outbox.Add(tx, msgIDs, payloads); err != nil {
-					return err
-				}
-			}
+		if err := r.create(tx, grants, out); err != nil {
+			return err
 		}
-		if len(refusals) > 0 {
-			ids, reasons := make([]int64, len(refusals)), make([]string, len(refusals))
-			for i, rf := range refusals {
-				ids[i], reasons[i] = rf.ID, rf.Reason
-			}
-			var failed []Order
-			if err := tx.Raw(`UPDATE orders o SET state = 'failed', reason = v.reason, update_time = now()
-				FROM unnest(?::bigint[], ?::text[]) AS v(id, reason)
-				WHERE o.id = v.id AND o.state = 'pending' RETURNING o.*`, db.Array(ids), db.Array(reasons)).Scan(&failed).Error; err != nil {
-				return err
-			}
-			for _, o := range failed {
-				out[o.ID] = o
-			}
-		}
-		return nil
+		return fail(tx, refusals, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("finish %d orders: %w", len(grants)+len(refusals), err)
@@ -261,15 +220,12 @@ func (r *Repo) Finish(ctx context.Context, grants []Grant, refusals []Refusal) (
 	// Orders that were no longer pending are returned as they are.
 	var rest []int64
 	for _, gr := range grants {
-		if _, ok := out[gr.ID]; !ok {
-			rest = append(rest, gr.ID)
-		}
+		rest = append(rest, gr.ID)
 	}
 	for _, rf := range refusals {
-		if _, ok := out[rf.ID]; !ok {
-			rest = append(rest, rf.ID)
-		}
+		rest = append(rest, rf.ID)
 	}
+	rest = slices.DeleteFunc(rest, func(id int64) bool { _, ok := out[id]; return ok })
 	if len(rest) > 0 {
 		var os []Order
 		if err := g.Raw(`SELECT * FROM orders WHERE id = ANY(?)`, db.Array(rest)).Scan(&os).Error; err != nil {
@@ -280,6 +236,61 @@ func (r *Repo) Finish(ctx context.Context, grants []Grant, refusals []Refusal) (
 		}
 	}
 	return out, nil
+}
+
+// create makes the pending orders among grants created, in tx, with their payment events;
+// it adds the orders it changed to out.
+func (r *Repo) create(tx *gorm.DB, grants []Grant, out map[int64]Order) error {
+	ids, names := make([]int64, len(grants)), make([]string, len(grants))
+	for i, gr := range grants {
+		ids[i], names[i] = gr.ID, gr.Name
+	}
+	created, err := mark(tx, Created, "name", ids, names, out)
+	if err != nil || len(created) == 0 {
+		return err
+	}
+	msgIDs, payloads := make([]string, len(created)), make([]string, len(created))
+	for i, o := range created {
+		p, err := eventpb.Marshal(&eventpb.PayEvent{
+			OrderId: o.ID, CommodityId: o.Sid, UserId: o.UserID, Name: o.Name, CreateTime: o.CreateTime.Unix(),
+		})
+		if err != nil {
+			return err
+		}
+		msgIDs[i], payloads[i] = eventpb.PayMsgID(o.ID), p
+	}
+	return r.Add(tx, msgIDs, payloads)
+}
+
+// fail makes the pending orders among refusals failed, in tx, with the reasons; it adds the
+// orders it changed to out.
+func fail(tx *gorm.DB, refusals []Refusal, out map[int64]Order) error {
+	ids, reasons := make([]int64, len(refusals)), make([]string, len(refusals))
+	for i, rf := range refusals {
+		ids[i], reasons[i] = rf.ID, rf.Reason
+	}
+	_, err := mark(tx, Failed, "reason", ids, reasons, out)
+	return err
+}
+
+// mark moves the pending orders among ids to state, setting column (a constant of this
+// file, never input) to the value given for each, in one conditional UPDATE in tx. It
+// returns the orders it changed, and adds them to out.
+func mark(tx *gorm.DB, state, column string, ids []int64, vals []string, out map[int64]Order) ([]Order, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	col := pgx.Identifier{column}.Sanitize()
+	var changed []Order
+	if err := tx.Raw(`UPDATE orders o SET state = ?, `+col+` = v.val, update_time = now()
+		FROM unnest(?::bigint[], ?::text[]) AS v(id, val)
+		WHERE o.id = v.id AND o.state = 'pending' RETURNING o.*`, state, db.Array(ids), db.Array(vals)).Scan(&changed).Error; err != nil {
+		return nil, err
+	}
+	for _, o := range changed {
+		out[o.ID] = o
+	}
+	return changed, nil
 }
 
 // MarkCreated is Finish for one granted order; ErrNotFound if there is no such order.
@@ -304,8 +315,9 @@ func (r *Repo) finishOne(ctx context.Context, gs []Grant, rs []Refusal, id int64
 	return o, nil
 }
 
-// ExpiredReason is the reason recorded on an order cancelled because its payment expired.
-const ExpiredReason = "payment expired"
+// ExpiredReason is the reason recorded on an order cancelled because its payment expired
+// (outcome.Reason_PAYMENT_EXPIRED).
+const ExpiredReason = "PAYMENT_EXPIRED"
 
 // Cancel cancels the created orders among ids (created → cancelled, with a conditional
 // UPDATE, so concurrent callers cancel each once) with reason, and returns every order
@@ -385,9 +397,4 @@ func (r *Repo) Audit(ctx context.Context, sid int64) (Audit, error) {
 		return Audit{}, fmt.Errorf("audit orders of %d: %w", sid, err)
 	}
 	return a, nil
-}
-
-// Relay runs one relay step of the outbox (see outbox.Table.Relay).
-func (r *Repo) Relay(ctx context.Context, limit int, publish func([]Event) ([]int64, error)) (int, error) {
-	return r.outbox.Relay(ctx, limit, publish)
 }

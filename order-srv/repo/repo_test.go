@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
+	"secbuy/basic/testutil"
 	"secbuy/order-srv/migrations"
 	"secbuy/order-srv/repo"
-	paypb "secbuy/payment-srv/proto/payment"
+	eventpb "secbuy/proto/events"
 )
 
 func newRepo(t *testing.T) (*repo.Repo, *db.DB) {
@@ -41,29 +40,37 @@ func insert(t *testing.T, r *repo.Repo, sid, user int64, req string) repo.Order 
 	return o
 }
 
-// race runs f(i) in n goroutines released together.
-func race(n int, f func(i int)) {
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			f(i)
-		}()
+// createOrders makes n created orders of commodity 7, for users firstUser, firstUser+1,
+// ..., each with request id "<user>:a", and returns them in that order.
+func createOrders(t *testing.T, r *repo.Repo, firstUser int64, n int) []repo.Order {
+	t.Helper()
+	os := make([]repo.Order, n)
+	for i := range os {
+		u := firstUser + int64(i)
+		os[i] = insert(t, r, 7, u, fmt.Sprintf("%d:a", u))
+		if _, err := r.MarkCreated(context.Background(), os[i].ID, "phone"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	close(start)
-	wg.Wait()
+	return os
+}
+
+func orderIDs(os []repo.Order) []int64 {
+	ids := make([]int64, len(os))
+	for i, o := range os {
+		ids[i] = o.ID
+	}
+	return ids
 }
 
 func TestInsertOneLiveOrderPerUser(t *testing.T) {
+	t.Parallel()
 	r, d := newRepo(t)
 	const n = 300
 	var mu sync.Mutex
 	news, bought := 0, 0
 	liveIDs := map[int64]bool{}
-	race(n, func(i int) {
+	testutil.Race(n, func(i int) {
 		o, isNew, err := r.Insert(context.Background(), 7, 42, fmt.Sprintf("42:req-%d", i))
 		mu.Lock()
 		defer mu.Unlock()
@@ -89,12 +96,13 @@ func TestInsertOneLiveOrderPerUser(t *testing.T) {
 }
 
 func TestInsertSameRequestID(t *testing.T) {
+	t.Parallel()
 	r, d := newRepo(t)
 	const n = 100
 	var mu sync.Mutex
 	news := 0
 	ids := map[int64]bool{}
-	race(n, func(int) {
+	testutil.Race(n, func(int) {
 		o, isNew, err := r.Insert(context.Background(), 7, 42, "42:same")
 		mu.Lock()
 		defer mu.Unlock()
@@ -116,6 +124,7 @@ func TestInsertSameRequestID(t *testing.T) {
 }
 
 func TestInsertOutcomes(t *testing.T) {
+	t.Parallel()
 	r, _ := newRepo(t)
 	ctx := context.Background()
 	first := insert(t, r, 7, 42, "42:a")
@@ -144,22 +153,23 @@ func TestInsertOutcomes(t *testing.T) {
 		})
 	}
 	// A failed order is not live: the user may try again with a new request id.
-	if _, err := r.MarkFailed(ctx, first.ID, "sold out"); err != nil {
+	if _, err := r.MarkFailed(ctx, first.ID, "SOLD_OUT"); err != nil {
 		t.Fatal(err)
 	}
 	again := insert(t, r, 7, 42, "42:c")
 	if again.ID == first.ID {
 		t.Errorf("new order after a failed one reused id %d", first.ID)
 	}
-	if o, _, err := r.Insert(ctx, 7, 42, "42:a"); err != nil || o.State != repo.Failed || o.Reason != "sold out" {
+	if o, _, err := r.Insert(ctx, 7, 42, "42:a"); err != nil || o.State != repo.Failed || o.Reason != "SOLD_OUT" {
 		t.Errorf("replay of failed request = %+v, %v; want it failed with its reason", o, err)
 	}
 }
 
 func TestMarkCreatedRacedWritesOneEvent(t *testing.T) {
+	t.Parallel()
 	r, d := newRepo(t)
 	o := insert(t, r, 7, 42, "42:a")
-	race(50, func(int) {
+	testutil.Race(50, func(int) {
 		got, err := r.MarkCreated(context.Background(), o.ID, "phone")
 		if err != nil || got.State != repo.Created || got.Name != "phone" {
 			t.Errorf("MarkCreated = %+v, %v; want created", got, err)
@@ -175,24 +185,25 @@ func TestMarkCreatedRacedWritesOneEvent(t *testing.T) {
 	if err := d.Raw("SELECT msg_id, payload FROM outbox").Scan(&row).Error; err != nil {
 		t.Fatal(err)
 	}
-	var ev paypb.PayEvent
-	if err := protojson.Unmarshal(row.Payload, &ev); err != nil {
+	var ev eventpb.PayEvent
+	if err := eventpb.Unmarshal(row.Payload, &ev); err != nil {
 		t.Fatalf("payload %s: %v", row.Payload, err)
 	}
-	if row.MsgID != repo.MsgID(o.ID) || ev.OrderId != o.ID || ev.CommodityId != 7 || ev.UserId != 42 ||
+	if row.MsgID != eventpb.PayMsgID(o.ID) || ev.OrderId != o.ID || ev.CommodityId != 7 || ev.UserId != 42 ||
 		ev.Name != "phone" || ev.CreateTime != o.CreateTime.Unix() {
 		t.Errorf("outbox row = %s %v; want the event of order %+v", row.MsgID, &ev, o)
 	}
 }
 
 func TestFinishedOrdersDoNotChange(t *testing.T) {
+	t.Parallel()
 	r, d := newRepo(t)
 	ctx := context.Background()
 	created := insert(t, r, 7, 1, "1:a")
 	if _, err := r.MarkCreated(ctx, created.ID, "phone"); err != nil {
 		t.Fatal(err)
 	}
-	if o, err := r.MarkFailed(ctx, created.ID, "sold out"); err != nil || o.State != repo.Created || o.Reason != "" {
+	if o, err := r.MarkFailed(ctx, created.ID, "SOLD_OUT"); err != nil || o.State != repo.Created || o.Reason != "" {
 		t.Errorf("MarkFailed after MarkCreated = %+v, %v; want it created, unchanged", o, err)
 	}
 	failed := insert(t, r, 7, 2, "2:a")
@@ -217,19 +228,13 @@ func TestFinishedOrdersDoNotChange(t *testing.T) {
 }
 
 func TestPendingAndAudit(t *testing.T) {
+	t.Parallel()
 	r, _ := newRepo(t)
 	ctx := context.Background()
-	var live []repo.Order
-	for u := int64(1); u <= 3; u++ {
-		o := insert(t, r, 7, u, fmt.Sprintf("%d:a", u))
-		if _, err := r.MarkCreated(ctx, o.ID, "phone"); err != nil {
-			t.Fatal(err)
-		}
-		live = append(live, o)
-	}
+	live := createOrders(t, r, 1, 3)
 	pending := insert(t, r, 7, 4, "4:a")
 	failed := insert(t, r, 7, 5, "5:a")
-	if _, err := r.MarkFailed(ctx, failed.ID, "sold out"); err != nil {
+	if _, err := r.MarkFailed(ctx, failed.ID, "SOLD_OUT"); err != nil {
 		t.Fatal(err)
 	}
 	other := insert(t, r, 8, 1, "1:b")
@@ -260,16 +265,10 @@ func TestPendingAndAudit(t *testing.T) {
 }
 
 func TestRelayMarksOnlyAcknowledged(t *testing.T) {
+	t.Parallel()
 	r, d := newRepo(t)
 	ctx := context.Background()
-	var ids []int64
-	for u := int64(1); u <= 5; u++ {
-		o := insert(t, r, 7, u, fmt.Sprintf("%d:a", u))
-		if _, err := r.MarkCreated(ctx, o.ID, "phone"); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, o.ID)
-	}
+	ids := orderIDs(createOrders(t, r, 1, 5))
 	// A second relay is turned away while the first holds the lock.
 	inside, release := make(chan struct{}), make(chan struct{})
 	var got []repo.Event
@@ -295,14 +294,14 @@ func TestRelayMarksOnlyAcknowledged(t *testing.T) {
 	if err := <-done; err == nil || err.Error() != "one lost" {
 		t.Errorf("relay err = %v; want publish's error", err)
 	}
-	if len(got) != 3 || got[0].MsgID != repo.MsgID(ids[0]) || got[1].MsgID != repo.MsgID(ids[1]) || got[2].MsgID != repo.MsgID(ids[2]) {
+	if len(got) != 3 || got[0].MsgID != eventpb.PayMsgID(ids[0]) || got[1].MsgID != eventpb.PayMsgID(ids[1]) || got[2].MsgID != eventpb.PayMsgID(ids[2]) {
 		t.Errorf("batch = %v; want the first three events in id order", got)
 	}
 	var unsent []string
 	if err := d.Raw("SELECT msg_id FROM outbox WHERE sent_time IS NULL ORDER BY id").Scan(&unsent).Error; err != nil {
 		t.Fatal(err)
 	}
-	want := []string{repo.MsgID(ids[1]), repo.MsgID(ids[3]), repo.MsgID(ids[4])}
+	want := []string{eventpb.PayMsgID(ids[1]), eventpb.PayMsgID(ids[3]), eventpb.PayMsgID(ids[4])}
 	if fmt.Sprint(unsent) != fmt.Sprint(want) {
 		t.Errorf("unsent = %v; want %v", unsent, want)
 	}

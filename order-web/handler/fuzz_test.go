@@ -20,6 +20,7 @@ import (
 	"secbuy/basic/httpapi/httpapitest"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
+	"secbuy/proto/outcome"
 )
 
 // The two buyers of the fuzz tests; each owns one order, whose name only they may see.
@@ -55,10 +56,10 @@ func (d *ordersDB) CreateOrders(_ context.Context, in *pb.CreateBatchRequest, _ 
 		d.record(it)
 		switch {
 		case it.LookupOnly:
-			out.Items = append(out.Items, &pb.Response{Error: &pb.Error{Code: 404, Detail: "order not found"}})
+			out.Items = append(out.Items, &pb.Response{Error: outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)})
 		case it.Sid%5 == 0:
-			out.Items = append(out.Items, &pb.Response{Error: &pb.Error{Code: 409, Detail: "sold out"},
-				Order: &pb.Order{Id: 7, Sid: it.Sid, UserId: it.UserId, State: "failed", Reason: "sold out"}})
+			out.Items = append(out.Items, &pb.Response{Error: outcome.Refuse(outcome.Reason_SOLD_OUT),
+				Order: &pb.Order{Id: 7, Sid: it.Sid, UserId: it.UserId, State: "failed", Failure: outcome.Reason_SOLD_OUT}})
 		default:
 			out.Items = append(out.Items, &pb.Response{Success: true,
 				Order: &pb.Order{Id: it.UserId, Sid: it.Sid, UserId: it.UserId, Name: secretOf(it.UserId), State: "created"}})
@@ -72,11 +73,11 @@ func (d *ordersDB) GetOrder(_ context.Context, in *pb.GetRequest, _ ...client.Ca
 	switch in.Id {
 	case userA, userB: // order id = its owner's id
 		if in.Id != in.UserId {
-			return &pb.Response{Error: &pb.Error{Code: 403, Detail: "not your order"}}, nil
+			return &pb.Response{Error: outcome.Refuse(outcome.Reason_NOT_YOURS)}, nil
 		}
 		return &pb.Response{Success: true, Order: &pb.Order{Id: in.Id, Sid: 3, UserId: in.Id, Name: secretOf(in.Id), State: "created"}}, nil
 	}
-	return &pb.Response{Error: &pb.Error{Code: 404, Detail: "order not found"}}, nil
+	return &pb.Response{Error: outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)}, nil
 }
 
 // fuzzTokens are the Authorization headers the fuzzer picks from by number: none, user A,
@@ -144,7 +145,7 @@ func FuzzOrderRoutes(f *testing.F) {
 	const secret = "fuzz-secret"
 	headers, users := fuzzTokens(f, secret)
 	db := &ordersDB{}
-	h := handler.New(db, secret, 4096, nil, nil, time.Second)
+	h := handler.New(db, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second)
 	f.Cleanup(h.Close)
 	routes := h.Routes()
 	f.Fuzz(func(t *testing.T, method, target string, body []byte, who uint8, key string) {

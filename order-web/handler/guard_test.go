@@ -16,9 +16,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go-micro.dev/v6/client"
 
+	"secbuy/basic/auth"
 	"secbuy/basic/httpapi"
+	"secbuy/basic/testutil"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
+	"secbuy/proto/outcome"
 )
 
 // redisAddr is the Redis the guard tests use: SECBUY_REDIS_ADDR or the local default.
@@ -86,7 +89,7 @@ func sell(t *testing.T, h http.Handler, p press) *httptest.ResponseRecorder {
 	}
 	req := httptest.NewRequest("POST", "/order/sell", strings.NewReader(`{"id":`+strconv.FormatInt(p.id, 10)+`}`))
 	req.RemoteAddr = net.JoinHostPort(p.ip, "40000")
-	req.Header.Set("Authorization", token(t, secret, p.user, time.Hour))
+	req.Header.Set("Authorization", testutil.Bearer(t, secret, p.user, time.Hour))
 	if p.xff != "" {
 		req.Header.Set("X-Forwarded-For", p.xff)
 	}
@@ -100,8 +103,9 @@ func sell(t *testing.T, h http.Handler, p press) *httptest.ResponseRecorder {
 
 // TestRateLimits: quick presses against the per-user and per-IP limits, in a real Redis.
 // The want list holds each press's status; a 429 must carry Retry-After and the JSON
-// error {"code":429,"detail":"slow down"}.
+// error {"code":429,"detail":"slow down","reason":"SLOW_DOWN"}.
 func TestRateLimits(t *testing.T) {
+	t.Parallel()
 	// 10 presses of one user for 10 commodities (no in-flight overlap), user 1..n
 	// otherwise.
 	oneUser := func(n int, ip string) []press {
@@ -166,8 +170,8 @@ func TestRateLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", "")}}
-			h := handler.New(f, secret, 4096, nil, newGuard(t, tc.cfg), time.Second)
+			f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", 0)}}
+			h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, newGuard(t, tc.cfg), time.Second)
 			defer h.Close()
 			routes := h.Routes()
 			refused := 0
@@ -181,7 +185,7 @@ func TestRateLimits(t *testing.T) {
 					if ra, err := strconv.Atoi(w.Header().Get("Retry-After")); err != nil || ra < 1 {
 						t.Errorf("press %d: Retry-After %q; want a positive number of seconds", i+1, w.Header().Get("Retry-After"))
 					}
-					if got := strings.TrimSpace(w.Body.String()); got != `{"error":{"code":429,"detail":"slow down"},"success":false}` {
+					if got := strings.TrimSpace(w.Body.String()); got != `{"error":{"code":429,"detail":"slow down","reason":"SLOW_DOWN"},"success":false}` {
 						t.Errorf("press %d: body %s", i+1, got)
 					}
 				}
@@ -215,6 +219,7 @@ func (b *blockingOrders) CreateOrders(ctx context.Context, in *pb.CreateBatchReq
 // commodities and other users go through; once the first is answered, the user may press
 // again.
 func TestDuplicatePress(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		second      press
@@ -229,8 +234,8 @@ func TestDuplicatePress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &blockingOrders{entered: make(chan *pb.CreateRequest, 10), release: make(chan struct{}),
-				fakeOrders: fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", "")}}}
-			h := handler.New(f, secret, 4096, nil, newGuard(t, httpapi.GuardConfig{UserPerSec: 5, IPPerSec: 200}), time.Second)
+				fakeOrders: fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", 0)}}}
+			h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, newGuard(t, httpapi.GuardConfig{UserPerSec: 5, IPPerSec: 200}), time.Second)
 			defer h.Close()
 			routes := h.Routes()
 			first := make(chan int)
@@ -242,9 +247,9 @@ func TestDuplicatePress(t *testing.T) {
 				<-f.entered
 			} else {
 				w := <-second
-				want := `{"error":{"code":409,"detail":"already in progress"},"success":false}`
+				want := `{"error":{"code":409,"detail":"already in progress","reason":"IN_PROGRESS"},"success":false}`
 				if tc.want == 503 {
-					want = `{"error":{"code":503,"detail":"busy, try again"},"success":false}`
+					want = `{"error":{"code":503,"detail":"busy, try again","reason":"BUSY"},"success":false}`
 				}
 				if w.Code != tc.want || w.Header().Get("Retry-After") != "1" || strings.TrimSpace(w.Body.String()) != want {
 					t.Errorf("second press: %d %q %s; want %s with Retry-After 1", w.Code, w.Header().Get("Retry-After"), w.Body.String(), want)
@@ -273,9 +278,10 @@ func TestDuplicatePress(t *testing.T) {
 // TestConcurrentPresses: two presses of one user released at the same moment: exactly one
 // reaches order-srv, the other gets 409.
 func TestConcurrentPresses(t *testing.T) {
+	t.Parallel()
 	f := &blockingOrders{entered: make(chan *pb.CreateRequest, 10), release: make(chan struct{}),
-		fakeOrders: fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", "")}}}
-	h := handler.New(f, secret, 4096, nil, newGuard(t, httpapi.GuardConfig{UserPerSec: 5}), time.Second)
+		fakeOrders: fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", 0)}}}
+	h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, newGuard(t, httpapi.GuardConfig{UserPerSec: 5}), time.Second)
 	defer h.Close()
 	routes := h.Routes()
 	start := make(chan struct{})
@@ -306,18 +312,13 @@ func TestConcurrentPresses(t *testing.T) {
 
 // TestRedisDown: with Redis unreachable the guard fails open: buys are served.
 func TestRedisDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	_ = l.Close()
-	f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", "")}}
+	t.Parallel()
+	closed := testutil.ClosedAddr(t)
+	f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", 0)}}
 	g := newGuard(t, httpapi.GuardConfig{RedisAddr: closed, KeyPrefix: "x:", UserPerSec: 1, IPPerSec: 1})
-	h := handler.New(f, secret, 4096, nil, g, time.Second)
+	h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, g, time.Second)
 	defer h.Close()
 	routes := h.Routes()
-	start := time.Now()
 	for i := range 10 {
 		if w := sell(t, routes, press{user: 42}); w.Code != 200 {
 			t.Fatalf("press %d with Redis down: %d %s; want 200", i+1, w.Code, w.Body.String())
@@ -326,16 +327,15 @@ func TestRedisDown(t *testing.T) {
 	if f.calls() != 10 {
 		t.Errorf("order-srv called %d times; want 10", f.calls())
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("10 presses took %v with Redis down; want fast", d)
-	}
+	// That the guard does not ask Redis again for every press is tested in basic/httpapi.
 }
 
 // TestSoldOutBeforeLimits: the sold-out mark answers before the rate limits, so a crowd
 // refused for "sold out" does not use up their rate.
 func TestSoldOutBeforeLimits(t *testing.T) {
-	f := &fakeOrders{rsp: &pb.Response{Error: &pb.Error{Code: 409, Detail: "sold out"}}}
-	h := handler.New(f, secret, 4096, nil, newGuard(t, httpapi.GuardConfig{UserPerSec: 1}), time.Second)
+	t.Parallel()
+	f := &fakeOrders{rsp: &pb.Response{Error: outcome.Refuse(outcome.Reason_SOLD_OUT)}}
+	h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, newGuard(t, httpapi.GuardConfig{UserPerSec: 1}), time.Second)
 	defer h.Close()
 	routes := h.Routes()
 	for i := range 5 {

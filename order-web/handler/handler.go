@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"secbuy/basic/auth"
 	"secbuy/basic/batch"
 	"secbuy/basic/httpapi"
 	pb "secbuy/order-srv/proto/order"
+	"secbuy/proto/outcome"
 )
 
 // Name is order-web's registry name.
@@ -22,7 +24,8 @@ const Name = "go.micro.secbuy.web.order"
 // MaxKeyLen is the longest Idempotency-Key accepted.
 const MaxKeyLen = 64
 
-// Order is the JSON form of an order (createTime in unix seconds).
+// Order is the JSON form of an order (createTime in unix seconds); reason says, in
+// English, why a failed order failed.
 type Order struct {
 	ID         int64  `json:"id"`
 	Sid        int64  `json:"sid"`
@@ -33,13 +36,13 @@ type Order struct {
 	Reason     string `json:"reason"`
 }
 
-// FromProto converts the RPC form.
+// FromProto converts the RPC form (never nil).
 func FromProto(o *pb.Order) *Order {
-	if o == nil {
-		return nil
+	out := &Order{ID: o.Id, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime, UserID: o.UserId, State: o.State}
+	if o.Failure != outcome.Reason_REASON_UNSPECIFIED {
+		out.Reason = httpapi.Text(o.Failure, "en")
 	}
-	return &Order{ID: o.Id, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime, UserID: o.UserId,
-		State: o.State, Reason: o.Reason}
+	return out
 }
 
 // soldOutFor is how long a "sold out" answer from stock-srv is repeated at the edge
@@ -50,21 +53,22 @@ const soldOutFor = time.Second
 // Handler serves /order/*.
 type Handler struct {
 	orders  pb.OrderService
-	secret  string
+	users   *auth.Verifier
 	maxBody int64
 	limit   *httpapi.Limiter
 	guard   *httpapi.Guard
 	soldOut sync.Map // commodity id → time.Time until which it is known sold out
 	buys    *batch.Batcher[*pb.CreateRequest, *pb.Response]
+	now     func() time.Time
 }
 
-// New returns the handler. secret verifies the buyers' tokens; maxBody caps request bodies;
+// New returns the handler. users verifies the buyers' tokens; maxBody caps request bodies;
 // limit (nil: none) caps the buys in flight to order-srv; guard (nil: none) applies the
 // per-user and per-IP rate limits and turns away a user's second press while the first is
 // in flight; rpcTimeout bounds each call. Concurrent buys go to order-srv together, in
 // CreateOrders batches. Close stops it.
-func New(orders pb.OrderService, secret string, maxBody int64, limit *httpapi.Limiter, guard *httpapi.Guard, rpcTimeout time.Duration) *Handler {
-	h := &Handler{orders: orders, secret: secret, maxBody: maxBody, limit: limit, guard: guard}
+func New(orders pb.OrderService, users *auth.Verifier, maxBody int64, limit *httpapi.Limiter, guard *httpapi.Guard, rpcTimeout time.Duration) *Handler {
+	h := &Handler{orders: orders, users: users, maxBody: maxBody, limit: limit, guard: guard, now: time.Now}
 	h.buys = batch.New(2, 256, rpcTimeout, h.createOrders)
 	return h
 }
@@ -82,36 +86,28 @@ func (h *Handler) createOrders(ctx context.Context, items []*pb.CreateRequest) (
 
 // Routes returns the service's whole HTTP surface.
 func (h *Handler) Routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/order/sell", httpapi.Route(http.MethodPost, h.sell))
-	mux.HandleFunc("/order/get", httpapi.Route(http.MethodGet, h.get))
-	return httpapi.Recover(mux)
-}
-
-type sellBody struct {
-	ID int64 `json:"id"`
+	return httpapi.Mux(
+		httpapi.Post("/order/sell", h.sell),
+		httpapi.Get("/order/get", h.get),
+	)
 }
 
 // sell buys one unit of commodity id for the token's user. With an Idempotency-Key header
 // a retry gets the same order back; without one every request is a new attempt.
 func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
-	user, e := httpapi.User(h.secret, r)
+	user, e := httpapi.User(h.users, r)
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
 	key, e := idempotencyKey(r)
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
-	var b sellBody
-	if e := httpapi.Decode(w, r, h.maxBody, &b); e != nil {
-		httpapi.Fail(w, e)
-		return
-	}
-	if b.ID <= 0 {
-		httpapi.Fail(w, httpapi.Errorf(http.StatusBadRequest, "id must be a positive integer"))
+	id, e := httpapi.DecodeID(w, r, h.maxBody, "id")
+	if e != nil {
+		httpapi.Fail(w, r, e)
 		return
 	}
 	// Most of a flash crowd arrives after the last unit went: answer them here. The mark is
@@ -119,9 +115,9 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	// request with an Idempotency-Key may be the retry of a press that did get an order,
 	// so order-srv is asked (without creating anything) whether one exists.
 	marked := false
-	if until, ok := h.soldOut.Load(b.ID); ok && time.Now().Before(until.(time.Time)) {
+	if until, ok := h.soldOut.Load(id); ok && h.now().Before(until.(time.Time)) {
 		if key == "" {
-			httpapi.Fail(w, httpapi.Errorf(http.StatusConflict, soldOut))
+			httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
 			return
 		}
 		marked = true
@@ -133,7 +129,7 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	// Rate limits and duplicate presses: after the checks that cost nothing, before the
 	// RPC. Another press while the same user's press for this commodity is in flight gets
 	// 409 "already in progress"; a resend of that same press gets 503 "busy, try again".
-	done, ok := h.guard.Admit(w, r, user, b.ID, requestID)
+	done, ok := h.guard.Admit(w, r, user, id, requestID)
 	if !ok {
 		return
 	}
@@ -144,38 +140,37 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{
-		Sid: b.ID, UserId: user, RequestId: requestID, LookupOnly: marked})
-	switch {
+		Sid: id, UserId: user, RequestId: requestID, LookupOnly: marked})
+	switch reason := rsp.GetError().GetReason(); {
 	case err != nil:
-	case marked && rsp.Error.GetCode() == http.StatusNotFound:
-		httpapi.Fail(w, httpapi.Errorf(http.StatusConflict, soldOut))
+	case marked && reason == outcome.Reason_ORDER_NOT_FOUND:
+		// No order for this key: the press is one more buyer for a sold-out commodity.
+		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
 		return
-	case rsp.Error.GetDetail() == soldOut:
-		h.soldOut.Store(b.ID, time.Now().Add(soldOutFor))
+	case reason == outcome.Reason_SOLD_OUT:
+		h.soldOut.Store(id, h.now().Add(soldOutFor))
 	}
-	h.reply(w, rsp, err)
+	httpapi.Reply(w, r, err, rsp.GetError(), "order", rsp.GetOrder(), FromProto)
 }
-
-const soldOut = "sold out"
 
 // idempotencyKey returns the Idempotency-Key header: absent, or 1 to 64 characters of
 // A-Z a-z 0-9 _ . : -.
-func idempotencyKey(r *http.Request) (string, *httpapi.Error) {
+func idempotencyKey(r *http.Request) (string, *outcome.Error) {
 	vals := r.Header.Values("Idempotency-Key")
 	if len(vals) == 0 {
 		return "", nil
 	}
 	k := vals[0]
 	if len(vals) > 1 || k == "" || len(k) > MaxKeyLen || strings.IndexFunc(k, badKeyRune) >= 0 {
-		return "", httpapi.Errorf(http.StatusBadRequest,
-			"Idempotency-Key must be one header of 1 to 64 characters from A-Z a-z 0-9 _ . : -")
+		return "", httpapi.Invalid("Idempotency-Key must be one header of 1 to 64 characters from A-Z a-z 0-9 _ . : -")
 	}
 	return k, nil
 }
 
 func badKeyRune(c rune) bool {
-	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '_' || c == '.' || c == ':' || c == '-')
+	ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '.' || c == ':' || c == '-'
+	return !ok
 }
 
 // randomKey returns 128 random bits in hex.
@@ -187,40 +182,16 @@ func randomKey() string {
 
 // get returns one of the token's user's orders.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	user, e := httpapi.User(h.secret, r)
+	user, e := httpapi.User(h.users, r)
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
 	id, e := httpapi.PositiveID("id", r.URL.Query().Get("id"))
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
 	rsp, err := h.orders.GetOrder(r.Context(), &pb.GetRequest{Id: id, UserId: user})
-	h.reply(w, rsp, err)
-}
-
-// reply maps order-srv's answer to HTTP: success 200; an order left pending because the
-// outcome is not known yet 202 with the order; a refusal its code, with the order if any;
-// a failed call 503.
-func (h *Handler) reply(w http.ResponseWriter, rsp *pb.Response, err error) {
-	switch {
-	case err != nil:
-		httpapi.Fail(w, httpapi.FromRPC(err))
-	case rsp.Success:
-		httpapi.OK(w, "order", FromProto(rsp.Order))
-	case rsp.Error.GetCode() == http.StatusServiceUnavailable && rsp.Order.GetState() == "pending":
-		httpapi.JSON(w, http.StatusAccepted, map[string]any{"success": true, "order": FromProto(rsp.Order)})
-	default:
-		e := &httpapi.Error{Code: int(rsp.Error.GetCode()), Detail: rsp.Error.GetDetail()}
-		if e.Code < 400 || e.Code > 599 {
-			e = httpapi.Errorf(http.StatusInternalServerError, "internal error")
-		}
-		body := map[string]any{"success": false, "error": e}
-		if rsp.Order != nil {
-			body["order"] = FromProto(rsp.Order)
-		}
-		httpapi.JSON(w, e.Code, body)
-	}
+	httpapi.Reply(w, r, err, rsp.GetError(), "order", rsp.GetOrder(), FromProto)
 }

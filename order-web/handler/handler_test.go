@@ -16,8 +16,10 @@ import (
 	merrors "go-micro.dev/v6/errors"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/testutil"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
+	"secbuy/proto/outcome"
 )
 
 const secret = "order-web-test-secret"
@@ -65,15 +67,6 @@ func (f *fakeOrders) calls() int {
 	return len(f.creates) + len(f.gets)
 }
 
-func token(t *testing.T, secret string, user int64, ttl time.Duration) string {
-	t.Helper()
-	tok, err := auth.Mint(secret, user, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "Bearer " + tok
-}
-
 type request struct {
 	method, path, body string
 	headers            map[string]string
@@ -95,7 +88,8 @@ func do(t *testing.T, h http.Handler, r request) (*httptest.ResponseRecorder, ma
 }
 
 func TestBadRequests(t *testing.T) {
-	good := token(t, secret, 42, time.Hour)
+	t.Parallel()
+	good := testutil.Bearer(t, secret, 42, time.Hour)
 	authed := map[string]string{"Authorization": good}
 	withKey := func(k string) map[string]string {
 		return map[string]string{"Authorization": good, "Idempotency-Key": k}
@@ -130,10 +124,10 @@ func TestBadRequests(t *testing.T) {
 		{"no token", request{"POST", "/order/sell", `{"id":1}`, nil}, 401},
 		{"not bearer", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": "Basic eDp5"}}, 401},
 		{"garbage token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": "Bearer abc.def.ghi"}}, 401},
-		{"forged token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": token(t, "other-secret", 42, time.Hour)}}, 401},
-		{"expired token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": token(t, secret, 42, -time.Minute)}}, 401},
+		{"forged token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": testutil.Bearer(t, "other-secret", 42, time.Hour)}}, 401},
+		{"expired token", request{"POST", "/order/sell", `{"id":1}`, map[string]string{"Authorization": testutil.Bearer(t, secret, 42, -time.Minute)}}, 401},
 		{"get without token", request{"GET", "/order/get?id=1", ``, nil}, 401},
-		{"get expired token", request{"GET", "/order/get?id=1", ``, map[string]string{"Authorization": token(t, secret, 42, -time.Minute)}}, 401},
+		{"get expired token", request{"GET", "/order/get?id=1", ``, map[string]string{"Authorization": testutil.Bearer(t, secret, 42, -time.Minute)}}, 401},
 		{"empty key", request{"POST", "/order/sell", `{"id":1}`, withKey("")}, 400},
 		{"key too long", request{"POST", "/order/sell", `{"id":1}`, withKey(strings.Repeat("k", 65))}, 400},
 		{"key with space", request{"POST", "/order/sell", `{"id":1}`, withKey("a b")}, 400},
@@ -148,7 +142,7 @@ func TestBadRequests(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOrders{rsp: &pb.Response{Success: true}}
-			w, body := do(t, handler.New(f, secret, 4096, nil, nil, time.Second).Routes(), tc.req)
+			w, body := do(t, handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second).Routes(), tc.req)
 			if w.Code != tc.want {
 				t.Errorf("status = %d; want %d (body %v)", w.Code, tc.want, body)
 			}
@@ -164,71 +158,81 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestTwoIdempotencyKeys(t *testing.T) {
+	t.Parallel()
 	f := &fakeOrders{rsp: &pb.Response{Success: true}}
 	req := httptest.NewRequest("POST", "/order/sell", strings.NewReader(`{"id":1}`))
-	req.Header.Set("Authorization", token(t, secret, 42, time.Hour))
+	req.Header.Set("Authorization", testutil.Bearer(t, secret, 42, time.Hour))
 	req.Header.Add("Idempotency-Key", "a")
 	req.Header.Add("Idempotency-Key", "b")
 	w := httptest.NewRecorder()
-	handler.New(f, secret, 4096, nil, nil, time.Second).Routes().ServeHTTP(w, req)
+	handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second).Routes().ServeHTTP(w, req)
 	if w.Code != 400 || f.calls() != 0 {
 		t.Errorf("two keys: status %d, calls %d; want 400, 0", w.Code, f.calls())
 	}
 }
 
-func pbOrder(state, reason string) *pb.Order {
-	return &pb.Order{Id: 11, Sid: 7, Name: "phone", CreateTime: 1700000000, UserId: 42, RequestId: "42:k", State: state, Reason: reason}
+func pbOrder(state string, failure outcome.Reason) *pb.Order {
+	return &pb.Order{Id: 11, Sid: 7, Name: "phone", CreateTime: 1700000000, UserId: 42, RequestId: "42:k", State: state, Failure: failure}
 }
 
 func jsonOrder(state, reason string) string {
 	return `{"id":11,"sid":7,"name":"phone","createTime":1700000000,"userId":42,"state":"` + state + `","reason":"` + reason + `"}`
 }
 
+// replyCase is what order-srv answers (rsp, err) and what the buyer must be told.
+type replyCase struct {
+	name     string
+	rsp      *pb.Response
+	err      error
+	wantCode int
+	wantBody string
+}
+
+func (c replyCase) check(t *testing.T, w *httptest.ResponseRecorder, body map[string]any) {
+	t.Helper()
+	var want map[string]any
+	if err := json.Unmarshal([]byte(c.wantBody), &want); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != c.wantCode || !reflect.DeepEqual(body, want) {
+		t.Errorf("reply = %d %s; want %d %s", w.Code, w.Body.String(), c.wantCode, c.wantBody)
+	}
+}
+
 func TestOutcomes(t *testing.T) {
-	tests := []struct {
-		name     string
-		rsp      *pb.Response
-		err      error
-		wantCode int
-		wantBody string
-	}{
-		{"created", &pb.Response{Success: true, Order: pbOrder("created", "")},
+	t.Parallel()
+	tests := []replyCase{
+		{"created", &pb.Response{Success: true, Order: pbOrder("created", 0)},
 			nil, 200, `{"success":true,"order":` + jsonOrder("created", "") + `}`},
-		{"sold out", &pb.Response{Error: &pb.Error{Code: 409, Detail: "sold out"}, Order: pbOrder("failed", "sold out")},
-			nil, 409, `{"success":false,"error":{"code":409,"detail":"sold out"},"order":` + jsonOrder("failed", "sold out") + `}`},
-		{"not started", &pb.Response{Error: &pb.Error{Code: 409, Detail: "not started"}, Order: pbOrder("failed", "not started")},
-			nil, 409, `{"success":false,"error":{"code":409,"detail":"not started"},"order":` + jsonOrder("failed", "not started") + `}`},
-		{"ended", &pb.Response{Error: &pb.Error{Code: 409, Detail: "ended"}, Order: pbOrder("failed", "ended")},
-			nil, 409, `{"success":false,"error":{"code":409,"detail":"ended"},"order":` + jsonOrder("failed", "ended") + `}`},
-		{"already bought", &pb.Response{Error: &pb.Error{Code: 409, Detail: "already bought"}, Order: pbOrder("created", "")},
-			nil, 409, `{"success":false,"error":{"code":409,"detail":"already bought"},"order":` + jsonOrder("created", "") + `}`},
-		{"unknown commodity", &pb.Response{Error: &pb.Error{Code: 404, Detail: "commodity not found"}, Order: pbOrder("failed", "commodity not found")},
-			nil, 404, `{"success":false,"error":{"code":404,"detail":"commodity not found"},"order":` + jsonOrder("failed", "commodity not found") + `}`},
-		{"request id reused", &pb.Response{Error: &pb.Error{Code: 409, Detail: "request id already used for another purchase"}},
-			nil, 409, `{"success":false,"error":{"code":409,"detail":"request id already used for another purchase"}}`},
-		{"pending", &pb.Response{Error: &pb.Error{Code: 503, Detail: "busy: order pending"}, Order: pbOrder("pending", "")},
+		{"sold out", &pb.Response{Error: outcome.Refuse(outcome.Reason_SOLD_OUT), Order: pbOrder("failed", outcome.Reason_SOLD_OUT)},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"sold out","reason":"SOLD_OUT"},"order":` + jsonOrder("failed", "sold out") + `}`},
+		{"not started", &pb.Response{Error: outcome.Refuse(outcome.Reason_NOT_STARTED), Order: pbOrder("failed", outcome.Reason_NOT_STARTED)},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"not started","reason":"NOT_STARTED"},"order":` + jsonOrder("failed", "not started") + `}`},
+		{"ended", &pb.Response{Error: outcome.Refuse(outcome.Reason_ENDED), Order: pbOrder("failed", outcome.Reason_ENDED)},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"ended","reason":"ENDED"},"order":` + jsonOrder("failed", "ended") + `}`},
+		{"already bought", &pb.Response{Error: outcome.Refuse(outcome.Reason_ALREADY_BOUGHT), Order: pbOrder("created", 0)},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"already bought","reason":"ALREADY_BOUGHT"},"order":` + jsonOrder("created", "") + `}`},
+		{"unknown commodity", &pb.Response{Error: outcome.Refuse(outcome.Reason_COMMODITY_NOT_FOUND), Order: pbOrder("failed", outcome.Reason_COMMODITY_NOT_FOUND)},
+			nil, 404, `{"success":false,"error":{"code":404,"detail":"commodity not found","reason":"COMMODITY_NOT_FOUND"},"order":` + jsonOrder("failed", "commodity not found") + `}`},
+		{"request id reused", &pb.Response{Error: outcome.Refuse(outcome.Reason_REQUEST_REUSED)},
+			nil, 409, `{"success":false,"error":{"code":409,"detail":"request id already used for another purchase","reason":"REQUEST_REUSED"}}`},
+		{"pending", &pb.Response{Error: outcome.Refuse(outcome.Reason_ORDER_PENDING), Order: pbOrder("pending", 0)},
 			nil, 202, `{"success":true,"order":` + jsonOrder("pending", "") + `}`},
 		{"order-srv failed", nil, merrors.InternalServerError("go.micro.secbuy.srv.order", "storage unavailable"),
-			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again","reason":"BUSY"}}`},
 		{"order-srv timed out", nil, merrors.Timeout("go.micro.client", "request timeout"),
-			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again","reason":"BUSY"}}`},
 		{"order-srv not found", nil, merrors.InternalServerError("go.micro.client", "service go.micro.secbuy.srv.order: not found"),
-			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again","reason":"BUSY"}}`},
 	}
-	tok := token(t, secret, 42, time.Hour)
+	tok := testutil.Bearer(t, secret, 42, time.Hour)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOrders{rsp: tc.rsp, err: tc.err}
-			h := handler.New(f, secret, 4096, nil, nil, time.Second).Routes()
+			h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second).Routes()
 			w, body := do(t, h, request{"POST", "/order/sell", `{"id":7}`,
 				map[string]string{"Authorization": tok, "Idempotency-Key": "Ab9_.:-k"}})
-			var want map[string]any
-			if err := json.Unmarshal([]byte(tc.wantBody), &want); err != nil {
-				t.Fatal(err)
-			}
-			if w.Code != tc.wantCode || !reflect.DeepEqual(body, want) {
-				t.Errorf("reply = %d %s; want %d %s", w.Code, w.Body.String(), tc.wantCode, tc.wantBody)
-			}
+			tc.check(t, w, body)
 			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type = %q", ct)
 			}
@@ -240,9 +244,10 @@ func TestOutcomes(t *testing.T) {
 }
 
 func TestRequestIDWithoutKey(t *testing.T) {
-	f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", "")}}
-	h := handler.New(f, secret, 4096, nil, nil, time.Second).Routes()
-	tok := token(t, secret, 42, time.Hour)
+	t.Parallel()
+	f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", 0)}}
+	h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second).Routes()
+	tok := testutil.Bearer(t, secret, 42, time.Hour)
 	for range 2 {
 		if w, _ := do(t, h, request{"POST", "/order/sell", `{"id":7}`, map[string]string{"Authorization": tok}}); w.Code != 200 {
 			t.Fatalf("status = %d; want 200", w.Code)
@@ -256,35 +261,24 @@ func TestRequestIDWithoutKey(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
-	tests := []struct {
-		name     string
-		rsp      *pb.Response
-		err      error
-		wantCode int
-		wantBody string
-	}{
-		{"own order", &pb.Response{Success: true, Order: pbOrder("pending", "")},
+	t.Parallel()
+	tests := []replyCase{
+		{"own order", &pb.Response{Success: true, Order: pbOrder("pending", 0)},
 			nil, 200, `{"success":true,"order":` + jsonOrder("pending", "") + `}`},
-		{"another user's", &pb.Response{Error: &pb.Error{Code: 403, Detail: "not your order"}},
-			nil, 403, `{"success":false,"error":{"code":403,"detail":"not your order"}}`},
-		{"unknown", &pb.Response{Error: &pb.Error{Code: 404, Detail: "order not found"}},
-			nil, 404, `{"success":false,"error":{"code":404,"detail":"order not found"}}`},
+		{"another user's", &pb.Response{Error: outcome.Refuse(outcome.Reason_NOT_YOURS)},
+			nil, 403, `{"success":false,"error":{"code":403,"detail":"not your order","reason":"NOT_YOURS"}}`},
+		{"unknown", &pb.Response{Error: outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)},
+			nil, 404, `{"success":false,"error":{"code":404,"detail":"order not found","reason":"ORDER_NOT_FOUND"}}`},
 		{"order-srv down", nil, merrors.InternalServerError("go.micro.client", "connection refused"),
-			503, `{"success":false,"error":{"code":503,"detail":"busy, try again"}}`},
+			503, `{"success":false,"error":{"code":503,"detail":"busy, try again","reason":"BUSY"}}`},
 	}
-	tok := token(t, secret, 42, time.Hour)
+	tok := testutil.Bearer(t, secret, 42, time.Hour)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeOrders{rsp: tc.rsp, err: tc.err}
-			w, body := do(t, handler.New(f, secret, 4096, nil, nil, time.Second).Routes(),
+			w, body := do(t, handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second).Routes(),
 				request{"GET", "/order/get?id=11", ``, map[string]string{"Authorization": tok}})
-			var want map[string]any
-			if err := json.Unmarshal([]byte(tc.wantBody), &want); err != nil {
-				t.Fatal(err)
-			}
-			if w.Code != tc.wantCode || !reflect.DeepEqual(body, want) {
-				t.Errorf("reply = %d %s; want %d %s", w.Code, w.Body.String(), tc.wantCode, tc.wantBody)
-			}
+			tc.check(t, w, body)
 			if len(f.gets) != 1 || f.gets[0].Id != 11 || f.gets[0].UserId != 42 {
 				t.Errorf("order-srv got %v; want id 11 for user 42", f.gets)
 			}
@@ -295,10 +289,14 @@ func TestGet(t *testing.T) {
 // TestSoldOutMark: after order-srv answers "sold out", buys of that commodity are answered
 // at the edge; a buy with an Idempotency-Key only looks up an existing order, and gets it.
 func TestSoldOutMark(t *testing.T) {
-	f := &fakeOrders{rsp: &pb.Response{Error: &pb.Error{Code: 409, Detail: "sold out"}}}
-	h := handler.New(f, secret, 4096, nil, nil, time.Second).Routes()
+	t.Parallel()
+	f := &fakeOrders{rsp: &pb.Response{Error: outcome.Refuse(outcome.Reason_SOLD_OUT)}}
+	hd := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second)
+	now := time.Now()
+	hd.SetClock(func() time.Time { return now })
+	h := hd.Routes()
 	buy := func(id, key string) (*httptest.ResponseRecorder, map[string]any) {
-		hd := map[string]string{"Authorization": token(t, secret, 7, time.Minute)}
+		hd := map[string]string{"Authorization": testutil.Bearer(t, secret, 7, time.Minute)}
 		if key != "" {
 			hd["Idempotency-Key"] = key
 		}
@@ -319,12 +317,12 @@ func TestSoldOutMark(t *testing.T) {
 	if w, _ := buy("5", "press-1"); w.Code != 200 || !f.creates[2].LookupOnly {
 		t.Errorf("retry with a key: %d, lookup only %v; want the existing order", w.Code, f.creates[2].LookupOnly)
 	}
-	f.rsp = &pb.Response{Error: &pb.Error{Code: 404, Detail: "order not found"}}
+	f.rsp = &pb.Response{Error: outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)}
 	if w, body := buy("5", "press-2"); w.Code != 409 || body["error"].(map[string]any)["detail"] != "sold out" {
 		t.Errorf("new press with a key on a sold-out commodity: %d %v; want sold out", w.Code, body)
 	}
 	// The mark lapses, so stock that comes back is sold again.
-	time.Sleep(1100 * time.Millisecond)
+	now = now.Add(1100 * time.Millisecond)
 	f.rsp = &pb.Response{Success: true, Order: &pb.Order{Id: 10, Sid: 5, UserId: 7, State: "created"}}
 	if w, _ := buy("5", ""); w.Code != 200 || f.creates[len(f.creates)-1].LookupOnly {
 		t.Errorf("after the mark lapsed: %d; want a real buy", w.Code)

@@ -15,6 +15,7 @@ import (
 	"secbuy/payment-srv/migrations"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
+	eventpb "secbuy/proto/events"
 )
 
 func setup(t *testing.T, n int64) (*repo.Repo, *db.DB) {
@@ -41,9 +42,11 @@ func TestOnceExpiresOnlyOldPayments(t *testing.T) {
 	if n, err := expiry.Once(ctx, r, time.Hour, poke); n != 0 || err != nil || pokes.Load() != 0 {
 		t.Fatalf("Once on young payments = %d, %v, %d pokes; want 0, nil, no poke", n, err, pokes.Load())
 	}
-	// Seconds in tests: payments older than the timeout expire.
-	time.Sleep(1100 * time.Millisecond)
-	if n, err := expiry.Once(ctx, r, time.Second, poke); n != 3 || err != nil || pokes.Load() != 1 {
+	// Payments older than the timeout expire.
+	if err := d.Exec(`UPDATE payments SET create_time = now() - interval '2 hours'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := expiry.Once(ctx, r, time.Hour, poke); n != 3 || err != nil || pokes.Load() != 1 {
 		t.Fatalf("Once = %d, %v, %d pokes; want 3, nil, 1 poke", n, err, pokes.Load())
 	}
 	var unsent int64
@@ -152,7 +155,7 @@ func TestExpiryRacesWithPayOrder(t *testing.T) {
 	}
 	var want []string
 	for _, o := range expired {
-		want = append(want, repo.ExpiredMsgID(o))
+		want = append(want, eventpb.ExpiredMsgID(o))
 	}
 	slices.Sort(want)
 	if !slices.Equal(events, want) {

@@ -1,20 +1,17 @@
 // Package handler is payment-srv's RPC edge: it checks input, calls the repo, and turns the
-// repo's outcomes into the Response error codes (HTTP-like: 400, 403, 404, 409).
+// repo's outcomes into the responses' outcome.Error, in one function, refusal.
 package handler
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	merrors "go-micro.dev/v6/errors"
 
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
+	"secbuy/proto/outcome"
 )
-
-// Name is payment-srv's registry name.
-const Name = "go.micro.secbuy.srv.payment"
 
 // Store is the storage the handler needs; repo.Repo is the real one.
 type Store interface {
@@ -31,9 +28,7 @@ type Payment struct {
 // New returns the handler on store.
 func New(store Store) *Payment { return &Payment{store: store} }
 
-type badInput string
-
-func (e badInput) Error() string { return string(e) }
+type badInput = outcome.InvalidInput
 
 func checkPayRequest(in *pb.PayRequest) error {
 	switch {
@@ -48,25 +43,26 @@ func checkPayRequest(in *pb.PayRequest) error {
 // PayOrder pays the payment of order in.Id for its owner in.UserId. Paying a paid order
 // again is a success that returns the payment unchanged; paying an expired one is 409.
 func (h *Payment) PayOrder(ctx context.Context, in *pb.PayRequest, out *pb.Response) error {
-	if err := checkPayRequest(in); err != nil {
-		return fail(ctx, out, err)
-	}
-	p, err := h.store.Pay(ctx, in.Id, in.UserId)
-	if err != nil {
-		return fail(ctx, out, err)
-	}
-	out.Success, out.Payment = true, toProto(p)
-	return nil
+	return h.answer(ctx, in, out, h.store.Pay)
 }
 
 // GetPayment returns the payment of order in.Id to its owner in.UserId.
 func (h *Payment) GetPayment(ctx context.Context, in *pb.PayRequest, out *pb.Response) error {
-	if err := checkPayRequest(in); err != nil {
-		return fail(ctx, out, err)
+	return h.answer(ctx, in, out, h.store.Get)
+}
+
+// answer checks in, calls do with its order and user, and puts the payment or the refusal
+// into out.
+func (h *Payment) answer(ctx context.Context, in *pb.PayRequest, out *pb.Response,
+	do func(ctx context.Context, orderID, userID int64) (repo.Payment, error)) error {
+	err := checkPayRequest(in)
+	var p repo.Payment
+	if err == nil {
+		p, err = do(ctx, in.Id, in.UserId)
 	}
-	p, err := h.store.Get(ctx, in.Id, in.UserId)
 	if err != nil {
-		return fail(ctx, out, err)
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success, out.Payment = true, toProto(p)
 	return nil
@@ -74,17 +70,14 @@ func (h *Payment) GetPayment(ctx context.Context, in *pb.PayRequest, out *pb.Res
 
 // Audit counts a commodity's payments by state, for the invariant checks.
 func (h *Payment) Audit(ctx context.Context, in *pb.AuditRequest, out *pb.AuditResponse) error {
-	var r pb.Response
-	if in.CommodityId <= 0 {
-		ferr := fail(ctx, &r, badInput("commodityId must be a positive integer"))
-		out.Error = r.Error
-		return ferr
+	var a repo.Audit
+	err := error(badInput("commodityId must be a positive integer"))
+	if in.CommodityId > 0 {
+		a, err = h.store.Audit(ctx, in.CommodityId)
 	}
-	a, err := h.store.Audit(ctx, in.CommodityId)
 	if err != nil {
-		ferr := fail(ctx, &r, err)
-		out.Error = r.Error
-		return ferr
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success = true
 	out.Payments, out.Unpaid, out.Paid, out.Expired, out.OrderIdSum = a.Payments, a.Unpaid, a.Paid, a.Expired, a.OrderIDSum
@@ -92,27 +85,21 @@ func (h *Payment) Audit(ctx context.Context, in *pb.AuditRequest, out *pb.AuditR
 	return nil
 }
 
-// fail puts an expected outcome into out.Error and returns nil; anything else is logged and
-// returned as an RPC error, which callers treat as "busy".
-func fail(ctx context.Context, out *pb.Response, err error) error {
-	var bad badInput
-	code := int32(0)
-	switch {
-	case errors.As(err, &bad):
-		code = 400
-	case errors.Is(err, repo.ErrNotYours):
-		code = 403
-	case errors.Is(err, repo.ErrNotFound):
-		code = 404
-	case errors.Is(err, repo.ErrExpired):
-		code = 409
-	default:
-		slog.ErrorContext(ctx, "payment call failed", "err", err)
-		return merrors.InternalServerError(Name, "storage unavailable")
+// refusals are the repo's outcomes that callers branch on, and their reasons.
+var refusals = []outcome.Rule{
+	{Err: repo.ErrNotYours, Reason: outcome.Reason_NOT_YOURS},
+	{Err: repo.ErrNotFound, Reason: outcome.Reason_PAYMENT_NOT_FOUND},
+	{Err: repo.ErrExpired, Reason: outcome.Reason_PAYMENT_EXPIRED},
+}
+
+// refusal maps a repo outcome, or bad input, to the refusal callers see. Anything else is
+// logged and returned as an RPC error, which callers treat as "busy".
+func refusal(ctx context.Context, err error) (*outcome.Error, error) {
+	if e := outcome.Of(err, refusals); e != nil {
+		return e, nil
 	}
-	out.Success = false
-	out.Error = &pb.Error{Code: code, Detail: err.Error()}
-	return nil
+	slog.ErrorContext(ctx, "payment call failed", "err", err)
+	return nil, merrors.InternalServerError(pb.Name, "storage unavailable")
 }
 
 func toProto(p repo.Payment) *pb.Payment {

@@ -51,6 +51,7 @@ var (
 )
 
 func TestPayOrderAndGetPayment(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		in          *pb.PayRequest
@@ -91,8 +92,8 @@ func TestPayOrderAndGetPayment(t *testing.T) {
 					t.Errorf("store got (order, user) %v; want %v", store.gotArgs, [2]int64{tc.in.Id, tc.in.UserId})
 				}
 				if tc.wantRPCErr {
-					if e := merrors.FromError(err); err == nil || e.Code != 500 || e.Id != handler.Name {
-						t.Errorf("error = %v; want a 500 go-micro error from %s", err, handler.Name)
+					if e := merrors.FromError(err); err == nil || e.Code != 500 || e.Id != pb.Name {
+						t.Errorf("error = %v; want a 500 go-micro error from %s", err, pb.Name)
 					}
 					return
 				}
@@ -100,7 +101,7 @@ func TestPayOrderAndGetPayment(t *testing.T) {
 					t.Fatalf("error = %v; want nil (outcomes go into the response)", err)
 				}
 				if tc.wantCode != 0 {
-					if out.Success || out.Error == nil || out.Error.Code != tc.wantCode || out.Error.Detail == "" || out.Payment != nil {
+					if out.Success || out.Error == nil || out.Error.Code != tc.wantCode || out.Error.Reason == 0 || out.Payment != nil {
 						t.Errorf("response = %v; want failure with code %d and no payment", &out, tc.wantCode)
 					}
 					return
@@ -117,6 +118,7 @@ func TestPayOrderAndGetPayment(t *testing.T) {
 }
 
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		commodity  int64

@@ -8,12 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"secbuy/basic/db"
 	"secbuy/basic/outbox"
-	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
+	eventpb "secbuy/proto/events"
 )
 
 // backdate makes the payments of orders look created age ago.
@@ -75,15 +73,15 @@ func TestExpire(t *testing.T) {
 		msgIDs = append(msgIDs, row.MsgID)
 	}
 	slices.Sort(msgIDs)
-	if fmt.Sprint(msgIDs) != fmt.Sprint([]string{repo.ExpiredMsgID(1), repo.ExpiredMsgID(3)}) {
+	if fmt.Sprint(msgIDs) != fmt.Sprint([]string{eventpb.ExpiredMsgID(1), eventpb.ExpiredMsgID(3)}) {
 		t.Fatalf("outbox = %+v; want the events of orders 1 and 3", rows)
 	}
 	for _, row := range rows {
-		var ev pb.ExpiredEvent
-		if err := protojson.Unmarshal([]byte(row.Payload), &ev); err != nil {
+		var ev eventpb.ExpiredEvent
+		if err := eventpb.Unmarshal([]byte(row.Payload), &ev); err != nil {
 			t.Fatal(err)
 		}
-		if repo.ExpiredMsgID(ev.OrderId) != row.MsgID || ev.CommodityId != 7 || ev.UserId != 100+ev.OrderId || ev.PaymentId == 0 || ev.ExpireTime == 0 {
+		if eventpb.ExpiredMsgID(ev.OrderId) != row.MsgID || ev.CommodityId != 7 || ev.UserId != 100+ev.OrderId || ev.PaymentId == 0 || ev.ExpireTime == 0 {
 			t.Errorf("event %s = %v; want order, commodity 7, user, payment and time", row.MsgID, &ev)
 		}
 	}
@@ -144,7 +142,7 @@ func TestRelayExpiredOutbox(t *testing.T) {
 		ids := make([]int64, 0, len(evs))
 		for _, ev := range evs {
 			seen = append(seen, ev.MsgID)
-			if ev.MsgID != repo.ExpiredMsgID(2) { // one is not acknowledged
+			if ev.MsgID != eventpb.ExpiredMsgID(2) { // one is not acknowledged
 				ids = append(ids, ev.ID)
 			}
 		}

@@ -7,22 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"gorm.io/gorm"
 
 	"secbuy/basic/db"
 	"secbuy/basic/outbox"
-	pb "secbuy/payment-srv/proto/payment"
-)
-
-// Outcomes that callers branch on.
-var (
-	ErrNotFound = errors.New("no payment for this order (unknown order, or its payment is not made yet)")
-	ErrNotYours = errors.New("not your order")
-	ErrExpired  = errors.New("payment expired")
+	eventpb "secbuy/proto/events"
 )
 
 // Payment states.
@@ -47,6 +38,13 @@ type Payment struct {
 // TableName is gorm's table for Payment.
 func (Payment) TableName() string { return "payments" }
 
+// Outcomes that callers branch on.
+var (
+	ErrNotFound = errors.New("no payment for this order (unknown order, or its payment is not made yet)")
+	ErrNotYours = errors.New("not your order")
+	ErrExpired  = errors.New("payment expired")
+)
+
 // Audit counts one commodity's payments by state; OrderIDSum adds their order ids, so a
 // checker can tell the right orders from merely the right number of them. Live counts the
 // payments not expired (those of created orders) and LiveOrderIDSum adds their order ids.
@@ -54,22 +52,18 @@ type Audit struct {
 	Payments, Unpaid, Paid, Expired, OrderIDSum, Live, LiveOrderIDSum int64
 }
 
-// Repo is the Postgres store.
+// Repo is the Postgres store: the payments, and the outbox of their payment.expired
+// events (whose Relay publishes it).
 type Repo struct {
-	db     *db.DB
-	outbox *outbox.Table
+	*outbox.Table
+	db *db.DB
 }
-
-// relayLock is the advisory lock key that lets one relay at a time publish payment_outbox.
-const relayLock = 0x5ecb0de8
 
 // New returns a Repo on d.
 func New(d *db.DB) *Repo {
-	return &Repo{db: d, outbox: outbox.NewTable(d, "payment_outbox", relayLock)}
+	// The lock key lets one relay at a time publish payment_outbox.
+	return &Repo{Table: outbox.NewTable(d, "payment_outbox", 0x5ecb0de8), db: d}
 }
-
-// ExpiredMsgID is the JetStream dedup id of the payment.expired event of order orderID.
-func ExpiredMsgID(orderID int64) string { return "expired-" + strconv.FormatInt(orderID, 10) }
 
 // Create inserts the unpaid payment of order p.Sid (CommodityID, Name, UserID). A payment
 // for that order that already exists is left as it is, so a redelivered event changes
@@ -202,26 +196,18 @@ func (r *Repo) Expire(ctx context.Context, olderThan time.Duration, limit int) (
 		msgIDs, payloads := make([]string, len(expired)), make([]string, len(expired))
 		now := time.Now().Unix()
 		for i, p := range expired {
-			b, err := protojson.Marshal(&pb.ExpiredEvent{
+			b, err := eventpb.Marshal(&eventpb.ExpiredEvent{
 				OrderId: p.Sid, CommodityId: p.CommodityID, UserId: p.UserID, PaymentId: p.ID, ExpireTime: now,
 			})
 			if err != nil {
 				return err
 			}
-			msgIDs[i], payloads[i] = ExpiredMsgID(p.Sid), string(b)
+			msgIDs[i], payloads[i] = eventpb.ExpiredMsgID(p.Sid), b
 		}
-		return r.outbox.Add(tx, msgIDs, payloads)
+		return r.Add(tx, msgIDs, payloads)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expire payments: %w", err)
 	}
 	return expired, nil
 }
-
-// Relay runs one relay step of the payment.expired outbox (see outbox.Table.Relay).
-func (r *Repo) Relay(ctx context.Context, limit int, publish func([]outbox.Event) ([]int64, error)) (int, error) {
-	return r.outbox.Relay(ctx, limit, publish)
-}
-
-// Unsent counts the payment.expired events not yet published.
-func (r *Repo) Unsent(ctx context.Context) (int64, error) { return r.outbox.Unsent(ctx) }

@@ -19,6 +19,7 @@ import (
 	"secbuy/basic/httpapi/httpapitest"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-web/handler"
+	"secbuy/proto/outcome"
 )
 
 // The two buyers of the fuzz test; the payment of order id userA is user A's, and so on.
@@ -38,9 +39,9 @@ func (d *paymentsDB) answer(kind string, in *pb.PayRequest) (*pb.Response, error
 	d.calls, d.kinds = append(d.calls, in), append(d.kinds, kind)
 	switch {
 	case in.Id != userA && in.Id != userB:
-		return &pb.Response{Error: &pb.Error{Code: 404, Detail: "no payment for this order"}}, nil
+		return &pb.Response{Error: outcome.Refuse(outcome.Reason_PAYMENT_NOT_FOUND)}, nil
 	case in.Id != in.UserId:
-		return &pb.Response{Error: &pb.Error{Code: 403, Detail: "not your order"}}, nil
+		return &pb.Response{Error: outcome.Refuse(outcome.Reason_NOT_YOURS)}, nil
 	}
 	return &pb.Response{Success: true, Payment: &pb.Payment{Id: 1, Sid: in.Id, UserId: in.Id, Name: secretOf(in.Id), State: 1}}, nil
 }
@@ -101,7 +102,7 @@ func FuzzPaymentRoutes(f *testing.F) {
 		mint("wrong", userA, time.Hour), mint(secret, userA, -time.Hour), "Bearer x.y.z"}
 	users := []int64{0, userA, userB, 0, 0, 0}
 	db := &paymentsDB{}
-	routes := handler.New(db, secret, 4096, httpapi.NewLimiter(4, time.Millisecond)).Routes()
+	routes := handler.New(db, auth.NewVerifier(secret, 100), 4096, httpapi.NewLimiter(4, time.Millisecond)).Routes()
 	f.Fuzz(func(t *testing.T, method, target string, body []byte, who uint8) {
 		req, err := http.NewRequest(method, "http://payment.test"+target, bytes.NewReader(body))
 		if err != nil || !strings.HasPrefix(target, "/") {

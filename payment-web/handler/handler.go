@@ -2,8 +2,12 @@
 package handler
 
 import (
+	"context"
 	"net/http"
 
+	"go-micro.dev/v6/client"
+
+	"secbuy/basic/auth"
 	"secbuy/basic/httpapi"
 	pb "secbuy/payment-srv/proto/payment"
 )
@@ -24,11 +28,8 @@ type Payment struct {
 	CommodityID int64  `json:"commodityId"`
 }
 
-// FromProto converts the RPC form.
+// FromProto converts the RPC form (never nil).
 func FromProto(p *pb.Payment) *Payment {
-	if p == nil {
-		return nil
-	}
 	return &Payment{ID: p.Id, Sid: p.Sid, Name: p.Name, State: p.State, CreateTime: p.CreateTime,
 		UserID: p.UserId, PaidTime: p.PaidTime, CommodityID: p.CommodityId}
 }
@@ -36,64 +37,52 @@ func FromProto(p *pb.Payment) *Payment {
 // Handler serves /payment/*.
 type Handler struct {
 	payment pb.PaymentService
-	secret  string
+	users   *auth.Verifier
 	maxBody int64
 	limit   *httpapi.Limiter
 }
 
-// New returns the handler. secret checks the buyers' bearer tokens; maxBody caps request
+// New returns the handler. users checks the buyers' bearer tokens; maxBody caps request
 // bodies; limit (nil: none) caps the calls in flight to payment-srv.
-func New(payment pb.PaymentService, secret string, maxBody int64, limit *httpapi.Limiter) *Handler {
-	return &Handler{payment: payment, secret: secret, maxBody: maxBody, limit: limit}
+func New(payment pb.PaymentService, users *auth.Verifier, maxBody int64, limit *httpapi.Limiter) *Handler {
+	return &Handler{payment: payment, users: users, maxBody: maxBody, limit: limit}
 }
 
 // Routes returns the service's whole HTTP surface.
 func (h *Handler) Routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/payment/payorder", httpapi.Route(http.MethodPost, h.payOrder))
-	mux.HandleFunc("/payment/get", httpapi.Route(http.MethodGet, h.get))
-	return httpapi.Recover(mux)
-}
-
-type payBody struct {
-	ID int64 `json:"id"`
+	return httpapi.Mux(
+		httpapi.Post("/payment/payorder", h.payOrder),
+		httpapi.Get("/payment/get", h.get),
+	)
 }
 
 // payOrder pays the buyer's own order; paying a paid order again is a success.
 func (h *Handler) payOrder(w http.ResponseWriter, r *http.Request) {
-	var b payBody
-	if e := httpapi.Decode(w, r, h.maxBody, &b); e != nil {
-		httpapi.Fail(w, e)
-		return
-	}
-	if b.ID <= 0 {
-		httpapi.Fail(w, httpapi.Errorf(http.StatusBadRequest, "id (the order id) must be a positive integer"))
-		return
-	}
-	user, e := httpapi.User(h.secret, r)
+	id, e := httpapi.DecodeID(w, r, h.maxBody, "id (the order id)")
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
-	release, ok := h.limit.Acquire(w, r)
-	if !ok {
-		return
-	}
-	defer release()
-	rsp, err := h.payment.PayOrder(r.Context(), &pb.PayRequest{Id: b.ID, UserId: user})
-	h.reply(w, rsp, err)
+	h.call(w, r, id, h.payment.PayOrder)
 }
 
 // get returns the payment of the buyer's own order.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	id, e := httpapi.PositiveID("id", r.URL.Query().Get("id"))
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
-	user, e := httpapi.User(h.secret, r)
+	h.call(w, r, id, h.payment.GetPayment)
+}
+
+// call makes the RPC for order id on behalf of the token's buyer, within the in-flight
+// cap, and replies with its answer.
+func (h *Handler) call(w http.ResponseWriter, r *http.Request, id int64,
+	rpc func(context.Context, *pb.PayRequest, ...client.CallOption) (*pb.Response, error)) {
+	user, e := httpapi.User(h.users, r)
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
 	release, ok := h.limit.Acquire(w, r)
@@ -101,19 +90,6 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	rsp, err := h.payment.GetPayment(r.Context(), &pb.PayRequest{Id: id, UserId: user})
-	h.reply(w, rsp, err)
-}
-
-func (h *Handler) reply(w http.ResponseWriter, rsp *pb.Response, err error) {
-	switch {
-	case err != nil:
-		httpapi.Fail(w, httpapi.FromRPC(err))
-	case rsp.Error != nil:
-		httpapi.Fail(w, &httpapi.Error{Code: int(rsp.Error.Code), Detail: rsp.Error.Detail})
-	case rsp.Payment == nil:
-		httpapi.Fail(w, httpapi.Errorf(http.StatusServiceUnavailable, "busy, try again"))
-	default:
-		httpapi.OK(w, "payment", FromProto(rsp.Payment))
-	}
+	rsp, err := rpc(r.Context(), &pb.PayRequest{Id: id, UserId: user})
+	httpapi.Reply(w, r, err, rsp.GetError(), "payment", rsp.GetPayment(), FromProto)
 }

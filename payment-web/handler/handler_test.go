@@ -12,9 +12,11 @@ import (
 	merrors "go-micro.dev/v6/errors"
 
 	"secbuy/basic/auth"
-	"secbuy/basic/httpapi"
+	"secbuy/basic/httpapi/httpapitest"
+	"secbuy/basic/testutil"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-web/handler"
+	"secbuy/proto/outcome"
 )
 
 const secret = "test-secret"
@@ -44,19 +46,10 @@ func (f *fakePayments) Audit(context.Context, *pb.AuditRequest, ...client.CallOp
 	return nil, merrors.InternalServerError("fake", "not used")
 }
 
-func token(t *testing.T, secret string, user int64, ttl time.Duration) string {
-	t.Helper()
-	tok, err := auth.Mint(secret, user, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "Bearer " + tok
-}
-
 type reply struct {
-	Success bool             `json:"success"`
-	Error   *httpapi.Error   `json:"error"`
-	Payment *handler.Payment `json:"payment"`
+	Success bool               `json:"success"`
+	Error   *httpapitest.Error `json:"error"`
+	Payment *handler.Payment   `json:"payment"`
 }
 
 func serve(t *testing.T, fake *fakePayments, method, target, body, authz string) (*httptest.ResponseRecorder, reply) {
@@ -66,7 +59,7 @@ func serve(t *testing.T, fake *fakePayments, method, target, body, authz string)
 		req.Header.Set("Authorization", authz)
 	}
 	w := httptest.NewRecorder()
-	handler.New(fake, secret, 4096, nil).Routes().ServeHTTP(w, req)
+	handler.New(fake, auth.NewVerifier(secret, 100), 4096, nil).Routes().ServeHTTP(w, req)
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type = %q; want JSON", ct)
 	}
@@ -80,9 +73,10 @@ func serve(t *testing.T, fake *fakePayments, method, target, body, authz string)
 }
 
 func TestBadRequestsNeverReachTheService(t *testing.T) {
-	good := token(t, secret, 77, time.Hour)
-	expired := token(t, secret, 77, -time.Minute)
-	forged := token(t, "another-secret", 77, time.Hour)
+	t.Parallel()
+	good := testutil.Bearer(t, secret, 77, time.Hour)
+	expired := testutil.Bearer(t, secret, 77, -time.Minute)
+	forged := testutil.Bearer(t, "another-secret", 77, time.Hour)
 	huge := `{"id":` + strings.Repeat(" ", 10<<20) + `1}`
 	tests := []struct {
 		name, method, target, body, authz string
@@ -142,10 +136,11 @@ func TestBadRequestsNeverReachTheService(t *testing.T) {
 }
 
 func TestOutcomes(t *testing.T) {
+	t.Parallel()
 	paid := &pb.Payment{Id: 3, Sid: 12, Name: "goods", State: 1, CreateTime: 1_700_000_000, UserId: 77, PaidTime: 1_700_000_060, CommodityId: 4}
 	wantPaid := &handler.Payment{ID: 3, Sid: 12, Name: "goods", State: 1, CreateTime: 1_700_000_000, UserID: 77, PaidTime: 1_700_000_060, CommodityID: 4}
-	fail := func(code int32, detail string) *pb.Response {
-		return &pb.Response{Error: &pb.Error{Code: code, Detail: detail}}
+	fail := func(reason outcome.Reason) *pb.Response {
+		return &pb.Response{Error: outcome.Refuse(reason)}
 	}
 	tests := []struct {
 		name        string
@@ -155,9 +150,9 @@ func TestOutcomes(t *testing.T) {
 		wantPayment *handler.Payment
 	}{
 		{"paid", &pb.Response{Success: true, Payment: paid}, nil, 200, wantPaid},
-		{"someone else's order", fail(403, "not your order"), nil, 403, nil},
-		{"unknown order", fail(404, "no payment for this order"), nil, 404, nil},
-		{"expired", fail(409, "payment expired"), nil, 409, nil},
+		{"someone else's order", fail(outcome.Reason_NOT_YOURS), nil, 403, nil},
+		{"unknown order", fail(outcome.Reason_PAYMENT_NOT_FOUND), nil, 404, nil},
+		{"expired", fail(outcome.Reason_PAYMENT_EXPIRED), nil, 409, nil},
 		{"service error", nil, merrors.InternalServerError("go.micro.secbuy.srv.payment", "storage unavailable"), 503, nil},
 		{"service timeout", nil, merrors.Timeout("go.micro.client", "request timeout"), 503, nil},
 		{"service not found", nil, merrors.InternalServerError("go.micro.client", "service go.micro.secbuy.srv.payment: not found"), 503, nil},
@@ -172,7 +167,7 @@ func TestOutcomes(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(route.call+"/"+tc.name, func(t *testing.T) {
 				fake := &fakePayments{rsp: tc.rsp, err: tc.err}
-				w, r := serve(t, fake, route.method, route.target, route.body, token(t, secret, 77, time.Hour))
+				w, r := serve(t, fake, route.method, route.target, route.body, testutil.Bearer(t, secret, 77, time.Hour))
 				if w.Code != tc.want {
 					t.Errorf("status = %d; want %d", w.Code, tc.want)
 				}
@@ -198,12 +193,13 @@ func TestOutcomes(t *testing.T) {
 
 // TestPaymentJSON pins the field names and that numbers are JSON numbers.
 func TestPaymentJSON(t *testing.T) {
+	t.Parallel()
 	fake := &fakePayments{rsp: &pb.Response{Success: true, Payment: &pb.Payment{
 		Id: 3, Sid: 12, Name: "goods", State: 1, CreateTime: 100, UserId: 77, PaidTime: 160, CommodityId: 4}}}
 	req := httptest.NewRequest("POST", "/payment/payorder", strings.NewReader(`{"id":12}`))
-	req.Header.Set("Authorization", token(t, secret, 77, time.Hour))
+	req.Header.Set("Authorization", testutil.Bearer(t, secret, 77, time.Hour))
 	w := httptest.NewRecorder()
-	handler.New(fake, secret, 4096, nil).Routes().ServeHTTP(w, req)
+	handler.New(fake, auth.NewVerifier(secret, 100), 4096, nil).Routes().ServeHTTP(w, req)
 	want := `{"payment":{"id":3,"sid":12,"name":"goods","state":1,"createTime":100,"userId":77,"paidTime":160,"commodityId":4},"success":true}`
 	if got := strings.TrimSpace(w.Body.String()); got != want {
 		t.Errorf("body = %s; want %s", got, want)

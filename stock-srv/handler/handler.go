@@ -1,5 +1,5 @@
 // Package handler is stock-srv's RPC edge: it checks input, calls the repo, and turns the
-// repo's outcomes into the Response error codes (HTTP-like: 400, 404, 409).
+// repo's outcomes into the responses' outcome.Error, in one function, refusal.
 package handler
 
 import (
@@ -14,12 +14,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
+	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-srv/repo"
 )
-
-// Name is stock-srv's registry name.
-const Name = "go.micro.secbuy.srv.stock"
 
 // Limits on input.
 const (
@@ -67,20 +65,18 @@ func New(store Store) *Stock {
 // the server has stopped taking requests; a Sell after Close fails as busy.
 func (h *Stock) Close() { h.sells.Close() }
 
-type badInput string
-
-func (e badInput) Error() string { return string(e) }
+type badInput = outcome.InvalidInput
 
 // CreateCommodity adds a commodity. A new commodity starts with sale 0: units are only
 // ever sold through Sell, so that sale always equals the recorded sales.
 func (h *Stock) CreateCommodity(ctx context.Context, in *pb.Commodity, out *pb.Response) error {
 	c, err := validate(in)
-	if err != nil {
-		return fail(ctx, out, err)
+	if err == nil {
+		c, err = h.store.Create(ctx, c)
 	}
-	c, err = h.store.Create(ctx, c)
 	if err != nil {
-		return fail(ctx, out, err)
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success, out.Commodity = true, toProto(c)
 	return nil
@@ -111,12 +107,14 @@ func validate(in *pb.Commodity) (repo.Commodity, error) {
 
 // GetCommodity returns one commodity.
 func (h *Stock) GetCommodity(ctx context.Context, in *pb.Request, out *pb.Response) error {
-	if in.Id <= 0 {
-		return fail(ctx, out, badInput("id must be a positive integer"))
+	var c repo.Commodity
+	err := error(badInput("id must be a positive integer"))
+	if in.Id > 0 {
+		c, err = h.store.Get(ctx, in.Id)
 	}
-	c, err := h.store.Get(ctx, in.Id)
 	if err != nil {
-		return fail(ctx, out, err)
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success, out.Commodity = true, toProto(c)
 	return nil
@@ -125,7 +123,7 @@ func (h *Stock) GetCommodity(ctx context.Context, in *pb.Request, out *pb.Respon
 // ListCommodities returns commodities by id; limit defaults to 100, at most 1000.
 func (h *Stock) ListCommodities(ctx context.Context, in *pb.ListRequest, out *pb.ListResponse) error {
 	if in.Offset < 0 || in.Limit < 0 || in.Limit > MaxList {
-		out.Error = &pb.Error{Code: 400, Detail: "offset must be >= 0 and limit between 0 and 1000"}
+		out.Error = outcome.Invalid("offset must be >= 0 and limit between 0 and 1000")
 		return nil
 	}
 	limit := int(in.Limit)
@@ -134,8 +132,8 @@ func (h *Stock) ListCommodities(ctx context.Context, in *pb.ListRequest, out *pb
 	}
 	cs, err := h.store.List(ctx, int(in.Offset), limit)
 	if err != nil {
-		slog.ErrorContext(ctx, "list commodities", "err", err)
-		return merrors.InternalServerError(Name, "storage unavailable")
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success = true
 	for _, c := range cs {
@@ -149,11 +147,12 @@ func (h *Stock) ListCommodities(ctx context.Context, in *pb.ListRequest, out *pb
 func (h *Stock) Sell(ctx context.Context, in *pb.SellRequest, out *pb.Response) error {
 	item, err := validateSell(in)
 	if err != nil {
-		return fail(ctx, out, err)
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	res, err := h.sells.Do(ctx, item)
 	if err != nil {
-		return fail(ctx, out, err)
+		return unavailable(ctx, err)
 	}
 	return answerSell(ctx, out, res)
 }
@@ -168,7 +167,7 @@ func (h *Stock) SellBatch(ctx context.Context, in *pb.SellBatchRequest, out *pb.
 	}
 	if len(in.Items) > MaxSellBatch {
 		for _, r := range out.Items {
-			_ = fail(ctx, r, badInput("a batch holds at most 1000 items"))
+			r.Error = outcome.Invalid("a batch holds at most 1000 items")
 		}
 		return nil
 	}
@@ -177,7 +176,7 @@ func (h *Stock) SellBatch(ctx context.Context, in *pb.SellBatchRequest, out *pb.
 	for i, req := range in.Items {
 		item, err := validateSell(req)
 		if err != nil {
-			_ = fail(ctx, out.Items[i], err)
+			out.Items[i].Error = outcome.Of(err, nil)
 			continue
 		}
 		items, at = append(items, item), append(at, i)
@@ -223,7 +222,9 @@ func validRequestID(rid string) bool {
 func answerSell(ctx context.Context, out *pb.Response, res repo.SellResult) error {
 	out.Commodity = toProto(res.Commodity)
 	if res.Err != nil {
-		return fail(ctx, out, res.Err)
+		var err error
+		out.Error, err = refusal(ctx, res.Err)
+		return err
 	}
 	out.Success = true
 	return nil
@@ -232,11 +233,9 @@ func answerSell(ctx context.Context, out *pb.Response, res repo.SellResult) erro
 // Audit reports count, sale and live granted sales, for the invariant checks.
 func (h *Stock) Audit(ctx context.Context, in *pb.Request, out *pb.AuditResponse) error {
 	a, err := h.store.Audit(ctx, in.Id)
-	var r pb.Response
 	if err != nil {
-		ferr := fail(ctx, &r, err)
-		out.Error = r.Error
-		return ferr
+		out.Error, err = refusal(ctx, err)
+		return err
 	}
 	out.Success, out.Count, out.Sale, out.Granted, out.Released = true, a.Count, a.Sale, a.Granted, a.Released
 	return nil
@@ -265,9 +264,9 @@ func (h *Stock) ReleaseBatch(ctx context.Context, in *pb.ReleaseBatchRequest, ou
 		out.Items[i] = &pb.ReleaseResponse{}
 		switch {
 		case len(in.Items) > MaxRelease:
-			out.Items[i].Error = &pb.Error{Code: 400, Detail: "a batch holds at most 1000 items"}
+			out.Items[i].Error = outcome.Invalid("a batch holds at most 1000 items")
 		case !validRequestID(req.GetRequestId()):
-			out.Items[i].Error = &pb.Error{Code: 400, Detail: "requestId must be 1 to 128 bytes of UTF-8 text"}
+			out.Items[i].Error = outcome.Invalid("requestId must be 1 to 128 bytes of UTF-8 text")
 		default:
 			rids, at = append(rids, req.GetRequestId()), append(at, i)
 		}
@@ -286,46 +285,42 @@ func (h *Stock) ReleaseBatch(ctx context.Context, in *pb.ReleaseBatchRequest, ou
 	for j, i := range at {
 		r, o := res[j], out.Items[i]
 		o.CommodityId = r.Sid
-		switch {
-		case r.Err == nil:
-			o.Success, o.Released = true, r.Released
-		case errors.Is(r.Err, repo.ErrNoSale):
-			o.Error = &pb.Error{Code: 404, Detail: r.Err.Error()}
-		case errors.Is(r.Err, repo.ErrNotGranted):
-			o.Error = &pb.Error{Code: 409, Detail: r.Err.Error()}
-		default:
-			out.Items = nil
-			return unavailable(ctx, r.Err)
+		if r.Err != nil {
+			if o.Error, err = refusal(ctx, r.Err); err != nil {
+				out.Items = nil
+				return err
+			}
+			continue
 		}
+		o.Success, o.Released = true, r.Released
 	}
 	return nil
 }
 
-// fail puts an expected outcome into out.Error and returns nil; anything else is logged and
-// returned as an RPC error, which callers treat as "busy".
-func fail(ctx context.Context, out *pb.Response, err error) error {
-	var bad badInput
-	code := int32(0)
-	switch {
-	case errors.As(err, &bad):
-		code = 400
-	case errors.Is(err, repo.ErrNotFound):
-		code = 404
-	case errors.Is(err, repo.ErrSoldOut), errors.Is(err, repo.ErrNotStarted),
-		errors.Is(err, repo.ErrEnded), errors.Is(err, repo.ErrRequestReused):
-		code = 409
-	default:
-		return unavailable(ctx, err)
+// refusals are the repo's outcomes that callers branch on, and their reasons.
+var refusals = []outcome.Rule{
+	{Err: repo.ErrNotFound, Reason: outcome.Reason_COMMODITY_NOT_FOUND},
+	{Err: repo.ErrSoldOut, Reason: outcome.Reason_SOLD_OUT},
+	{Err: repo.ErrNotStarted, Reason: outcome.Reason_NOT_STARTED},
+	{Err: repo.ErrEnded, Reason: outcome.Reason_ENDED},
+	{Err: repo.ErrRequestReused, Reason: outcome.Reason_REQUEST_REUSED},
+	{Err: repo.ErrNoSale, Reason: outcome.Reason_NO_SALE},
+	{Err: repo.ErrNotGranted, Reason: outcome.Reason_NOT_GRANTED},
+}
+
+// refusal maps a repo outcome, or bad input, to the refusal callers see. Anything else is
+// logged and returned as an RPC error, which callers treat as "busy".
+func refusal(ctx context.Context, err error) (*outcome.Error, error) {
+	if e := outcome.Of(err, refusals); e != nil {
+		return e, nil
 	}
-	out.Success = false
-	out.Error = &pb.Error{Code: code, Detail: err.Error()}
-	return nil
+	return nil, unavailable(ctx, err)
 }
 
 // unavailable logs err and returns the RPC error that callers treat as "busy".
 func unavailable(ctx context.Context, err error) error {
 	slog.ErrorContext(ctx, "stock call failed", "err", err)
-	return merrors.InternalServerError(Name, "storage unavailable")
+	return merrors.InternalServerError(pb.Name, "storage unavailable")
 }
 
 func toProto(c repo.Commodity) *pb.Commodity {

@@ -92,6 +92,7 @@ func (f *fakeStore) ReleaseBatch(_ context.Context, rids []string) ([]repo.Relea
 }
 
 func TestCreateCommodityBadInput(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		in   *pb.Commodity
@@ -129,6 +130,7 @@ func TestCreateCommodityBadInput(t *testing.T) {
 }
 
 func TestCreateCommodityOK(t *testing.T) {
+	t.Parallel()
 	f := &fakeStore{}
 	var out pb.Response
 	in := &pb.Commodity{Name: " 商品 ", Count: 10, StartTime: 1000, EndTime: 2000}
@@ -142,6 +144,7 @@ func TestCreateCommodityOK(t *testing.T) {
 }
 
 func TestSellAndGetOutcomes(t *testing.T) {
+	t.Parallel()
 	ok := &pb.SellRequest{Id: 1, RequestId: "u1:a", UserId: 1}
 	for _, c := range []struct {
 		name      string
@@ -195,6 +198,7 @@ func TestSellAndGetOutcomes(t *testing.T) {
 }
 
 func TestListLimits(t *testing.T) {
+	t.Parallel()
 	for _, in := range []*pb.ListRequest{{Offset: -1}, {Limit: -1}, {Limit: MaxList + 1}} {
 		f := &fakeStore{}
 		var out pb.ListResponse
@@ -205,6 +209,7 @@ func TestListLimits(t *testing.T) {
 }
 
 func TestSellBatchRPC(t *testing.T) {
+	t.Parallel()
 	good := func(n int64) *pb.SellRequest { return &pb.SellRequest{Id: n, RequestId: fmt.Sprint("r", n), UserId: n} }
 	in := &pb.SellBatchRequest{Items: []*pb.SellRequest{
 		good(1), {RequestId: "r", UserId: 1}, good(2), {Id: 3, UserId: 3, RequestId: "r\x00"}, good(4), nil,

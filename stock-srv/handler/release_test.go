@@ -10,6 +10,7 @@ import (
 )
 
 func TestReleaseRPC(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		rid          string
 		wantCode     int32 // 0: success
@@ -47,6 +48,7 @@ func TestReleaseRPC(t *testing.T) {
 }
 
 func TestReleaseBatchRPC(t *testing.T) {
+	t.Parallel()
 	in := &pb.ReleaseBatchRequest{Items: []*pb.ReleaseRequest{
 		{RequestId: "a"}, {RequestId: ""}, {RequestId: "unknown"}, nil, {RequestId: "again"}, {RequestId: "refused"},
 	}}

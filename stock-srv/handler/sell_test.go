@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"secbuy/basic/dbtest"
+	"secbuy/basic/testutil"
+	"secbuy/proto/outcome"
 	"secbuy/stock-srv/migrations"
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-srv/repo"
@@ -38,25 +39,17 @@ func newDBHandler(t *testing.T, count int64) (*Stock, *countingRepo, int64) {
 
 // sellRace releases n single Sell calls at once; call i uses request id rid(i), "u<user>-...".
 func sellRace(t *testing.T, h *Stock, id int64, n int, rid func(i int) string) []*pb.Response {
+	t.Helper()
 	out := make([]*pb.Response, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range out {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			out[i] = &pb.Response{}
-			var user int64
-			fmt.Sscanf(rid(i), "u%d", &user)
-			in := &pb.SellRequest{Id: id, RequestId: rid(i), UserId: user}
-			if err := h.Sell(context.Background(), in, out[i]); err != nil {
-				t.Errorf("Sell %s: %v", in.RequestId, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	testutil.Race(n, func(i int) {
+		out[i] = &pb.Response{}
+		var user int64
+		_, _ = fmt.Sscanf(rid(i), "u%d", &user)
+		in := &pb.SellRequest{Id: id, RequestId: rid(i), UserId: user}
+		if err := h.Sell(context.Background(), in, out[i]); err != nil {
+			t.Errorf("Sell %s: %v", in.RequestId, err)
+		}
+	})
 	return out
 }
 
@@ -74,6 +67,7 @@ func checkAudit(t *testing.T, store Store, id, want int64) {
 // TestSellRaceThroughBatcher: 300 concurrent single Sells of 100 units, batched by the
 // handler, sell exactly 100, in fewer transactions than calls.
 func TestSellRaceThroughBatcher(t *testing.T) {
+	t.Parallel()
 	h, store, id := newDBHandler(t, 100)
 	out := sellRace(t, h, id, 300, func(i int) string { return fmt.Sprintf("u%d-r", 1000+i) })
 	var ok, soldOut int
@@ -81,7 +75,7 @@ func TestSellRaceThroughBatcher(t *testing.T) {
 		switch {
 		case r.Success:
 			ok++
-		case r.Error.GetCode() == 409 && r.Error.GetDetail() == "sold out":
+		case r.Error.GetCode() == 409 && r.Error.GetReason() == outcome.Reason_SOLD_OUT:
 			soldOut++
 		default:
 			t.Errorf("unexpected answer %v", r)
@@ -100,12 +94,13 @@ func TestSellRaceThroughBatcher(t *testing.T) {
 // TestSellRaceRepeatedThroughBatcher: 300 calls with 250 distinct request ids; the copies,
 // in the same batch or not, get one answer and one unit.
 func TestSellRaceRepeatedThroughBatcher(t *testing.T) {
+	t.Parallel()
 	h, store, id := newDBHandler(t, 100)
 	rid := func(i int) string { return fmt.Sprintf("u%d-r", 1000+i%250) }
 	out := sellRace(t, h, id, 300, rid)
 	answers := map[string]bool{}
 	for i, r := range out {
-		if !r.Success && r.Error.GetDetail() != "sold out" {
+		if !r.Success && r.Error.GetReason() != outcome.Reason_SOLD_OUT {
 			t.Fatalf("unexpected answer %v", r)
 		}
 		if prev, seen := answers[rid(i)]; seen && prev != r.Success {
@@ -128,6 +123,7 @@ func TestSellRaceRepeatedThroughBatcher(t *testing.T) {
 // TestSellBatchRPCOnDatabase: a SellBatch call straddling the last units, with a bad item
 // and an unknown commodity in it.
 func TestSellBatchRPCOnDatabase(t *testing.T) {
+	t.Parallel()
 	h, store, id := newDBHandler(t, 10)
 	in := &pb.SellBatchRequest{}
 	for i := 0; i < 25; i++ {

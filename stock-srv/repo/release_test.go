@@ -34,6 +34,7 @@ func sell(t *testing.T, r *repo.Repo, id int64, rid string) {
 }
 
 func TestReleaseOutcomes(t *testing.T) {
+	t.Parallel()
 	r, d := newRepoDB(t)
 	ctx := context.Background()
 	c := create(t, r, 2)
@@ -84,6 +85,7 @@ func TestReleaseOutcomes(t *testing.T) {
 // 100 concurrent releases of one request id give back one unit: one caller is told it
 // released it, the others that it was released already.
 func TestReleaseRaceSameRequestID(t *testing.T) {
+	t.Parallel()
 	r, d := newRepoDB(t)
 	c := create(t, r, 10)
 	for i := 1; i <= 5; i++ {
@@ -123,6 +125,7 @@ func TestReleaseRaceSameRequestID(t *testing.T) {
 // Overlapping batches, each naming the same sales in a different order and some twice, and
 // sales of two commodities: every unit goes back once and no batch deadlocks.
 func TestReleaseBatchConcurrentOverlapping(t *testing.T) {
+	t.Parallel()
 	r, _ := newRepoDB(t)
 	a, b := create(t, r, 100), create(t, r, 100)
 	var all []string
@@ -179,6 +182,7 @@ func TestReleaseBatchConcurrentOverlapping(t *testing.T) {
 // Releases racing with a crowd of new buyers of a sold-out commodity: every released unit
 // is sold again exactly once, never more, and the batches do not deadlock.
 func TestReleaseRacesWithSales(t *testing.T) {
+	t.Parallel()
 	r, _ := newRepoDB(t)
 	c := create(t, r, 50)
 	for i := range 50 {

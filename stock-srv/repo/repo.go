@@ -169,8 +169,11 @@ RETURNING s.*, s.sale - cur.sale AS taken`
 
 // refusedSQL reads the row of a commodity that had nothing to give, and why (now() is the
 // transaction's time, as in takeSQL).
-const refusedSQL = `SELECT *, CASE WHEN start_time > now() THEN 'not started'
-	WHEN end_time <= now() THEN 'ended' ELSE 'sold out' END AS reason FROM stock WHERE id = ?`
+const refusedSQL = `SELECT *, CASE WHEN start_time > now() THEN 'NOT_STARTED'
+	WHEN end_time <= now() THEN 'ENDED' ELSE 'SOLD_OUT' END AS reason FROM stock WHERE id = ?`
+
+// refusals are the refusals of a sale, by the code stock_sale.reason stores them under.
+var refusals = map[string]error{"SOLD_OUT": ErrSoldOut, "NOT_STARTED": ErrNotStarted, "ENDED": ErrEnded}
 
 // SellBatch answers every item exactly as Sell would, in order, in one transaction. The
 // batch may mix commodities and repeat request ids: the first item of a request id (of a
@@ -187,9 +190,14 @@ func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, e
 	defer cancel()
 	var out []SellResult
 	err := g.Transaction(func(tx *gorm.DB) error {
-		var err error
-		out, err = sellBatch(tx, items)
-		return err
+		b := &saleBatch{tx: tx, items: items}
+		for _, step := range []func() error{b.readStock, b.record, b.recall, b.take} {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		out = b.answers()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sell batch of %d: %w", len(items), err)
@@ -197,81 +205,104 @@ func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, e
 	return out, nil
 }
 
-func sellBatch(tx *gorm.DB, items []SellItem) ([]SellResult, error) {
-	// Commodities that exist; an unknown one is answered without recording anything.
+// saleBatch is one SellBatch transaction, step by step (DESIGN.md, step 3): read the
+// commodities, record the new request ids, recall the answers given before to the others,
+// take the units of each commodity for its new request ids, and answer every item.
+type saleBatch struct {
+	tx    *gorm.DB
+	items []SellItem
+	stock map[int64]Commodity   // the commodities that exist, as the batch leaves them
+	owner map[string]saleRecord // request id → the purchase it stands for, and its answer
+	rids  []string              // the batch's request ids (of commodities that exist), in order
+	isNew map[string]bool       // request ids this batch recorded
+}
+
+// readStock reads the batch's commodities; an unknown one is answered without recording.
+func (b *saleBatch) readStock() error {
 	var sids []int64
 	seen := map[int64]bool{}
-	for _, it := range items {
+	for _, it := range b.items {
 		if !seen[it.ID] {
 			seen[it.ID] = true
 			sids = append(sids, it.ID)
 		}
 	}
 	var rows []Commodity
-	if err := tx.Raw(`SELECT * FROM stock WHERE id = ANY(?)`, db.Array(sids)).Scan(&rows).Error; err != nil {
-		return nil, err
+	if err := b.tx.Raw(`SELECT * FROM stock WHERE id = ANY(?)`, db.Array(sids)).Scan(&rows).Error; err != nil {
+		return err
 	}
-	stock := make(map[int64]Commodity, len(rows))
+	b.stock = make(map[int64]Commodity, len(rows))
 	for _, c := range rows {
-		stock[c.ID] = c
+		b.stock[c.ID] = c
 	}
+	return nil
+}
 
-	// The first item of each request id, in batch order, is the request; record them all.
-	owner := map[string]saleRecord{} // request id -> the purchase it stands for
-	var rids []string
-	var ridSids, ridUsers []int64
-	for _, it := range items {
-		if _, ok := stock[it.ID]; !ok {
+// record inserts a granted sale record for the first item of each request id; the ones
+// already recorded are left as they are.
+func (b *saleBatch) record() error {
+	b.owner = map[string]saleRecord{}
+	var sids, users []int64
+	for _, it := range b.items {
+		if _, ok := b.stock[it.ID]; !ok {
 			continue
 		}
-		if _, dup := owner[it.RequestID]; !dup {
-			owner[it.RequestID] = saleRecord{RequestID: it.RequestID, Sid: it.ID, UserID: it.UserID, Granted: true}
-			rids, ridSids, ridUsers = append(rids, it.RequestID), append(ridSids, it.ID), append(ridUsers, it.UserID)
+		if _, dup := b.owner[it.RequestID]; !dup {
+			b.owner[it.RequestID] = saleRecord{RequestID: it.RequestID, Sid: it.ID, UserID: it.UserID, Granted: true}
+			b.rids, sids, users = append(b.rids, it.RequestID), append(sids, it.ID), append(users, it.UserID)
 		}
 	}
 	var inserted []string
-	if len(rids) > 0 {
+	if len(b.rids) > 0 {
 		// Sorted, so that batches sharing request ids take their locks in the same order.
-		err := tx.Raw(`INSERT INTO stock_sale (request_id, sid, user_id, granted)
+		err := b.tx.Raw(`INSERT INTO stock_sale (request_id, sid, user_id, granted)
 			SELECT r, s, u, true FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS t(r, s, u) ORDER BY r
 			ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
-			db.Array(rids), db.Array(ridSids), db.Array(ridUsers)).Scan(&inserted).Error
+			db.Array(b.rids), db.Array(sids), db.Array(users)).Scan(&inserted).Error
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	isNew := make(map[string]bool, len(inserted))
+	b.isNew = make(map[string]bool, len(inserted))
 	for _, rid := range inserted {
-		isNew[rid] = true
+		b.isNew[rid] = true
 	}
+	return nil
+}
 
-	// Request ids recorded before keep the purchase and the answer they were given.
+// recall reads the purchase and the answer of every request id recorded before.
+func (b *saleBatch) recall() error {
 	var old []string
-	for _, rid := range rids {
-		if !isNew[rid] {
+	for _, rid := range b.rids {
+		if !b.isNew[rid] {
 			old = append(old, rid)
 		}
 	}
-	if len(old) > 0 {
-		var recs []saleRecord
-		if err := tx.Raw(`SELECT request_id, sid, user_id, granted, reason FROM stock_sale
-			WHERE request_id = ANY(?)`, db.Array(old)).Scan(&recs).Error; err != nil {
-			return nil, err
-		}
-		if len(recs) != len(old) {
-			return nil, fmt.Errorf("read %d of %d recorded sales", len(recs), len(old))
-		}
-		for _, rec := range recs {
-			owner[rec.RequestID] = rec
-		}
+	if len(old) == 0 {
+		return nil
 	}
+	var recs []saleRecord
+	if err := b.tx.Raw(`SELECT request_id, sid, user_id, granted, reason FROM stock_sale
+		WHERE request_id = ANY(?)`, db.Array(old)).Scan(&recs).Error; err != nil {
+		return err
+	}
+	if len(recs) != len(old) {
+		return fmt.Errorf("read %d of %d recorded sales", len(recs), len(old))
+	}
+	for _, rec := range recs {
+		b.owner[rec.RequestID] = rec
+	}
+	return nil
+}
 
-	// New request ids per commodity, in batch order; commodities in id order, so that
-	// concurrent batches lock their rows in the same order.
+// take raises each commodity once (takeSQL) by the units it has left for its new request
+// ids, in batch order, and records the rest as refused, with the reason. Commodities go in
+// id order, so that concurrent batches lock their rows in the same order.
+func (b *saleBatch) take() error {
 	fresh := map[int64][]string{}
 	var hot []int64
-	for _, rid := range rids {
-		if rec := owner[rid]; isNew[rid] {
+	for _, rid := range b.rids {
+		if rec := b.owner[rid]; b.isNew[rid] {
 			if len(fresh[rec.Sid]) == 0 {
 				hot = append(hot, rec.Sid)
 			}
@@ -280,61 +311,63 @@ func sellBatch(tx *gorm.DB, items []SellItem) ([]SellResult, error) {
 	}
 	slices.Sort(hot)
 	for _, sid := range hot {
-		want := fresh[sid]
-		var row takenRow
-		res := tx.Raw(takeSQL, sid, len(want)).Scan(&row)
-		if res.Error == nil && res.RowsAffected == 0 {
-			res = tx.Raw(refusedSQL, sid).Scan(&row)
-		}
-		if res.Error != nil {
-			return nil, res.Error
-		}
-		if row.ID != sid || row.Taken < 0 || row.Taken > int64(len(want)) {
-			return nil, fmt.Errorf("commodity %d: took %d of %d", sid, row.Taken, len(want))
-		}
-		stock[sid] = row.Commodity
-		refused := want[row.Taken:]
-		if len(refused) == 0 {
-			continue
-		}
-		reason := row.Reason
-		if reason == "" {
-			reason = ErrSoldOut.Error() // it had fewer units left than were asked for
-		}
-		for _, rid := range refused {
-			rec := owner[rid]
-			rec.Granted, rec.Reason = false, reason
-			owner[rid] = rec
-		}
-		if err := tx.Exec(`UPDATE stock_sale SET granted = false, reason = ? WHERE request_id = ANY(?)`,
-			reason, db.Array(refused)).Error; err != nil {
-			return nil, err
+		if err := b.takeOne(sid, fresh[sid]); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	out := make([]SellResult, len(items))
-	for i, it := range items {
-		c, ok := stock[it.ID]
-		switch rec := owner[it.RequestID]; {
+// takeOne takes commodity sid's units for the request ids want, and refuses the rest.
+func (b *saleBatch) takeOne(sid int64, want []string) error {
+	var row takenRow
+	res := b.tx.Raw(takeSQL, sid, len(want)).Scan(&row)
+	if res.Error == nil && res.RowsAffected == 0 {
+		res = b.tx.Raw(refusedSQL, sid).Scan(&row)
+	}
+	if res.Error != nil {
+		return res.Error
+	}
+	if row.ID != sid || row.Taken < 0 || row.Taken > int64(len(want)) {
+		return fmt.Errorf("commodity %d: took %d of %d", sid, row.Taken, len(want))
+	}
+	b.stock[sid] = row.Commodity
+	refused := want[row.Taken:]
+	if len(refused) == 0 {
+		return nil
+	}
+	reason := row.Reason
+	if reason == "" {
+		reason = "SOLD_OUT" // it had fewer units left than were asked for
+	}
+	for _, rid := range refused {
+		rec := b.owner[rid]
+		rec.Granted, rec.Reason = false, reason
+		b.owner[rid] = rec
+	}
+	return b.tx.Exec(`UPDATE stock_sale SET granted = false, reason = ? WHERE request_id = ANY(?)`,
+		reason, db.Array(refused)).Error
+}
+
+// answers answers every item from its request id's record.
+func (b *saleBatch) answers() []SellResult {
+	out := make([]SellResult, len(b.items))
+	for i, it := range b.items {
+		c, ok := b.stock[it.ID]
+		switch rec := b.owner[it.RequestID]; {
 		case !ok:
 			out[i].Err = ErrNotFound
 		case rec.Sid != it.ID || rec.UserID != it.UserID:
 			out[i].Err = ErrRequestReused
 		case !rec.Granted:
-			out[i].Err = reasonErr(rec.Reason)
+			out[i].Err = refusals[rec.Reason]
+			if out[i].Err == nil {
+				out[i].Err = ErrSoldOut
+			}
 		}
 		out[i].Commodity = c
 	}
-	return out, nil
-}
-
-func reasonErr(reason string) error {
-	for _, e := range []error{ErrSoldOut, ErrNotStarted, ErrEnded} {
-		if e.Error() == reason {
-			return e
-		}
-	}
-	return ErrSoldOut
+	return out
 }
 
 // ReleaseResult answers one request id given to ReleaseBatch. Err is nil when the unit is

@@ -38,6 +38,23 @@ func create(t testing.TB, r *repo.Repo, count int64) repo.Commodity {
 	return c
 }
 
+// outOfWindow creates two commodities of 5 units whose sale window is closed: one that
+// starts in an hour, one that ended an hour ago.
+func outOfWindow(t testing.TB, r *repo.Repo) (notYet, over repo.Commodity) {
+	t.Helper()
+	future := time.Now().Add(time.Hour)
+	past := time.Now().Add(-time.Hour)
+	longAgo := past.Add(-time.Hour)
+	var err error
+	if notYet, err = r.Create(context.Background(), repo.Commodity{Name: "later", Count: 5, StartTime: &future}); err != nil {
+		t.Fatal(err)
+	}
+	if over, err = r.Create(context.Background(), repo.Commodity{Name: "over", Count: 5, StartTime: &longAgo, EndTime: &past}); err != nil {
+		t.Fatal(err)
+	}
+	return notYet, over
+}
+
 // race releases n goroutines at once; goroutine i sells with requestID(i) for user 1000+i.
 func race(r *repo.Repo, id int64, n int, requestID func(i int) string) []error {
 	errs := make([]error, n)
@@ -58,7 +75,7 @@ func race(r *repo.Repo, id int64, n int, requestID func(i int) string) []error {
 
 func userOf(requestID string) int64 {
 	var u int64
-	fmt.Sscanf(requestID, "u%d", &u)
+	_, _ = fmt.Sscanf(requestID, "u%d", &u)
 	return u
 }
 
@@ -74,6 +91,7 @@ func checkAudit(t *testing.T, r *repo.Repo, id, wantSale int64) {
 }
 
 func TestSellRaceNeverOversells(t *testing.T) {
+	t.Parallel()
 	r := newRepo(t)
 	c := create(t, r, 100)
 	errs := race(r, c.ID, 300, func(i int) string { return fmt.Sprintf("u%d-r", 1000+i) })
@@ -95,6 +113,7 @@ func TestSellRaceNeverOversells(t *testing.T) {
 }
 
 func TestSellRaceRepeatedRequestIDs(t *testing.T) {
+	t.Parallel()
 	r := newRepo(t)
 	c := create(t, r, 100)
 	// 300 goroutines, 250 distinct request ids: goroutines 250..299 repeat the ids of 0..49.
@@ -105,7 +124,7 @@ func TestSellRaceRepeatedRequestIDs(t *testing.T) {
 			t.Fatalf("unexpected error: %v", err)
 		}
 		id := fmt.Sprintf("u%d-r", 1000+i%250)
-		if prev, seen := answers[id]; seen && !errors.Is(err, prev) && !(err == nil && prev == nil) {
+		if prev, seen := answers[id]; seen && !errors.Is(err, prev) && (err != nil || prev != nil) {
 			t.Errorf("request %s answered %v and %v", id, prev, err)
 		}
 		answers[id] = err
@@ -123,6 +142,7 @@ func TestSellRaceRepeatedRequestIDs(t *testing.T) {
 }
 
 func TestSellSameRequestSameAnswer(t *testing.T) {
+	t.Parallel()
 	r := newRepo(t)
 	ctx := context.Background()
 	c := create(t, r, 1)
@@ -148,19 +168,10 @@ func TestSellSameRequestSameAnswer(t *testing.T) {
 }
 
 func TestSellWindowAndUnknown(t *testing.T) {
+	t.Parallel()
 	r := newRepo(t)
 	ctx := context.Background()
-	future := time.Now().Add(time.Hour)
-	past := time.Now().Add(-time.Hour)
-	longAgo := past.Add(-time.Hour)
-	notYet, err := r.Create(ctx, repo.Commodity{Name: "later", Count: 5, StartTime: &future})
-	if err != nil {
-		t.Fatal(err)
-	}
-	over, err := r.Create(ctx, repo.Commodity{Name: "over", Count: 5, StartTime: &longAgo, EndTime: &past})
-	if err != nil {
-		t.Fatal(err)
-	}
+	notYet, over := outOfWindow(t, r)
 	for _, c := range []struct {
 		name string
 		id   int64
@@ -181,6 +192,7 @@ func TestSellWindowAndUnknown(t *testing.T) {
 }
 
 func TestDatabaseRefusesBadRows(t *testing.T) {
+	t.Parallel()
 	r := newRepo(t)
 	ctx := context.Background()
 	start := time.Now()

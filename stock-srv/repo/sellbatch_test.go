@@ -54,6 +54,7 @@ func sellBatch(t *testing.T, r *repo.Repo, items []repo.SellItem) []repo.SellRes
 }
 
 func TestSellBatchStraddlesLastUnit(t *testing.T) {
+	t.Parallel()
 	r, d := newRepoDB(t)
 	c := create(t, r, 12)
 	for _, rid := range rids(1, 2) {
@@ -84,6 +85,7 @@ func TestSellBatchStraddlesLastUnit(t *testing.T) {
 }
 
 func TestSellBatchDuplicateRequestIDs(t *testing.T) {
+	t.Parallel()
 	r, d := newRepoDB(t)
 	c := create(t, r, 2)
 	batch := batchOf(c.ID, "u1-a", "u2-b", "u1-a", "u3-c", "u2-b", "u1-a")
@@ -111,24 +113,15 @@ func TestSellBatchDuplicateRequestIDs(t *testing.T) {
 }
 
 func TestSellBatchMixed(t *testing.T) {
+	t.Parallel()
 	r, d := newRepoDB(t)
 	ctx := context.Background()
-	future := time.Now().Add(time.Hour)
-	past := time.Now().Add(-time.Hour)
-	longAgo := past.Add(-time.Hour)
 	open := create(t, r, 2)
 	gone := create(t, r, 1)
 	if _, err := r.Sell(ctx, gone.ID, "u1-pre", 1); err != nil {
 		t.Fatal(err)
 	}
-	notYet, err := r.Create(ctx, repo.Commodity{Name: "later", Count: 5, StartTime: &future})
-	if err != nil {
-		t.Fatal(err)
-	}
-	over, err := r.Create(ctx, repo.Commodity{Name: "over", Count: 5, StartTime: &longAgo, EndTime: &past})
-	if err != nil {
-		t.Fatal(err)
-	}
+	notYet, over := outOfWindow(t, r)
 	const unknown = 987654
 	batch := []repo.SellItem{
 		{ID: open.ID, RequestID: "u10-a", UserID: 10},
@@ -173,6 +166,7 @@ func TestSellBatchMixed(t *testing.T) {
 // request ids and rows in every order: no deadlock, no oversell, no refusal while stock
 // remains, and one answer per request id.
 func TestSellBatchConcurrent(t *testing.T) {
+	t.Parallel()
 	for _, units := range []int64{300, 1000} {
 		t.Run(fmt.Sprint(units, " units"), func(t *testing.T) {
 			r := newRepo(t)
@@ -249,6 +243,7 @@ func TestSellBatchConcurrent(t *testing.T) {
 // it waits for the commodity's row lock (held by another transaction) and its context is
 // cancelled. Nothing may be granted or recorded, and the same batch succeeds afterwards.
 func TestSellBatchFailedTransaction(t *testing.T) {
+	t.Parallel()
 	r, d := newRepoDB(t)
 	c := create(t, r, 5)
 	if _, err := r.Sell(context.Background(), c.ID, "u1-pre", 1); err != nil {

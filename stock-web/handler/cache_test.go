@@ -14,6 +14,8 @@ import (
 	"go-micro.dev/v6/client"
 	merrors "go-micro.dev/v6/errors"
 
+	"secbuy/basic/testutil"
+	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 )
 
@@ -103,6 +105,7 @@ func found(sale int64) *pb.Response {
 }
 
 func TestGetCoalescesConcurrentReaders(t *testing.T) {
+	t.Parallel()
 	const readers = 64
 	f := &countingStock{gate: make(chan struct{}), rsp: found(3)}
 	h, clock := newCached(f)
@@ -120,9 +123,10 @@ func TestGetCoalescesConcurrentReaders(t *testing.T) {
 		}()
 	}
 	close(start)
-	// Let the readers pile up behind the first RPC, then let it answer. A reader that comes
-	// late finds the answer in the cache, so the count below is exact whatever the timing.
-	time.Sleep(50 * time.Millisecond)
+	// Once the first RPC is under way, let it answer. Readers that came meanwhile waited for
+	// it; a reader that comes late finds the answer in the cache, so the count below is
+	// exact whatever the timing.
+	testutil.Eventually(t, 5*time.Second, "the first reader's RPC", func() bool { return f.calls.Load() == 1 })
 	close(f.gate)
 	wg.Wait()
 
@@ -158,6 +162,7 @@ func TestGetCoalescesConcurrentReaders(t *testing.T) {
 }
 
 func TestGetCachesOnlyFinalAnswers(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name      string
 		rsp       *pb.Response
@@ -166,10 +171,10 @@ func TestGetCachesOnlyFinalAnswers(t *testing.T) {
 		wantCalls int64 // after two gets
 	}{
 		{"commodity is cached", found(1), nil, 200, 1},
-		{"unknown id is cached", &pb.Response{Error: &pb.Error{Code: 404, Detail: "commodity not found"}}, nil, 404, 1},
+		{"unknown id is cached", &pb.Response{Error: outcome.Refuse(outcome.Reason_COMMODITY_NOT_FOUND)}, nil, 404, 1},
 		{"rpc failure is not cached", nil, merrors.InternalServerError("x", "storage unavailable"), 503, 2},
 		{"rpc timeout is not cached", nil, merrors.Timeout("x", "timeout"), 503, 2},
-		{"refusal other than 404 is not cached", &pb.Response{Error: &pb.Error{Code: 503, Detail: "busy"}}, nil, 503, 2},
+		{"refusal other than not found is not cached", &pb.Response{Error: outcome.Refuse(outcome.Reason_NOT_STARTED)}, nil, 409, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := &countingStock{rsp: c.rsp, err: c.err}
@@ -187,7 +192,8 @@ func TestGetCachesOnlyFinalAnswers(t *testing.T) {
 }
 
 func TestCreateDropsCachedUnknownID(t *testing.T) {
-	f := &countingStock{rsp: &pb.Response{Error: &pb.Error{Code: 404, Detail: "commodity not found"}}}
+	t.Parallel()
+	f := &countingStock{rsp: &pb.Response{Error: outcome.Refuse(outcome.Reason_COMMODITY_NOT_FOUND)}}
 	h, _ := newCached(f)
 	if code, _ := get(t, h, "/stock/get?id=7"); code != 404 {
 		t.Fatalf("before create: status %d, want 404", code)
@@ -206,6 +212,7 @@ func TestCreateDropsCachedUnknownID(t *testing.T) {
 }
 
 func TestGetReaderLeavingDoesNotFailOthers(t *testing.T) {
+	t.Parallel()
 	f := &countingStock{gate: make(chan struct{}), rsp: found(2)}
 	h, _ := newCached(f)
 
@@ -216,9 +223,7 @@ func TestGetReaderLeavingDoesNotFailOthers(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/stock/get?id=5", nil).WithContext(ctx))
 	}()
-	for f.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "the first reader's RPC", func() bool { return f.calls.Load() > 0 })
 	second := make(chan int64)
 	go func() {
 		_, sale := get(t, h, "/stock/get?id=5")

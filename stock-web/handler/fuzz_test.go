@@ -14,6 +14,7 @@ import (
 	"go-micro.dev/v6/client"
 
 	"secbuy/basic/httpapi/httpapitest"
+	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 )
 
@@ -41,7 +42,7 @@ func (d *stockDB) take() []any {
 func (d *stockDB) CreateCommodity(_ context.Context, in *pb.Commodity, _ ...client.CallOption) (*pb.Response, error) {
 	d.record(in)
 	if in.Name == "" || in.Count < 0 {
-		return &pb.Response{Error: &pb.Error{Code: 400, Detail: "bad commodity"}}, nil
+		return &pb.Response{Error: outcome.Invalid("bad commodity")}, nil
 	}
 	return &pb.Response{Success: true, Commodity: &pb.Commodity{Id: 9, Name: in.Name, Count: in.Count, Sale: in.Sale,
 		StartTime: in.StartTime, EndTime: in.EndTime}}, nil
@@ -50,7 +51,7 @@ func (d *stockDB) CreateCommodity(_ context.Context, in *pb.Commodity, _ ...clie
 func (d *stockDB) GetCommodity(_ context.Context, in *pb.Request, _ ...client.CallOption) (*pb.Response, error) {
 	d.record(in)
 	if in.Id%2 == 0 {
-		return &pb.Response{Error: &pb.Error{Code: 404, Detail: "commodity not found"}}, nil
+		return &pb.Response{Error: outcome.Refuse(outcome.Reason_COMMODITY_NOT_FOUND)}, nil
 	}
 	return &pb.Response{Success: true, Commodity: &pb.Commodity{Id: in.Id, Name: "x", Count: 3}}, nil
 }

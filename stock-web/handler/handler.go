@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"secbuy/basic/httpapi"
+	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 )
 
@@ -26,11 +27,8 @@ type Commodity struct {
 	EndTime    int64  `json:"endTime"`
 }
 
-// FromProto converts the RPC form.
+// FromProto converts the RPC form (never nil).
 func FromProto(c *pb.Commodity) *Commodity {
-	if c == nil {
-		return nil
-	}
 	return &Commodity{ID: c.Id, Name: c.Name, Count: c.Count, Sale: c.Sale,
 		CreateTime: c.CreateTime, StartTime: c.StartTime, EndTime: c.EndTime}
 }
@@ -50,11 +48,11 @@ func New(stock pb.StockService, adminKey string, maxBody int64) *Handler {
 
 // Routes returns the service's whole HTTP surface.
 func (h *Handler) Routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/stock/create", httpapi.Route(http.MethodPost, h.create))
-	mux.HandleFunc("/stock/get", httpapi.Route(http.MethodGet, h.get))
-	mux.HandleFunc("/stock/list", httpapi.Route(http.MethodGet, h.list))
-	return httpapi.Recover(mux)
+	return httpapi.Mux(
+		httpapi.Post("/stock/create", h.create),
+		httpapi.Get("/stock/get", h.get),
+		httpapi.Get("/stock/list", h.list),
+	)
 }
 
 type createBody struct {
@@ -69,12 +67,12 @@ type createBody struct {
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("X-Admin-Key")
 	if h.adminKey == "" || subtle.ConstantTimeCompare([]byte(key), []byte(h.adminKey)) != 1 {
-		httpapi.Fail(w, httpapi.Errorf(http.StatusUnauthorized, "admin key required (X-Admin-Key)"))
+		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ADMIN_KEY_REQUIRED))
 		return
 	}
 	var b createBody
 	if e := httpapi.Decode(w, r, h.maxBody, &b); e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
 	rsp, err := h.stock.CreateCommodity(r.Context(), &pb.Commodity{
@@ -82,7 +80,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if err == nil && rsp.GetCommodity() != nil {
 		h.cache.forget(rsp.Commodity.Id)
 	}
-	h.reply(w, rsp, err)
+	httpapi.Reply(w, r, err, rsp.GetError(), "commodity", rsp.GetCommodity(), FromProto)
 }
 
 // get answers from the cache (see CacheTTL): the sale count it shows may be up to
@@ -90,9 +88,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	id, e := httpapi.PositiveID("id", r.URL.Query().Get("id"))
 	if e != nil {
-		httpapi.Fail(w, e)
+		httpapi.Fail(w, r, e)
 		return
 	}
+	// The cached reply is rendered without the reader's Accept-Language: in English.
 	c, err := h.cache.get(r.Context(), id, func(ctx context.Context) (reply cached, keep bool) {
 		rec := newRecorder()
 		// The fetch runs outside this request's goroutine, beyond httpapi.Recover's reach.
@@ -100,14 +99,15 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 			if v := recover(); v != nil {
 				slog.Error("get commodity panic", "id", id, "panic", v)
 				rec = newRecorder()
-				httpapi.Fail(rec, httpapi.Errorf(http.StatusInternalServerError, "internal error"))
+				httpapi.Fail(rec, nil, outcome.Refuse(outcome.Reason_INTERNAL))
 				reply, keep = rec.reply(), false
 			}
 		}()
 		rsp, err := h.stock.GetCommodity(ctx, &pb.Request{Id: id})
-		h.reply(rec, rsp, err)
+		httpapi.Reply(rec, nil, err, rsp.GetError(), "commodity", rsp.GetCommodity(), FromProto)
 		// Keep final answers only: the commodity, or that there is none.
-		return rec.reply(), err == nil && (rsp.Error == nil || rsp.Error.Code == http.StatusNotFound)
+		reason := rsp.GetError().GetReason()
+		return rec.reply(), err == nil && (rsp.GetError() == nil || reason == outcome.Reason_COMMODITY_NOT_FOUND)
 	})
 	if err != nil {
 		// This reader's own request ended while it waited; nobody reads the reply.
@@ -129,34 +129,17 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			httpapi.Fail(w, httpapi.Errorf(http.StatusBadRequest, "%s must be a non-negative integer", p.name))
+			httpapi.Fail(w, r, httpapi.Invalid("%s must be a non-negative integer", p.name))
 			return
 		}
 		*p.v = n
 	}
 	rsp, err := h.stock.ListCommodities(r.Context(), &pb.ListRequest{Offset: offset, Limit: limit})
-	if err != nil {
-		httpapi.Fail(w, httpapi.FromRPC(err))
-		return
-	}
-	if rsp.Error != nil {
-		httpapi.Fail(w, &httpapi.Error{Code: int(rsp.Error.Code), Detail: rsp.Error.Detail})
-		return
-	}
-	out := make([]*Commodity, 0, len(rsp.Commodities))
-	for _, c := range rsp.Commodities {
-		out = append(out, FromProto(c))
-	}
-	httpapi.OK(w, "commodities", out)
-}
-
-func (h *Handler) reply(w http.ResponseWriter, rsp *pb.Response, err error) {
-	switch {
-	case err != nil:
-		httpapi.Fail(w, httpapi.FromRPC(err))
-	case rsp.Error != nil:
-		httpapi.Fail(w, &httpapi.Error{Code: int(rsp.Error.Code), Detail: rsp.Error.Detail})
-	default:
-		httpapi.OK(w, "commodity", FromProto(rsp.Commodity))
-	}
+	httpapi.Reply(w, r, err, rsp.GetError(), "commodities", rsp, func(l *pb.ListResponse) []*Commodity {
+		out := make([]*Commodity, 0, len(l.Commodities))
+		for _, c := range l.Commodities {
+			out = append(out, FromProto(c))
+		}
+		return out
+	})
 }

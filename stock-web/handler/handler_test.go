@@ -12,6 +12,7 @@ import (
 	"go-micro.dev/v6/client"
 	merrors "go-micro.dev/v6/errors"
 
+	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 )
 
@@ -78,6 +79,7 @@ func do(t *testing.T, f *fakeStock, method, target, key string, body []byte) (in
 }
 
 func TestBadRequestsNeverReachStockSrv(t *testing.T) {
+	t.Parallel()
 	huge := append([]byte(`{"name":"`), bytes.Repeat([]byte("a"), 10<<20)...)
 	huge = append(huge, `","count":1}`...)
 	for _, c := range []struct {
@@ -122,6 +124,7 @@ func TestBadRequestsNeverReachStockSrv(t *testing.T) {
 }
 
 func TestOutcomes(t *testing.T) {
+	t.Parallel()
 	commodity := &pb.Commodity{Id: 5, Name: "商品", Count: 10, Sale: 2, CreateTime: 100}
 	for _, c := range []struct {
 		name string
@@ -130,8 +133,8 @@ func TestOutcomes(t *testing.T) {
 		want int
 	}{
 		{"found", &pb.Response{Success: true, Commodity: commodity}, nil, 200},
-		{"not found", &pb.Response{Error: &pb.Error{Code: 404, Detail: "commodity not found"}}, nil, 404},
-		{"bad input", &pb.Response{Error: &pb.Error{Code: 400, Detail: "name must not be empty"}}, nil, 400},
+		{"not found", &pb.Response{Error: outcome.Refuse(outcome.Reason_COMMODITY_NOT_FOUND)}, nil, 404},
+		{"bad input", &pb.Response{Error: outcome.Invalid("name must not be empty")}, nil, 400},
 		{"srv down", nil, merrors.InternalServerError("x", "storage unavailable"), 503},
 		{"srv slow", nil, merrors.Timeout("x", "timeout"), 503},
 		{"srv missing", nil, errors.New("service not found"), 503},
@@ -153,6 +156,7 @@ func TestOutcomes(t *testing.T) {
 }
 
 func TestCreatePassesFields(t *testing.T) {
+	t.Parallel()
 	f := &fakeStock{rsp: &pb.Response{Success: true, Commodity: &pb.Commodity{Id: 1, Name: "x", Count: 3}}}
 	code, rep := do(t, f, "POST", "/stock/create", adminKey, []byte(`{"name":"x","count":3,"sale":0,"startTime":10,"endTime":20}`))
 	if code != 200 || !rep.Success || rep.Commodity.ID != 1 {

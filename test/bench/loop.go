@@ -84,8 +84,8 @@ func (w *worker) do(req *request, seq int64, orders bool) {
 		w.samples = append(w.samples, s)
 		return
 	}
-	switch {
-	case status == http.StatusOK || status == http.StatusAccepted:
+	switch status {
+	case http.StatusOK, http.StatusAccepted:
 		s.reason = reasonOK
 		if status == http.StatusAccepted {
 			s.reason = reasonPending

@@ -83,6 +83,28 @@ type bench struct {
 }
 
 func run() error {
+	o, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	c, err := config.Load()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := newBench(o, c)
+	b.header()
+	b.runScenarios(ctx)
+	fmt.Printf("\nload average at the end: %s (other work on this machine lowers every rate)\n", loadAvg())
+	printTable(os.Stdout, b.rows)
+	printNotes(os.Stdout, b)
+	printRSS(os.Stdout, o.runDir)
+	return b.verdict()
+}
+
+// parseFlags reads the command line.
+func parseFlags() (opts, error) {
 	var o opts
 	var names string
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each timed scenario (soldout, readstorm, sustained, plain)")
@@ -104,7 +126,7 @@ func run() error {
 	case "net/http":
 		o.netHTTP = true
 	default:
-		return fmt.Errorf("-client must be raw or net/http, not %q", *client)
+		return o, fmt.Errorf("-client must be raw or net/http, not %q", *client)
 	}
 	o.scenarios = map[string]bool{}
 	for _, n := range strings.Split(names, ",") {
@@ -113,23 +135,21 @@ func run() error {
 			continue
 		}
 		if !slices.Contains(scenarioNames, n) {
-			return fmt.Errorf("unknown scenario %q (have %s)", n, strings.Join(scenarioNames, ", "))
+			return o, fmt.Errorf("unknown scenario %q (have %s)", n, strings.Join(scenarioNames, ", "))
 		}
 		o.scenarios[n] = true
 	}
 	if o.conns < 1 || o.duration <= 0 || o.burstBuyers < 1 || o.burstUnits < 1 {
-		return errors.New("-conns, -duration, -burst-buyers and -burst-units must be positive")
+		return o, errors.New("-conns, -duration, -burst-buyers and -burst-units must be positive")
 	}
 	if o.runDir == "" {
 		o.runDir = filepath.Join(moduleRoot(), "run")
 	}
+	return o, nil
+}
 
-	c, err := config.Load()
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// newBench aims a run at the suite that c describes.
+func newBench(o opts, c config.Config) *bench {
 	b := &bench{
 		opts: o,
 		cfg: load.Config{
@@ -149,14 +169,22 @@ func run() error {
 	if b.needsSuite() {
 		b.auditor = load.NewAuditor(c.NATSURL)
 	}
+	return b
+}
 
+// header says what the run measures with.
+func (b *bench) header() {
 	kind := "raw HTTP/1.1 over kept-alive TCP connections"
-	if o.netHTTP {
+	if b.netHTTP {
 		kind = "net/http's client (load.Client)"
 	}
 	fmt.Printf("secbuy bench on %d CPUs (the load client shares them with the services); load average %s\n", runtime.NumCPU(), loadAvg())
 	fmt.Printf("load client: Go, %s; closed loop: %d connections, each sending its next request as soon as the previous one is answered; %v per timed scenario\n",
-		kind, o.conns, o.duration)
+		kind, b.conns, b.duration)
+}
+
+// runScenarios runs the chosen scenarios in order, each with users of its own.
+func (b *bench) runScenarios(ctx context.Context) {
 	steps := []struct {
 		name string
 		fn   func(context.Context, int64) row
@@ -165,7 +193,7 @@ func run() error {
 		{"readstorm", b.readStorm}, {"sustained", b.sustained}, {"original", b.original},
 	}
 	for i, s := range steps {
-		if !o.scenarios[s.name] {
+		if !b.scenarios[s.name] {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -179,12 +207,10 @@ func run() error {
 		}
 		b.rows = append(b.rows, r)
 	}
+}
 
-	fmt.Printf("\nload average at the end: %s (other work on this machine lowers every rate)\n", loadAvg())
-	printTable(os.Stdout, b.rows)
-	printNotes(os.Stdout, b)
-	printRSS(os.Stdout, o.runDir)
-
+// verdict fails the run if a scenario could not run or broke an invariant.
+func (b *bench) verdict() error {
 	var failed []string
 	for _, r := range b.rows {
 		switch {
@@ -259,11 +285,7 @@ func (b *bench) burst(ctx context.Context, base int64) row {
 	if err != nil {
 		return row{name: name, err: err}
 	}
-	toks, err := mintRange(cfg.AuthSecret, base+1, cfg.Buyers)
-	if err != nil {
-		return row{name: name, err: err}
-	}
-	tmpl, err := newRequest("POST", cfg.OrderURL+"/order/sell", fmt.Appendf(nil, `{"id":%d}`, id))
+	toks, tmpl, err := b.buyers(id, base+1, cfg.Buyers)
 	if err != nil {
 		return row{name: name, err: err}
 	}
@@ -341,14 +363,9 @@ func (b *bench) soldOut(ctx context.Context, base int64) row {
 	}
 	first := load.Buy(ctx, b.client, b.cfg, tok, base+1, id, "bench-first")
 	if first.Reason != "ok" && first.Reason != "pending" {
-		return row{name: name, err: fmt.Errorf("buying the only unit of commodity %d: %d %s %v", id, first.Status, first.Reason, first.Err)}
+		return row{name: name, err: errors.Join(fmt.Errorf("buying the only unit of commodity %d: %d %s", id, first.Status, first.Reason), first.Err)}
 	}
-	toks, err := mintRange(b.cfg.AuthSecret, base+2, b.soldOutUsers)
-	if err != nil {
-		return row{name: name, err: err}
-	}
-	body := fmt.Appendf(nil, `{"id":%d}`, id)
-	tmpl, err := newRequest("POST", b.cfg.OrderURL+"/order/sell", body)
+	toks, tmpl, err := b.buyers(id, base+2, b.soldOutUsers)
 	if err != nil {
 		return row{name: name, err: err}
 	}
@@ -443,12 +460,7 @@ func (b *bench) sustained(ctx context.Context, base int64) row {
 	if err != nil {
 		return row{name: name, err: err}
 	}
-	toks, err := mintRange(b.cfg.AuthSecret, base+1, b.sustainedUsers)
-	if err != nil {
-		return row{name: name, err: err}
-	}
-	body := fmt.Appendf(nil, `{"id":%d}`, id)
-	tmpl, err := newRequest("POST", b.cfg.OrderURL+"/order/sell", body)
+	toks, tmpl, err := b.buyers(id, base+1, b.sustainedUsers)
 	if err != nil {
 		return row{name: name, err: err}
 	}
@@ -499,6 +511,17 @@ func (b *bench) sustained(ctx context.Context, base int64) row {
 	}
 	r.checked, r.violations = true, v
 	return r
+}
+
+// buyers mints the tokens of n buyers, users first, first+1, ..., and prepares the buy
+// of commodity id they send.
+func (b *bench) buyers(id, first int64, n int) ([]string, request, error) {
+	toks, err := mintRange(b.cfg.AuthSecret, first, n)
+	if err != nil {
+		return nil, request{}, err
+	}
+	tmpl, err := newRequest("POST", b.cfg.OrderURL+"/order/sell", fmt.Appendf(nil, `{"id":%d}`, id))
+	return toks, tmpl, err
 }
 
 // mintRange mints n tokens for users first, first+1, ... as ready "Bearer ..." header

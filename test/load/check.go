@@ -35,9 +35,9 @@ func NewAuditor(natsURL string) *Auditor {
 	reg := svc.Registry(natsURL)
 	c := svc.Client(reg, 10*time.Second)
 	return &Auditor{
-		stock:   stockpb.NewStockService(svc.Internal("go.micro.secbuy.srv.stock"), c),
-		order:   orderpb.NewOrderService(svc.Internal("go.micro.secbuy.srv.order"), c),
-		payment: paymentpb.NewPaymentService(svc.Internal("go.micro.secbuy.srv.payment"), c),
+		stock:   stockpb.NewStockService(svc.Internal(stockpb.Name), c),
+		order:   orderpb.NewOrderService(svc.Internal(orderpb.Name), c),
+		payment: paymentpb.NewPaymentService(svc.Internal(paymentpb.Name), c),
 	}
 }
 
@@ -106,90 +106,19 @@ func (au Audit) Violations(soldOutSeen bool) []string {
 
 // Check waits up to cfg.Settle for pending orders to finish and payments to appear, then
 // checks the invariants, including that the orders that exist are exactly the ones buyers
-// were told succeeded. It returns the final audit and the violations found.
+// were told succeeded. It returns the final audit and the violations found. It goes as a
+// buyer would, then as an auditor: resend every press without a final answer, follow
+// every pending order to its end, wait for the services' audits to settle, compare.
 func Check(ctx context.Context, c *http.Client, cfg Config, a *Auditor, res Result) (Audit, []string, error) {
-	deadline := time.Now().Add(cfg.Settle)
-	// A press that got no answer, or "busy", has an unknown outcome: the buyer resends it
-	// with the same Idempotency-Key until the answer is final, as a real client would.
-	var (
-		mu       sync.Mutex
-		unsolved []string
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, 32)
-	)
-	for i := range res.Replies {
-		r := res.Replies[i]
-		if final(r) {
-			continue
-		}
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			tok, _ := auth.Mint(cfg.AuthSecret, r.User, time.Hour)
-			for !final(r) {
-				if time.Now().After(deadline) {
-					mu.Lock()
-					unsolved = append(unsolved, fmt.Sprintf("user %d: no final answer within %v: %d %s %v", r.User, cfg.Settle, r.Status, r.Reason, r.Err))
-					mu.Unlock()
-					return
-				}
-				time.Sleep(200 * time.Millisecond)
-				r = Buy(ctx, c, cfg, tok, r.User, res.Commodity, r.Key)
-			}
-			res.Replies[i].Reason, res.Replies[i].OrderID = r.Reason, r.OrderID
-		}()
-	}
-	wg.Wait()
-	if len(unsolved) > 0 {
+	ch := checker{ctx: ctx, c: c, cfg: cfg, deadline: time.Now().Add(cfg.Settle)}
+	if unsolved := ch.resend(res.Replies, res.Commodity); len(unsolved) > 0 {
 		return Audit{}, unsolved, nil
 	}
-	told := map[int64]bool{} // order ids buyers were told are theirs
-	soldOut := false
-	for _, r := range res.Replies {
-		switch r.Reason {
-		case "ok":
-			told[r.OrderID] = true
-		case "sold out":
-			soldOut = true
-		}
+	told, soldOut := toldAndSoldOut(res.Replies)
+	if err := ch.followPending(res.Replies, told, &soldOut); err != nil {
+		return Audit{}, []string{err.Error()}, nil
 	}
-	// Pending answers are not failures: follow each to its end, as a buyer would.
-	for _, r := range res.Replies {
-		if r.Reason != "pending" {
-			continue
-		}
-		tok, _ := auth.Mint(cfg.AuthSecret, r.User, time.Hour)
-		for {
-			_, rep, err := call(ctx, c, "GET", fmt.Sprintf("%s/order/get?id=%d", cfg.OrderURL, r.OrderID), tok, nil, nil)
-			if err == nil && rep.Order != nil && rep.Order.State != "pending" {
-				if rep.Order.State == "created" {
-					told[r.OrderID] = true
-				}
-				if rep.Order.Reason == "sold out" {
-					soldOut = true
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				return Audit{}, []string{fmt.Sprintf("order %d still pending after %v", r.OrderID, cfg.Settle)}, nil
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	var au Audit
-	var err error
-	for {
-		au, err = a.Audit(ctx, res.Commodity)
-		if err == nil && au.Pending == 0 && au.Payments == au.Live && au.PaymentIDSum == au.LiveIDSum &&
-			au.Expired == au.Cancelled && au.Cancelled == au.Released {
-			break
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	au, err := ch.settledAudit(a, res.Commodity)
 	if err != nil {
 		return au, nil, err
 	}
@@ -202,6 +131,106 @@ func Check(ctx context.Context, c *http.Client, cfg Config, a *Auditor, res Resu
 		v = append(v, fmt.Sprintf("buyers were told of %d orders (id sum %d) but %d exist (id sum %d)", len(told), sum, au.Live, au.LiveIDSum))
 	}
 	return au, v, nil
+}
+
+// checker is one Check: its client and configuration, and the deadline of every wait.
+type checker struct {
+	ctx      context.Context
+	c        *http.Client
+	cfg      Config
+	deadline time.Time
+}
+
+// resend resends, with the same Idempotency-Key, every press whose answer was not final
+// (no answer, or "busy"), until it is, as a real client would; it records the final
+// answers in replies and returns the presses still without one at the deadline.
+func (ch checker) resend(replies []Reply, commodity int64) []string {
+	var (
+		mu       sync.Mutex
+		unsolved []string
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, 32)
+	)
+	for i := range replies {
+		r := replies[i]
+		if final(r) {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			tok, _ := auth.Mint(ch.cfg.AuthSecret, r.User, time.Hour)
+			for !final(r) {
+				if time.Now().After(ch.deadline) {
+					mu.Lock()
+					unsolved = append(unsolved, fmt.Sprintf("user %d: no final answer within %v: %d %s %v", r.User, ch.cfg.Settle, r.Status, r.Reason, r.Err))
+					mu.Unlock()
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+				r = Buy(ch.ctx, ch.c, ch.cfg, tok, r.User, commodity, r.Key)
+			}
+			replies[i].Reason, replies[i].OrderID = r.Reason, r.OrderID
+		})
+	}
+	wg.Wait()
+	return unsolved
+}
+
+// toldAndSoldOut returns the order ids buyers were told are theirs, and whether some buyer
+// was told "sold out".
+func toldAndSoldOut(replies []Reply) (map[int64]bool, bool) {
+	told := map[int64]bool{}
+	soldOut := false
+	for _, r := range replies {
+		switch r.Reason {
+		case "ok":
+			told[r.OrderID] = true
+		case "sold out":
+			soldOut = true
+		}
+	}
+	return told, soldOut
+}
+
+// followPending follows every order a buyer was told is pending to its end, as the buyer
+// would (GET /order/get), and adds it to told if it was created.
+func (ch checker) followPending(replies []Reply, told map[int64]bool, soldOut *bool) error {
+	for _, r := range replies {
+		if r.Reason != "pending" {
+			continue
+		}
+		tok, _ := auth.Mint(ch.cfg.AuthSecret, r.User, time.Hour)
+		for {
+			_, rep, err := call(ch.ctx, ch.c, "GET", fmt.Sprintf("%s/order/get?id=%d", ch.cfg.OrderURL, r.OrderID), tok, nil, nil)
+			if err == nil && rep.Order != nil && rep.Order.State != "pending" {
+				if rep.Order.State == "created" {
+					told[r.OrderID] = true
+				}
+				*soldOut = *soldOut || rep.Order.Reason == "sold out"
+				break
+			}
+			if time.Now().After(ch.deadline) {
+				return fmt.Errorf("order %d still pending after %v", r.OrderID, ch.cfg.Settle)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// settledAudit reads the services' audit of commodity until nothing is in flight any more
+// (no pending order, a payment for every order, every expiry carried through), or the
+// deadline passes; it returns the last audit.
+func (ch checker) settledAudit(a *Auditor, commodity int64) (Audit, error) {
+	for {
+		au, err := a.Audit(ch.ctx, commodity)
+		if err == nil && au.Pending == 0 && au.Payments == au.Live && au.PaymentIDSum == au.LiveIDSum &&
+			au.Expired == au.Cancelled && au.Cancelled == au.Released || time.Now().After(ch.deadline) {
+			return au, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // String prints the audit as one line.

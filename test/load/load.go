@@ -105,34 +105,66 @@ func Client(conns int) *http.Client {
 }
 
 func call(ctx context.Context, c *http.Client, method, url, token string, header map[string]string, body []byte) (int, reply, error) {
+	var r reply
+	code, err := send(ctx, c, method, url, token, header, body, &r)
+	return code, r, err
+}
+
+// Do sends an HTTP request with an optional bearer token and JSON body (a []byte as it is,
+// anything else marshalled), within 30 s, and decodes the JSON reply into out (if not
+// nil). It returns the status code.
+func Do(c *http.Client, method, url, token string, body any, out any) (int, error) {
+	var b []byte
+	switch v := body.(type) {
+	case nil:
+	case []byte:
+		b = v
+	default:
+		j, err := json.Marshal(v)
+		if err != nil {
+			return 0, err
+		}
+		b = j
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return send(ctx, c, method, url, token, nil, b, out)
+}
+
+// send makes one request (body nil: none) and decodes the JSON reply into out, if not nil.
+func send(ctx context.Context, c *http.Client, method, url, token string, header map[string]string, body []byte, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return 0, reply{}, err
+		return 0, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	rsp, err := c.Do(req)
 	if err != nil {
-		return 0, reply{}, err
+		return 0, err
 	}
 	defer rsp.Body.Close()
 	b, err := io.ReadAll(rsp.Body)
 	if err != nil {
-		return rsp.StatusCode, reply{}, err
+		return rsp.StatusCode, err
 	}
-	var r reply
-	if err := json.Unmarshal(b, &r); err != nil {
-		return rsp.StatusCode, r, fmt.Errorf("%s %s: reply is not JSON (%d): %.200q", method, url, rsp.StatusCode, b)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return rsp.StatusCode, fmt.Errorf("%s %s: reply is not JSON (%d): %.200q", method, url, rsp.StatusCode, b)
+		}
 	}
-	return rsp.StatusCode, r, nil
+	return rsp.StatusCode, nil
 }
 
 // CreateCommodity creates a commodity of units through stock-web and returns its id.

@@ -4,13 +4,7 @@
 package suite
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +42,8 @@ func Root() string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
-// build compiles the named services, each once per test process.
+// build compiles the named services, each once per test process, with fault injection
+// compiled in (the build tag faultinject; see basic/svc/fault_inject.go).
 func build(t testing.TB, services []string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -60,13 +55,13 @@ func build(t testing.TB, services []string) string {
 		}
 		binDir = dir
 	}
-	args := []string{"build", "-o", binDir + "/"}
+	args := []string{"build", "-tags", "faultinject", "-o", binDir + "/"}
 	for _, s := range services {
 		if !built[s] {
 			args = append(args, "./"+s)
 		}
 	}
-	if len(args) == 3 {
+	if len(args) == 5 {
 		return binDir
 	}
 	cmd := exec.Command("go", args...)
@@ -278,50 +273,6 @@ func (s *Suite) Micro(args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS="+s.NATSURL)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// Do sends an HTTP request with an optional bearer token and JSON body, and decodes the
-// JSON reply into out (if not nil). It returns the status code.
-func Do(client *http.Client, method, url, token string, body any, out any) (int, error) {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(j)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return 0, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rsp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer rsp.Body.Close()
-	b, err := io.ReadAll(rsp.Body)
-	if err != nil {
-		return rsp.StatusCode, err
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return rsp.StatusCode, fmt.Errorf("reply is not JSON (%d): %.200s", rsp.StatusCode, b)
-		}
-	}
-	return rsp.StatusCode, nil
 }
 
 // Eventually retries f every 100 ms until it returns nil or timeout passes.

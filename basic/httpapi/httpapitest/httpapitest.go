@@ -11,14 +11,24 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"secbuy/proto/outcome"
 )
+
+// Error is the error object of a failed reply, for tests to decode.
+type Error struct {
+	Code    int    `json:"code"`
+	Detail  string `json:"detail"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
 
 // leaks are pieces of text that only a stack trace or a Go error dump would put in a reply.
 var leaks = []string{"goroutine ", ".go:", "runtime/", "runtime.", "panic", "\n\t"}
 
 // CheckReply fails t unless w holds one JSON object of the form {"success":true,...} with
-// status 200 or 202, or {"success":false,"error":{"code":S,"detail":"..."}} with status S
-// from 400 to 599, other than 500; with the fakes of a test, a 500 only comes from a
+// status 200 or 202, or {"success":false,"error":{"code":S,"detail":"...","reason":R}}
+// with status S from 400 to 599, other than 500, and R the name of an outcome.Reason; with the fakes of a test, a 500 only comes from a
 // panic that httpapi.Recover caught. It also fails on anything that looks like a stack
 // trace. It returns the decoded reply.
 func CheckReply(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
@@ -58,6 +68,10 @@ func CheckReply(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
 		detail, _ := e["detail"].(string)
 		if w.Code < 400 || w.Code > 599 || code.String() != strconv.Itoa(w.Code) || detail == "" {
 			t.Fatalf("failure with status %d: want a 4xx/5xx status equal to error.code and a detail: %q", w.Code, body)
+		}
+		reason, _ := e["reason"].(string)
+		if outcome.Reason_value[reason] == 0 {
+			t.Fatalf("failure with status %d: error.reason %q is not a reason: %q", w.Code, reason, body)
 		}
 		if w.Code == 500 {
 			t.Fatalf("status 500 (a handler panicked?): %q", body)

@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
+	outcome "secbuy/proto/outcome"
 	sync "sync"
 	unsafe "unsafe"
 )
@@ -21,8 +22,9 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Order.sid is the commodity id. state is pending, created, failed or cancelled;
-// reason says why a failed order failed.
+// Order.sid is the commodity id. state is pending, created, failed or cancelled; failure
+// says why a failed order failed (and, for a cancelled one, PAYMENT_EXPIRED). Field 8 was
+// the reason as English text until the reason became typed.
 type Order struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -32,7 +34,7 @@ type Order struct {
 	UserId        int64                  `protobuf:"varint,5,opt,name=userId,proto3" json:"userId,omitempty"`
 	RequestId     string                 `protobuf:"bytes,6,opt,name=requestId,proto3" json:"requestId,omitempty"`
 	State         string                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
-	Reason        string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Failure       outcome.Reason         `protobuf:"varint,9,opt,name=failure,proto3,enum=secbuy.outcome.Reason" json:"failure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -116,11 +118,11 @@ func (x *Order) GetState() string {
 	return ""
 }
 
-func (x *Order) GetReason() string {
+func (x *Order) GetFailure() outcome.Reason {
 	if x != nil {
-		return x.Reason
+		return x.Failure
 	}
-	return ""
+	return outcome.Reason(0)
 }
 
 // CreateRequest with lookupOnly set creates nothing: it returns the order already made
@@ -245,62 +247,10 @@ func (x *GetRequest) GetUserId() int64 {
 	return 0
 }
 
-type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Error) Reset() {
-	*x = Error{}
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Error) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Error) ProtoMessage() {}
-
-func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Error.ProtoReflect.Descriptor instead.
-func (*Error) Descriptor() ([]byte, []int) {
-	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *Error) GetCode() int32 {
-	if x != nil {
-		return x.Code
-	}
-	return 0
-}
-
-func (x *Error) GetDetail() string {
-	if x != nil {
-		return x.Detail
-	}
-	return ""
-}
-
 type Response struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Order         *Order                 `protobuf:"bytes,3,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -308,7 +258,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[4]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +270,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[4]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +283,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{4}
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Response) GetSuccess() bool {
@@ -343,7 +293,7 @@ func (x *Response) GetSuccess() bool {
 	return false
 }
 
-func (x *Response) GetError() *Error {
+func (x *Response) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -366,7 +316,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[5]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +328,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[5]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +341,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{5}
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuditRequest) GetSid() int64 {
@@ -407,7 +357,7 @@ func (x *AuditRequest) GetSid() int64 {
 type AuditResponse struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Success          bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error            *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error            *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Live             int64                  `protobuf:"varint,3,opt,name=live,proto3" json:"live,omitempty"`
 	Pending          int64                  `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
 	Failed           int64                  `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
@@ -421,7 +371,7 @@ type AuditResponse struct {
 
 func (x *AuditResponse) Reset() {
 	*x = AuditResponse{}
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[6]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +383,7 @@ func (x *AuditResponse) String() string {
 func (*AuditResponse) ProtoMessage() {}
 
 func (x *AuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[6]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +396,7 @@ func (x *AuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
 func (*AuditResponse) Descriptor() ([]byte, []int) {
-	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{6}
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AuditResponse) GetSuccess() bool {
@@ -456,7 +406,7 @@ func (x *AuditResponse) GetSuccess() bool {
 	return false
 }
 
-func (x *AuditResponse) GetError() *Error {
+func (x *AuditResponse) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -523,7 +473,7 @@ type CreateBatchRequest struct {
 
 func (x *CreateBatchRequest) Reset() {
 	*x = CreateBatchRequest{}
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[7]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +485,7 @@ func (x *CreateBatchRequest) String() string {
 func (*CreateBatchRequest) ProtoMessage() {}
 
 func (x *CreateBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[7]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +498,7 @@ func (x *CreateBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBatchRequest.ProtoReflect.Descriptor instead.
 func (*CreateBatchRequest) Descriptor() ([]byte, []int) {
-	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{7}
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateBatchRequest) GetItems() []*CreateRequest {
@@ -567,7 +517,7 @@ type CreateBatchResponse struct {
 
 func (x *CreateBatchResponse) Reset() {
 	*x = CreateBatchResponse{}
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[8]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +529,7 @@ func (x *CreateBatchResponse) String() string {
 func (*CreateBatchResponse) ProtoMessage() {}
 
 func (x *CreateBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_order_srv_proto_order_order_proto_msgTypes[8]
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +542,7 @@ func (x *CreateBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBatchResponse.ProtoReflect.Descriptor instead.
 func (*CreateBatchResponse) Descriptor() ([]byte, []int) {
-	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{8}
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateBatchResponse) GetItems() []*Response {
@@ -606,7 +556,7 @@ var File_order_srv_proto_order_order_proto protoreflect.FileDescriptor
 
 const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\n" +
-	"!order-srv/proto/order/order.proto\x12\x05order\"\xc1\x01\n" +
+	"!order-srv/proto/order/order.proto\x12\x05order\x1a\x1bproto/outcome/outcome.proto\"\xe1\x01\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\x03R\x03sid\x12\x12\n" +
@@ -616,8 +566,8 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"createTime\x12\x16\n" +
 	"\x06userId\x18\x05 \x01(\x03R\x06userId\x12\x1c\n" +
 	"\trequestId\x18\x06 \x01(\tR\trequestId\x12\x14\n" +
-	"\x05state\x18\a \x01(\tR\x05state\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"w\n" +
+	"\x05state\x18\a \x01(\tR\x05state\x120\n" +
+	"\afailure\x18\t \x01(\x0e2\x16.secbuy.outcome.ReasonR\afailureJ\x04\b\b\x10\t\"w\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\x03R\x03sid\x12\x16\n" +
 	"\x06userId\x18\x02 \x01(\x03R\x06userId\x12\x1c\n" +
@@ -628,19 +578,16 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\n" +
 	"GetRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
-	"\x06userId\x18\x02 \x01(\x03R\x06userId\"3\n" +
-	"\x05Error\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"l\n" +
+	"\x06userId\x18\x02 \x01(\x03R\x06userId\"u\n" +
 	"\bResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
-	"\x05error\x18\x02 \x01(\v2\f.order.ErrorR\x05error\x12\"\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\"\n" +
 	"\x05order\x18\x03 \x01(\v2\f.order.OrderR\x05order\" \n" +
 	"\fAuditRequest\x12\x10\n" +
-	"\x03sid\x18\x01 \x01(\x03R\x03sid\"\x93\x02\n" +
+	"\x03sid\x18\x01 \x01(\x03R\x03sid\"\x9c\x02\n" +
 	"\rAuditResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
-	"\x05error\x18\x02 \x01(\v2\f.order.ErrorR\x05error\x12\x12\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\x12\n" +
 	"\x04live\x18\x03 \x01(\x03R\x04live\x12\x18\n" +
 	"\apending\x18\x04 \x01(\x03R\apending\x12\x16\n" +
 	"\x06failed\x18\x05 \x01(\x03R\x06failed\x12*\n" +
@@ -670,37 +617,39 @@ func file_order_srv_proto_order_order_proto_rawDescGZIP() []byte {
 	return file_order_srv_proto_order_order_proto_rawDescData
 }
 
-var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_order_srv_proto_order_order_proto_goTypes = []any{
 	(*Order)(nil),               // 0: order.Order
 	(*CreateRequest)(nil),       // 1: order.CreateRequest
 	(*GetRequest)(nil),          // 2: order.GetRequest
-	(*Error)(nil),               // 3: order.Error
-	(*Response)(nil),            // 4: order.Response
-	(*AuditRequest)(nil),        // 5: order.AuditRequest
-	(*AuditResponse)(nil),       // 6: order.AuditResponse
-	(*CreateBatchRequest)(nil),  // 7: order.CreateBatchRequest
-	(*CreateBatchResponse)(nil), // 8: order.CreateBatchResponse
+	(*Response)(nil),            // 3: order.Response
+	(*AuditRequest)(nil),        // 4: order.AuditRequest
+	(*AuditResponse)(nil),       // 5: order.AuditResponse
+	(*CreateBatchRequest)(nil),  // 6: order.CreateBatchRequest
+	(*CreateBatchResponse)(nil), // 7: order.CreateBatchResponse
+	(outcome.Reason)(0),         // 8: secbuy.outcome.Reason
+	(*outcome.Error)(nil),       // 9: secbuy.outcome.Error
 }
 var file_order_srv_proto_order_order_proto_depIdxs = []int32{
-	3, // 0: order.Response.error:type_name -> order.Error
-	0, // 1: order.Response.order:type_name -> order.Order
-	3, // 2: order.AuditResponse.error:type_name -> order.Error
-	1, // 3: order.CreateBatchRequest.items:type_name -> order.CreateRequest
-	4, // 4: order.CreateBatchResponse.items:type_name -> order.Response
-	1, // 5: order.OrderService.CreateOrder:input_type -> order.CreateRequest
-	7, // 6: order.OrderService.CreateOrders:input_type -> order.CreateBatchRequest
-	2, // 7: order.OrderService.GetOrder:input_type -> order.GetRequest
-	5, // 8: order.OrderService.Audit:input_type -> order.AuditRequest
-	4, // 9: order.OrderService.CreateOrder:output_type -> order.Response
-	8, // 10: order.OrderService.CreateOrders:output_type -> order.CreateBatchResponse
-	4, // 11: order.OrderService.GetOrder:output_type -> order.Response
-	6, // 12: order.OrderService.Audit:output_type -> order.AuditResponse
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8,  // 0: order.Order.failure:type_name -> secbuy.outcome.Reason
+	9,  // 1: order.Response.error:type_name -> secbuy.outcome.Error
+	0,  // 2: order.Response.order:type_name -> order.Order
+	9,  // 3: order.AuditResponse.error:type_name -> secbuy.outcome.Error
+	1,  // 4: order.CreateBatchRequest.items:type_name -> order.CreateRequest
+	3,  // 5: order.CreateBatchResponse.items:type_name -> order.Response
+	1,  // 6: order.OrderService.CreateOrder:input_type -> order.CreateRequest
+	6,  // 7: order.OrderService.CreateOrders:input_type -> order.CreateBatchRequest
+	2,  // 8: order.OrderService.GetOrder:input_type -> order.GetRequest
+	4,  // 9: order.OrderService.Audit:input_type -> order.AuditRequest
+	3,  // 10: order.OrderService.CreateOrder:output_type -> order.Response
+	7,  // 11: order.OrderService.CreateOrders:output_type -> order.CreateBatchResponse
+	3,  // 12: order.OrderService.GetOrder:output_type -> order.Response
+	5,  // 13: order.OrderService.Audit:output_type -> order.AuditResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_order_srv_proto_order_order_proto_init() }
@@ -714,7 +663,7 @@ func file_order_srv_proto_order_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_order_srv_proto_order_order_proto_rawDesc), len(file_order_srv_proto_order_order_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

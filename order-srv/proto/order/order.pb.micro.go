@@ -7,6 +7,7 @@ import (
 	fmt "fmt"
 	proto "google.golang.org/protobuf/proto"
 	math "math"
+	_ "secbuy/proto/outcome"
 )
 
 import (

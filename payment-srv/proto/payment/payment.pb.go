@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
+	outcome "secbuy/proto/outcome"
 	sync "sync"
 	unsafe "unsafe"
 )
@@ -122,162 +123,6 @@ func (x *Payment) GetCommodityId() int64 {
 	return 0
 }
 
-// PayEvent is the payload of the payment.payevent topic: one created order.
-type PayEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrderId       int64                  `protobuf:"varint,1,opt,name=orderId,proto3" json:"orderId,omitempty"`
-	CommodityId   int64                  `protobuf:"varint,2,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
-	UserId        int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
-	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	CreateTime    int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *PayEvent) Reset() {
-	*x = PayEvent{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *PayEvent) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*PayEvent) ProtoMessage() {}
-
-func (x *PayEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use PayEvent.ProtoReflect.Descriptor instead.
-func (*PayEvent) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *PayEvent) GetOrderId() int64 {
-	if x != nil {
-		return x.OrderId
-	}
-	return 0
-}
-
-func (x *PayEvent) GetCommodityId() int64 {
-	if x != nil {
-		return x.CommodityId
-	}
-	return 0
-}
-
-func (x *PayEvent) GetUserId() int64 {
-	if x != nil {
-		return x.UserId
-	}
-	return 0
-}
-
-func (x *PayEvent) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *PayEvent) GetCreateTime() int64 {
-	if x != nil {
-		return x.CreateTime
-	}
-	return 0
-}
-
-// ExpiredEvent is the payload of the payment.expired topic: the payment of an order
-// expired unpaid, so the order is to be cancelled and its unit returned. expireTime is in
-// unix seconds.
-type ExpiredEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrderId       int64                  `protobuf:"varint,1,opt,name=orderId,proto3" json:"orderId,omitempty"`
-	CommodityId   int64                  `protobuf:"varint,2,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
-	UserId        int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
-	PaymentId     int64                  `protobuf:"varint,4,opt,name=paymentId,proto3" json:"paymentId,omitempty"`
-	ExpireTime    int64                  `protobuf:"varint,5,opt,name=expireTime,proto3" json:"expireTime,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ExpiredEvent) Reset() {
-	*x = ExpiredEvent{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ExpiredEvent) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ExpiredEvent) ProtoMessage() {}
-
-func (x *ExpiredEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ExpiredEvent.ProtoReflect.Descriptor instead.
-func (*ExpiredEvent) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *ExpiredEvent) GetOrderId() int64 {
-	if x != nil {
-		return x.OrderId
-	}
-	return 0
-}
-
-func (x *ExpiredEvent) GetCommodityId() int64 {
-	if x != nil {
-		return x.CommodityId
-	}
-	return 0
-}
-
-func (x *ExpiredEvent) GetUserId() int64 {
-	if x != nil {
-		return x.UserId
-	}
-	return 0
-}
-
-func (x *ExpiredEvent) GetPaymentId() int64 {
-	if x != nil {
-		return x.PaymentId
-	}
-	return 0
-}
-
-func (x *ExpiredEvent) GetExpireTime() int64 {
-	if x != nil {
-		return x.ExpireTime
-	}
-	return 0
-}
-
 type PayRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -288,7 +133,7 @@ type PayRequest struct {
 
 func (x *PayRequest) Reset() {
 	*x = PayRequest{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +145,7 @@ func (x *PayRequest) String() string {
 func (*PayRequest) ProtoMessage() {}
 
 func (x *PayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +158,7 @@ func (x *PayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayRequest.ProtoReflect.Descriptor instead.
 func (*PayRequest) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{3}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *PayRequest) GetId() int64 {
@@ -330,62 +175,10 @@ func (x *PayRequest) GetUserId() int64 {
 	return 0
 }
 
-type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Error) Reset() {
-	*x = Error{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Error) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Error) ProtoMessage() {}
-
-func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Error.ProtoReflect.Descriptor instead.
-func (*Error) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *Error) GetCode() int32 {
-	if x != nil {
-		return x.Code
-	}
-	return 0
-}
-
-func (x *Error) GetDetail() string {
-	if x != nil {
-		return x.Detail
-	}
-	return ""
-}
-
 type Response struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Payment       *Payment               `protobuf:"bytes,3,opt,name=payment,proto3" json:"payment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -393,7 +186,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[5]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +198,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[5]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +211,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{5}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Response) GetSuccess() bool {
@@ -428,7 +221,7 @@ func (x *Response) GetSuccess() bool {
 	return false
 }
 
-func (x *Response) GetError() *Error {
+func (x *Response) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -451,7 +244,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[6]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +256,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[6]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +269,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{6}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AuditRequest) GetCommodityId() int64 {
@@ -492,7 +285,7 @@ func (x *AuditRequest) GetCommodityId() int64 {
 type AuditResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Success        bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error          *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error          *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Payments       int64                  `protobuf:"varint,3,opt,name=payments,proto3" json:"payments,omitempty"`
 	Unpaid         int64                  `protobuf:"varint,4,opt,name=unpaid,proto3" json:"unpaid,omitempty"`
 	Paid           int64                  `protobuf:"varint,5,opt,name=paid,proto3" json:"paid,omitempty"`
@@ -506,7 +299,7 @@ type AuditResponse struct {
 
 func (x *AuditResponse) Reset() {
 	*x = AuditResponse{}
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[7]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +311,7 @@ func (x *AuditResponse) String() string {
 func (*AuditResponse) ProtoMessage() {}
 
 func (x *AuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[7]
+	mi := &file_payment_srv_proto_payment_payment_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +324,7 @@ func (x *AuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
 func (*AuditResponse) Descriptor() ([]byte, []int) {
-	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{7}
+	return file_payment_srv_proto_payment_payment_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuditResponse) GetSuccess() bool {
@@ -541,7 +334,7 @@ func (x *AuditResponse) GetSuccess() bool {
 	return false
 }
 
-func (x *AuditResponse) GetError() *Error {
+func (x *AuditResponse) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -601,7 +394,7 @@ var File_payment_srv_proto_payment_payment_proto protoreflect.FileDescriptor
 
 const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
 	"\n" +
-	"'payment-srv/proto/payment/payment.proto\x12\apayment\"\xcb\x01\n" +
+	"'payment-srv/proto/payment/payment.proto\x12\apayment\x1a\x1bproto/outcome/outcome.proto\"\xcb\x01\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\x03R\x03sid\x12\x12\n" +
@@ -612,39 +405,20 @@ const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
 	"createTime\x12\x16\n" +
 	"\x06userId\x18\x06 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bpaidTime\x18\a \x01(\x03R\bpaidTime\x12 \n" +
-	"\vcommodityId\x18\b \x01(\x03R\vcommodityId\"\x92\x01\n" +
-	"\bPayEvent\x12\x18\n" +
-	"\aorderId\x18\x01 \x01(\x03R\aorderId\x12 \n" +
-	"\vcommodityId\x18\x02 \x01(\x03R\vcommodityId\x12\x16\n" +
-	"\x06userId\x18\x03 \x01(\x03R\x06userId\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\x12\x1e\n" +
-	"\n" +
-	"createTime\x18\x05 \x01(\x03R\n" +
-	"createTime\"\xa0\x01\n" +
-	"\fExpiredEvent\x12\x18\n" +
-	"\aorderId\x18\x01 \x01(\x03R\aorderId\x12 \n" +
-	"\vcommodityId\x18\x02 \x01(\x03R\vcommodityId\x12\x16\n" +
-	"\x06userId\x18\x03 \x01(\x03R\x06userId\x12\x1c\n" +
-	"\tpaymentId\x18\x04 \x01(\x03R\tpaymentId\x12\x1e\n" +
-	"\n" +
-	"expireTime\x18\x05 \x01(\x03R\n" +
-	"expireTime\"4\n" +
+	"\vcommodityId\x18\b \x01(\x03R\vcommodityId\"4\n" +
 	"\n" +
 	"PayRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
-	"\x06userId\x18\x02 \x01(\x03R\x06userId\"3\n" +
-	"\x05Error\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"v\n" +
+	"\x06userId\x18\x02 \x01(\x03R\x06userId\"}\n" +
 	"\bResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12$\n" +
-	"\x05error\x18\x02 \x01(\v2\x0e.payment.ErrorR\x05error\x12*\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12*\n" +
 	"\apayment\x18\x03 \x01(\v2\x10.payment.PaymentR\apayment\"0\n" +
 	"\fAuditRequest\x12 \n" +
-	"\vcommodityId\x18\x01 \x01(\x03R\vcommodityId\"\x8d\x02\n" +
+	"\vcommodityId\x18\x01 \x01(\x03R\vcommodityId\"\x94\x02\n" +
 	"\rAuditResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12$\n" +
-	"\x05error\x18\x02 \x01(\v2\x0e.payment.ErrorR\x05error\x12\x1a\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\x1a\n" +
 	"\bpayments\x18\x03 \x01(\x03R\bpayments\x12\x16\n" +
 	"\x06unpaid\x18\x04 \x01(\x03R\x06unpaid\x12\x12\n" +
 	"\x04paid\x18\x05 \x01(\x03R\x04paid\x12\x18\n" +
@@ -672,27 +446,25 @@ func file_payment_srv_proto_payment_payment_proto_rawDescGZIP() []byte {
 	return file_payment_srv_proto_payment_payment_proto_rawDescData
 }
 
-var file_payment_srv_proto_payment_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_payment_srv_proto_payment_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_payment_srv_proto_payment_payment_proto_goTypes = []any{
 	(*Payment)(nil),       // 0: payment.Payment
-	(*PayEvent)(nil),      // 1: payment.PayEvent
-	(*ExpiredEvent)(nil),  // 2: payment.ExpiredEvent
-	(*PayRequest)(nil),    // 3: payment.PayRequest
-	(*Error)(nil),         // 4: payment.Error
-	(*Response)(nil),      // 5: payment.Response
-	(*AuditRequest)(nil),  // 6: payment.AuditRequest
-	(*AuditResponse)(nil), // 7: payment.AuditResponse
+	(*PayRequest)(nil),    // 1: payment.PayRequest
+	(*Response)(nil),      // 2: payment.Response
+	(*AuditRequest)(nil),  // 3: payment.AuditRequest
+	(*AuditResponse)(nil), // 4: payment.AuditResponse
+	(*outcome.Error)(nil), // 5: secbuy.outcome.Error
 }
 var file_payment_srv_proto_payment_payment_proto_depIdxs = []int32{
-	4, // 0: payment.Response.error:type_name -> payment.Error
+	5, // 0: payment.Response.error:type_name -> secbuy.outcome.Error
 	0, // 1: payment.Response.payment:type_name -> payment.Payment
-	4, // 2: payment.AuditResponse.error:type_name -> payment.Error
-	3, // 3: payment.PaymentService.PayOrder:input_type -> payment.PayRequest
-	3, // 4: payment.PaymentService.GetPayment:input_type -> payment.PayRequest
-	6, // 5: payment.PaymentService.Audit:input_type -> payment.AuditRequest
-	5, // 6: payment.PaymentService.PayOrder:output_type -> payment.Response
-	5, // 7: payment.PaymentService.GetPayment:output_type -> payment.Response
-	7, // 8: payment.PaymentService.Audit:output_type -> payment.AuditResponse
+	5, // 2: payment.AuditResponse.error:type_name -> secbuy.outcome.Error
+	1, // 3: payment.PaymentService.PayOrder:input_type -> payment.PayRequest
+	1, // 4: payment.PaymentService.GetPayment:input_type -> payment.PayRequest
+	3, // 5: payment.PaymentService.Audit:input_type -> payment.AuditRequest
+	2, // 6: payment.PaymentService.PayOrder:output_type -> payment.Response
+	2, // 7: payment.PaymentService.GetPayment:output_type -> payment.Response
+	4, // 8: payment.PaymentService.Audit:output_type -> payment.AuditResponse
 	6, // [6:9] is the sub-list for method output_type
 	3, // [3:6] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -711,7 +483,7 @@ func file_payment_srv_proto_payment_payment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payment_srv_proto_payment_payment_proto_rawDesc), len(file_payment_srv_proto_payment_payment_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

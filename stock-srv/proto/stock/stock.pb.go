@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
+	outcome "secbuy/proto/outcome"
 	sync "sync"
 	unsafe "unsafe"
 )
@@ -218,62 +219,10 @@ func (x *SellRequest) GetUserId() int64 {
 	return 0
 }
 
-type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Error) Reset() {
-	*x = Error{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Error) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Error) ProtoMessage() {}
-
-func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Error.ProtoReflect.Descriptor instead.
-func (*Error) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *Error) GetCode() int32 {
-	if x != nil {
-		return x.Code
-	}
-	return 0
-}
-
-func (x *Error) GetDetail() string {
-	if x != nil {
-		return x.Detail
-	}
-	return ""
-}
-
 type Response struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Commodity     *Commodity             `protobuf:"bytes,3,opt,name=commodity,proto3" json:"commodity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -281,7 +230,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[4]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +242,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[4]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +255,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{4}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Response) GetSuccess() bool {
@@ -316,7 +265,7 @@ func (x *Response) GetSuccess() bool {
 	return false
 }
 
-func (x *Response) GetError() *Error {
+func (x *Response) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -340,7 +289,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[5]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +301,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[5]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +314,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{5}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListRequest) GetOffset() int64 {
@@ -385,7 +334,7 @@ func (x *ListRequest) GetLimit() int64 {
 type ListResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Commodities   []*Commodity           `protobuf:"bytes,3,rep,name=commodities,proto3" json:"commodities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -393,7 +342,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[6]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +354,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[6]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +367,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{6}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListResponse) GetSuccess() bool {
@@ -428,7 +377,7 @@ func (x *ListResponse) GetSuccess() bool {
 	return false
 }
 
-func (x *ListResponse) GetError() *Error {
+func (x *ListResponse) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -448,7 +397,7 @@ func (x *ListResponse) GetCommodities() []*Commodity {
 type AuditResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Count         int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
 	Sale          int64                  `protobuf:"varint,4,opt,name=sale,proto3" json:"sale,omitempty"`
 	Granted       int64                  `protobuf:"varint,5,opt,name=granted,proto3" json:"granted,omitempty"`
@@ -459,7 +408,7 @@ type AuditResponse struct {
 
 func (x *AuditResponse) Reset() {
 	*x = AuditResponse{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[7]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +420,7 @@ func (x *AuditResponse) String() string {
 func (*AuditResponse) ProtoMessage() {}
 
 func (x *AuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[7]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +433,7 @@ func (x *AuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
 func (*AuditResponse) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{7}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuditResponse) GetSuccess() bool {
@@ -494,7 +443,7 @@ func (x *AuditResponse) GetSuccess() bool {
 	return false
 }
 
-func (x *AuditResponse) GetError() *Error {
+func (x *AuditResponse) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -540,7 +489,7 @@ type SellBatchRequest struct {
 
 func (x *SellBatchRequest) Reset() {
 	*x = SellBatchRequest{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[8]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +501,7 @@ func (x *SellBatchRequest) String() string {
 func (*SellBatchRequest) ProtoMessage() {}
 
 func (x *SellBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[8]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +514,7 @@ func (x *SellBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SellBatchRequest.ProtoReflect.Descriptor instead.
 func (*SellBatchRequest) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{8}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SellBatchRequest) GetItems() []*SellRequest {
@@ -584,7 +533,7 @@ type SellBatchResponse struct {
 
 func (x *SellBatchResponse) Reset() {
 	*x = SellBatchResponse{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[9]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +545,7 @@ func (x *SellBatchResponse) String() string {
 func (*SellBatchResponse) ProtoMessage() {}
 
 func (x *SellBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[9]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +558,7 @@ func (x *SellBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SellBatchResponse.ProtoReflect.Descriptor instead.
 func (*SellBatchResponse) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{9}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SellBatchResponse) GetItems() []*Response {
@@ -630,7 +579,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[10]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +591,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[10]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +604,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{10}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReleaseRequest) GetRequestId() string {
@@ -666,12 +615,13 @@ func (x *ReleaseRequest) GetRequestId() string {
 }
 
 // ReleaseResponse: success means the unit is back on sale; released says whether this call
-// put it back (false: an earlier call did). Error 404: no sale for the request id; 409: the
-// sale was refused, so there is nothing to give back. commodityId is the sale's commodity.
+// put it back (false: an earlier call did). Otherwise error.reason is NO_SALE (Sell never
+// recorded the request id) or NOT_GRANTED (the sale was refused, so there is nothing to give
+// back). commodityId is the sale's commodity.
 type ReleaseResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Released      bool                   `protobuf:"varint,3,opt,name=released,proto3" json:"released,omitempty"`
 	CommodityId   int64                  `protobuf:"varint,4,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -680,7 +630,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[11]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +642,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[11]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +655,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{11}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReleaseResponse) GetSuccess() bool {
@@ -715,7 +665,7 @@ func (x *ReleaseResponse) GetSuccess() bool {
 	return false
 }
 
-func (x *ReleaseResponse) GetError() *Error {
+func (x *ReleaseResponse) GetError() *outcome.Error {
 	if x != nil {
 		return x.Error
 	}
@@ -747,7 +697,7 @@ type ReleaseBatchRequest struct {
 
 func (x *ReleaseBatchRequest) Reset() {
 	*x = ReleaseBatchRequest{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[12]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +709,7 @@ func (x *ReleaseBatchRequest) String() string {
 func (*ReleaseBatchRequest) ProtoMessage() {}
 
 func (x *ReleaseBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[12]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +722,7 @@ func (x *ReleaseBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseBatchRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseBatchRequest) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{12}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReleaseBatchRequest) GetItems() []*ReleaseRequest {
@@ -791,7 +741,7 @@ type ReleaseBatchResponse struct {
 
 func (x *ReleaseBatchResponse) Reset() {
 	*x = ReleaseBatchResponse{}
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[13]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +753,7 @@ func (x *ReleaseBatchResponse) String() string {
 func (*ReleaseBatchResponse) ProtoMessage() {}
 
 func (x *ReleaseBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[13]
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +766,7 @@ func (x *ReleaseBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseBatchResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseBatchResponse) Descriptor() ([]byte, []int) {
-	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{13}
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReleaseBatchResponse) GetItems() []*ReleaseResponse {
@@ -830,7 +780,7 @@ var File_stock_srv_proto_stock_stock_proto protoreflect.FileDescriptor
 
 const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\n" +
-	"!stock-srv/proto/stock/stock.proto\x12\x05stock\"\xb1\x01\n" +
+	"!stock-srv/proto/stock/stock.proto\x12\x05stock\x1a\x1bproto/outcome/outcome.proto\"\xb1\x01\n" +
 	"\tCommodity\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -846,24 +796,21 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\vSellRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1c\n" +
 	"\trequestId\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
-	"\x06userId\x18\x03 \x01(\x03R\x06userId\"3\n" +
-	"\x05Error\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"x\n" +
+	"\x06userId\x18\x03 \x01(\x03R\x06userId\"\x81\x01\n" +
 	"\bResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
-	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x12.\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12.\n" +
 	"\tcommodity\x18\x03 \x01(\v2\x10.stock.CommodityR\tcommodity\";\n" +
 	"\vListRequest\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x03R\x05limit\"\x80\x01\n" +
+	"\x05limit\x18\x02 \x01(\x03R\x05limit\"\x89\x01\n" +
 	"\fListResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
-	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x122\n" +
-	"\vcommodities\x18\x03 \x03(\v2\x10.stock.CommodityR\vcommodities\"\xad\x01\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x122\n" +
+	"\vcommodities\x18\x03 \x03(\v2\x10.stock.CommodityR\vcommodities\"\xb6\x01\n" +
 	"\rAuditResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
-	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x12\x14\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12\x12\n" +
 	"\x04sale\x18\x04 \x01(\x03R\x04sale\x12\x18\n" +
 	"\agranted\x18\x05 \x01(\x03R\agranted\x12\x1a\n" +
@@ -873,10 +820,10 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\x11SellBatchResponse\x12%\n" +
 	"\x05items\x18\x01 \x03(\v2\x0f.stock.ResponseR\x05items\".\n" +
 	"\x0eReleaseRequest\x12\x1c\n" +
-	"\trequestId\x18\x01 \x01(\tR\trequestId\"\x8d\x01\n" +
+	"\trequestId\x18\x01 \x01(\tR\trequestId\"\x96\x01\n" +
 	"\x0fReleaseResponse\x12\x18\n" +
-	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\"\n" +
-	"\x05error\x18\x02 \x01(\v2\f.stock.ErrorR\x05error\x12\x1a\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\x1a\n" +
 	"\breleased\x18\x03 \x01(\bR\breleased\x12 \n" +
 	"\vcommodityId\x18\x04 \x01(\x03R\vcommodityId\"B\n" +
 	"\x13ReleaseBatchRequest\x12+\n" +
@@ -905,50 +852,50 @@ func file_stock_srv_proto_stock_stock_proto_rawDescGZIP() []byte {
 	return file_stock_srv_proto_stock_stock_proto_rawDescData
 }
 
-var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_stock_srv_proto_stock_stock_proto_goTypes = []any{
 	(*Commodity)(nil),            // 0: stock.Commodity
 	(*Request)(nil),              // 1: stock.Request
 	(*SellRequest)(nil),          // 2: stock.SellRequest
-	(*Error)(nil),                // 3: stock.Error
-	(*Response)(nil),             // 4: stock.Response
-	(*ListRequest)(nil),          // 5: stock.ListRequest
-	(*ListResponse)(nil),         // 6: stock.ListResponse
-	(*AuditResponse)(nil),        // 7: stock.AuditResponse
-	(*SellBatchRequest)(nil),     // 8: stock.SellBatchRequest
-	(*SellBatchResponse)(nil),    // 9: stock.SellBatchResponse
-	(*ReleaseRequest)(nil),       // 10: stock.ReleaseRequest
-	(*ReleaseResponse)(nil),      // 11: stock.ReleaseResponse
-	(*ReleaseBatchRequest)(nil),  // 12: stock.ReleaseBatchRequest
-	(*ReleaseBatchResponse)(nil), // 13: stock.ReleaseBatchResponse
+	(*Response)(nil),             // 3: stock.Response
+	(*ListRequest)(nil),          // 4: stock.ListRequest
+	(*ListResponse)(nil),         // 5: stock.ListResponse
+	(*AuditResponse)(nil),        // 6: stock.AuditResponse
+	(*SellBatchRequest)(nil),     // 7: stock.SellBatchRequest
+	(*SellBatchResponse)(nil),    // 8: stock.SellBatchResponse
+	(*ReleaseRequest)(nil),       // 9: stock.ReleaseRequest
+	(*ReleaseResponse)(nil),      // 10: stock.ReleaseResponse
+	(*ReleaseBatchRequest)(nil),  // 11: stock.ReleaseBatchRequest
+	(*ReleaseBatchResponse)(nil), // 12: stock.ReleaseBatchResponse
+	(*outcome.Error)(nil),        // 13: secbuy.outcome.Error
 }
 var file_stock_srv_proto_stock_stock_proto_depIdxs = []int32{
-	3,  // 0: stock.Response.error:type_name -> stock.Error
+	13, // 0: stock.Response.error:type_name -> secbuy.outcome.Error
 	0,  // 1: stock.Response.commodity:type_name -> stock.Commodity
-	3,  // 2: stock.ListResponse.error:type_name -> stock.Error
+	13, // 2: stock.ListResponse.error:type_name -> secbuy.outcome.Error
 	0,  // 3: stock.ListResponse.commodities:type_name -> stock.Commodity
-	3,  // 4: stock.AuditResponse.error:type_name -> stock.Error
+	13, // 4: stock.AuditResponse.error:type_name -> secbuy.outcome.Error
 	2,  // 5: stock.SellBatchRequest.items:type_name -> stock.SellRequest
-	4,  // 6: stock.SellBatchResponse.items:type_name -> stock.Response
-	3,  // 7: stock.ReleaseResponse.error:type_name -> stock.Error
-	10, // 8: stock.ReleaseBatchRequest.items:type_name -> stock.ReleaseRequest
-	11, // 9: stock.ReleaseBatchResponse.items:type_name -> stock.ReleaseResponse
+	3,  // 6: stock.SellBatchResponse.items:type_name -> stock.Response
+	13, // 7: stock.ReleaseResponse.error:type_name -> secbuy.outcome.Error
+	9,  // 8: stock.ReleaseBatchRequest.items:type_name -> stock.ReleaseRequest
+	10, // 9: stock.ReleaseBatchResponse.items:type_name -> stock.ReleaseResponse
 	0,  // 10: stock.StockService.CreateCommodity:input_type -> stock.Commodity
 	1,  // 11: stock.StockService.GetCommodity:input_type -> stock.Request
-	5,  // 12: stock.StockService.ListCommodities:input_type -> stock.ListRequest
+	4,  // 12: stock.StockService.ListCommodities:input_type -> stock.ListRequest
 	2,  // 13: stock.StockService.Sell:input_type -> stock.SellRequest
-	8,  // 14: stock.StockService.SellBatch:input_type -> stock.SellBatchRequest
+	7,  // 14: stock.StockService.SellBatch:input_type -> stock.SellBatchRequest
 	1,  // 15: stock.StockService.Audit:input_type -> stock.Request
-	10, // 16: stock.StockService.Release:input_type -> stock.ReleaseRequest
-	12, // 17: stock.StockService.ReleaseBatch:input_type -> stock.ReleaseBatchRequest
-	4,  // 18: stock.StockService.CreateCommodity:output_type -> stock.Response
-	4,  // 19: stock.StockService.GetCommodity:output_type -> stock.Response
-	6,  // 20: stock.StockService.ListCommodities:output_type -> stock.ListResponse
-	4,  // 21: stock.StockService.Sell:output_type -> stock.Response
-	9,  // 22: stock.StockService.SellBatch:output_type -> stock.SellBatchResponse
-	7,  // 23: stock.StockService.Audit:output_type -> stock.AuditResponse
-	11, // 24: stock.StockService.Release:output_type -> stock.ReleaseResponse
-	13, // 25: stock.StockService.ReleaseBatch:output_type -> stock.ReleaseBatchResponse
+	9,  // 16: stock.StockService.Release:input_type -> stock.ReleaseRequest
+	11, // 17: stock.StockService.ReleaseBatch:input_type -> stock.ReleaseBatchRequest
+	3,  // 18: stock.StockService.CreateCommodity:output_type -> stock.Response
+	3,  // 19: stock.StockService.GetCommodity:output_type -> stock.Response
+	5,  // 20: stock.StockService.ListCommodities:output_type -> stock.ListResponse
+	3,  // 21: stock.StockService.Sell:output_type -> stock.Response
+	8,  // 22: stock.StockService.SellBatch:output_type -> stock.SellBatchResponse
+	6,  // 23: stock.StockService.Audit:output_type -> stock.AuditResponse
+	10, // 24: stock.StockService.Release:output_type -> stock.ReleaseResponse
+	12, // 25: stock.StockService.ReleaseBatch:output_type -> stock.ReleaseBatchResponse
 	18, // [18:26] is the sub-list for method output_type
 	10, // [10:18] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
@@ -967,7 +914,7 @@ func file_stock_srv_proto_stock_stock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stock_srv_proto_stock_stock_proto_rawDesc), len(file_stock_srv_proto_stock_stock_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

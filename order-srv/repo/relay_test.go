@@ -1,4 +1,4 @@
-package relay_test
+package repo_test
 
 import (
 	"context"
@@ -8,34 +8,24 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
 	"secbuy/basic/natstest"
+	"secbuy/basic/outbox"
+	"secbuy/basic/testutil"
 	"secbuy/order-srv/migrations"
-	"secbuy/order-srv/relay"
 	"secbuy/order-srv/repo"
-	paypb "secbuy/payment-srv/proto/payment"
+	eventpb "secbuy/proto/events"
 )
-
-// startNATS runs a private nats-server with JetStream for the test.
-func startNATS(t testing.TB) string { return natstest.Start(t) }
 
 // created makes n created orders and returns their event msg ids in id order.
 func created(t *testing.T, r *repo.Repo, firstUser int64, n int) []string {
 	t.Helper()
 	var ids []string
-	for u := firstUser; u < firstUser+int64(n); u++ {
-		o, _, err := r.Insert(context.Background(), 7, u, fmt.Sprintf("%d:a", u))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.MarkCreated(context.Background(), o.ID, "phone"); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, repo.MsgID(o.ID))
+	for _, o := range createOrders(t, r, firstUser, n) {
+		ids = append(ids, eventpb.PayMsgID(o.ID))
 	}
 	return ids
 }
@@ -69,7 +59,8 @@ func streamIDs(t *testing.T, s jetstream.Stream) []string {
 }
 
 func TestRelay(t *testing.T) {
-	url := startNATS(t)
+	t.Parallel()
+	url := natstest.Start(t)
 	d := dbtest.New(t, "order", migrations.FS)
 	r := repo.New(d)
 	ctx := context.Background()
@@ -80,11 +71,11 @@ func TestRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(relay.AckTimeout))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(outbox.AckTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rl := relay.New(r, js)
+	rl := outbox.NewRelay(r, js, eventpb.PayTopic)
 
 	// No stream yet: nothing acknowledges, nothing is marked sent.
 	if n, err := rl.Step(ctx); n != 0 || err == nil {
@@ -112,10 +103,10 @@ func TestRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ev paypb.PayEvent
-	if err := protojson.Unmarshal(m.Data, &ev); err != nil || m.Subject != events.Topic ||
-		repo.MsgID(ev.OrderId) != want[0] || ev.UserId != 1 || ev.CommodityId != 7 || ev.Name != "phone" {
-		t.Errorf("first message on %s = %s (%v); want the PayEvent of %s on %s", m.Subject, m.Data, err, want[0], events.Topic)
+	var ev eventpb.PayEvent
+	if err := eventpb.Unmarshal(m.Data, &ev); err != nil || m.Subject != eventpb.PayTopic ||
+		eventpb.PayMsgID(ev.OrderId) != want[0] || ev.UserId != 1 || ev.CommodityId != 7 || ev.Name != "phone" {
+		t.Errorf("first message on %s = %s (%v); want the PayEvent of %s on %s", m.Subject, m.Data, err, want[0], eventpb.PayTopic)
 	}
 
 	// Republished events (say the mark was lost) are dropped by the stream.
@@ -135,10 +126,7 @@ func TestRelay(t *testing.T) {
 	go func() { rl.Run(rctx); close(done) }()
 	more := created(t, r, 100, 300) // more than one batch
 	rl.Poke()
-	deadline := time.Now().Add(10 * time.Second)
-	for unsent(t, d) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the relay to send what was poked", func() bool { return unsent(t, d) == 0 })
 	cancel()
 	select {
 	case <-done:

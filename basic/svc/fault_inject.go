@@ -1,3 +1,5 @@
+//go:build faultinject
+
 package svc
 
 import (
@@ -8,14 +10,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go-micro.dev/v6/server"
 )
 
-// Fault injection, for the chaos tests only: production never sets these variables, and
-// without them no wrapper is installed at all.
+// Fault injection, for the chaos tests only: it is compiled in only with the build tag
+// faultinject, which the whole-suite tests build their binaries with (test/suite); the
+// binaries of `make build`, `make up` and the Dockerfile have none of it. Even then,
+// without these variables no wrapper is installed.
 //
 //	SECBUY_FAULT_DELAY="StockService.SellBatch=4s[,Endpoint=duration...]"
 //	SECBUY_FAULT_DELAY_FROM=<unix seconds, fractions allowed>   (optional: from when)
@@ -103,11 +106,8 @@ func (f faultDelay) wrapper() server.HandlerWrapper {
 
 // faultOptions returns the server options that install the fault injection configured in
 // the environment: none when it is not configured. A setting that does not parse is
-// reported and ignored (it is a test's mistake, and must never take a service down). The
-// environment is read once per process.
-var faultOptions = sync.OnceValue(readFaultOptions)
-
-func readFaultOptions() []server.Option {
+// reported and ignored (it is a test's mistake, and must never take a service down).
+func faultOptions() []server.Option {
 	f, ok, err := parseFaultDelay(os.Getenv)
 	if err != nil {
 		slog.Error("fault injection setting ignored", "err", err)

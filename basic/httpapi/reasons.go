@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"golang.org/x/text/language"
+
+	"secbuy/proto/outcome"
+)
+
+// words are what a person reads for each reason, in English (the "detail" every reply has
+// always carried) and Chinese (the original system's language). This file is the only
+// place that makes them; everything else passes outcome.Reason values.
+var words = map[outcome.Reason]struct{ en, zh string }{
+	outcome.Reason_REASON_UNSPECIFIED:  {"refused", "请求被拒绝"},
+	outcome.Reason_INVALID_INPUT:       {"bad input", "输入有误"},
+	outcome.Reason_COMMODITY_NOT_FOUND: {"commodity not found", "商品不存在"},
+	outcome.Reason_SOLD_OUT:            {"sold out", "已售罄"},
+	outcome.Reason_NOT_STARTED:         {"not started", "尚未开始"},
+	outcome.Reason_ENDED:               {"ended", "已结束"},
+	outcome.Reason_REQUEST_REUSED:      {"request id already used for another purchase", "该请求编号已用于另一次购买"},
+	outcome.Reason_ALREADY_BOUGHT:      {"already bought", "您已购买过该商品"},
+	outcome.Reason_ORDER_NOT_FOUND:     {"order not found", "订单不存在"},
+	outcome.Reason_NOT_YOURS:           {"not your order", "不是您的订单"},
+	outcome.Reason_ORDER_PENDING:       {"busy: order pending", "订单处理中"},
+	outcome.Reason_ORDER_CANCELLED:     {"order cancelled", "订单已取消"},
+	outcome.Reason_PAYMENT_NOT_FOUND:   {"no payment for this order (unknown order, or its payment is not made yet)", "该订单没有支付记录（订单不存在，或支付记录尚未生成）"},
+	outcome.Reason_PAYMENT_EXPIRED:     {"payment expired", "支付已超时"},
+	outcome.Reason_NO_SALE:             {"no sale for this request id", "该请求编号没有售出记录"},
+	outcome.Reason_NOT_GRANTED:         {"sale was not granted: nothing to release", "该次购买未成功，无可退还"},
+	outcome.Reason_IN_PROGRESS:         {"already in progress", "您的另一次购买正在处理中"},
+	outcome.Reason_BUSY:                {"busy, try again", "系统繁忙，请重试"},
+	outcome.Reason_SLOW_DOWN:           {"slow down", "请求过于频繁，请稍后再试"},
+	outcome.Reason_UNAUTHENTICATED:     {"missing bearer token", "缺少登录凭证"},
+	outcome.Reason_INVALID_TOKEN:       {"invalid or expired token", "登录凭证无效或已过期"},
+	outcome.Reason_ADMIN_KEY_REQUIRED:  {"admin key required (X-Admin-Key)", "需要管理员密钥（X-Admin-Key）"},
+	outcome.Reason_METHOD_NOT_ALLOWED:  {"method not allowed", "不支持该请求方法"},
+	outcome.Reason_BODY_TOO_LARGE:      {"body too large", "请求体过大"},
+	outcome.Reason_ROUTE_NOT_FOUND:     {"no such route", "没有该接口"},
+	outcome.Reason_INTERNAL:            {"internal error", "内部错误"},
+}
+
+// problemJSON is the "error" object of a failed reply. Detail is English and stable;
+// Message is the same in Chinese, present when the request's Accept-Language prefers it.
+type problemJSON struct {
+	Code    int    `json:"code"`
+	Detail  string `json:"detail"`
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
+}
+
+// problem renders e for r. Its status is e's code if that is an error status, else its
+// reason's. Its detail is e's own (which field was wrong, which method to use) or else the
+// reason's words.
+func problem(r *http.Request, e *outcome.Error) problemJSON {
+	code := int(e.GetCode())
+	if code < 400 || code > 599 {
+		code = e.GetReason().Status()
+	}
+	w, ok := words[e.GetReason()]
+	if !ok {
+		w = words[outcome.Reason_REASON_UNSPECIFIED]
+	}
+	p := problemJSON{Code: code, Detail: e.GetDetail(), Reason: e.GetReason().String()}
+	if p.Detail == "" {
+		p.Detail = w.en
+	}
+	if prefersChinese(r) {
+		p.Message = w.zh
+		if e.GetDetail() != "" {
+			p.Message += "：" + e.GetDetail()
+		}
+	}
+	return p
+}
+
+// Text returns the words for reason in lang ("zh" or "en"): for a page, or a field that
+// shows a reason, such as a failed order's.
+func Text(reason outcome.Reason, lang string) string {
+	w, ok := words[reason]
+	if !ok {
+		w = words[outcome.Reason_REASON_UNSPECIFIED]
+	}
+	if lang == "zh" {
+		return w.zh
+	}
+	return w.en
+}
+
+// languages are the languages the words come in, English first (the default); Chinese in
+// either script gets the (simplified) Chinese words.
+var languages = language.NewMatcher([]language.Tag{language.English, language.SimplifiedChinese, language.TraditionalChinese})
+
+// prefersChinese says whether r's Accept-Language puts Chinese before English.
+func prefersChinese(r *http.Request) bool {
+	if r == nil {
+		return false
+	}
+	h := r.Header.Get("Accept-Language")
+	if h == "" {
+		return false
+	}
+	_, i := language.MatchStrings(languages, h)
+	return i > 0
+}
