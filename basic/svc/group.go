@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -84,10 +86,14 @@ func (g *Group) Run(ctx context.Context) error {
 		start(&servers, stopping, p)
 	}
 	<-stopping.Done()
+	begun := time.Now()
+	slog.Info("stopping: deregister, drain the calls in flight, finish the background work")
 	serr := servers.Wait()
 	for _, d := range g.drains {
 		d()
 	}
 	stopWork()
-	return errors.Join(serr, work.Wait())
+	err := errors.Join(serr, work.Wait())
+	slog.Info("stopped", "took", time.Since(begun).Round(time.Millisecond), "err", err)
+	return err
 }

@@ -32,6 +32,16 @@ func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream, jetstre
 	return nc, js, s
 }
 
+// setup gives a test a NATS server and a database of its own, and one side's connection
+// to the stream (see connect).
+func setup(t *testing.T) (string, *db.DB, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	url := natstest.Start(t)
+	d := dbtest.New(t, "payment", migrations.FS)
+	_, js, s := connect(t, url)
+	return url, d, js, s
+}
+
 func event(order int64) *eventpb.PayEvent {
 	return &eventpb.PayEvent{OrderId: order, CommodityId: 7, UserId: 1000 + order, Name: "goods", CreateTime: 1_700_000_000}
 }
@@ -177,9 +187,7 @@ func sumTo(n int64) int64 { return n * (n + 1) / 2 }
 
 func TestEventsPublishedBeforeTheConsumerExisted(t *testing.T) {
 	t.Parallel()
-	url := natstest.Start(t)
-	d := dbtest.New(t, "payment", migrations.FS)
-	_, pubJS, _ := connect(t, url) // the publisher creates the stream; no consumer exists yet
+	url, d, pubJS, _ := setup(t) // the publisher creates the stream; no consumer exists yet
 	publishEvents(t, pubJS, 1, 50)
 
 	_, _, stream := connect(t, url)
@@ -198,9 +206,7 @@ func TestEventsPublishedBeforeTheConsumerExisted(t *testing.T) {
 
 func TestSameEventThreeTimesMakesOnePayment(t *testing.T) {
 	t.Parallel()
-	url := natstest.Start(t)
-	d := dbtest.New(t, "payment", migrations.FS)
-	_, js, stream := connect(t, url)
+	_, d, js, stream := setup(t)
 	data, err := eventpb.Marshal(event(5))
 	if err != nil {
 		t.Fatal(err)
@@ -234,9 +240,7 @@ func TestStopMidwayAndRestart(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			url := natstest.Start(t)
-			d := dbtest.New(t, "payment", migrations.FS)
-			_, pubJS, _ := connect(t, url)
+			url, d, pubJS, _ := setup(t)
 			publishEvents(t, pubJS, 1, n)
 
 			first := &countingStore{inner: repo.New(d), delay: 50 * time.Millisecond}
@@ -285,9 +289,7 @@ func ackedCount(t *testing.T, js jetstream.JetStream) int64 {
 
 func TestPoisonIsTerminatedAndDoesNotBlock(t *testing.T) {
 	t.Parallel()
-	url := natstest.Start(t)
-	d := dbtest.New(t, "payment", migrations.FS)
-	_, js, stream := connect(t, url)
+	_, d, js, stream := setup(t)
 	poison := []string{
 		`{not json`,
 		``,
@@ -330,9 +332,7 @@ func TestPoisonIsTerminatedAndDoesNotBlock(t *testing.T) {
 
 func TestDatabaseFailureIsRetried(t *testing.T) {
 	t.Parallel()
-	url := natstest.Start(t)
-	d := dbtest.New(t, "payment", migrations.FS)
-	_, js, stream := connect(t, url)
+	_, d, js, stream := setup(t)
 	publishEvents(t, js, 1, 1)
 	store := &countingStore{inner: repo.New(d), failFirst: 3}
 	startConsumer(t, stream, store)
@@ -382,9 +382,7 @@ func TestDecode(t *testing.T) {
 func TestManyEventsAtOnce(t *testing.T) {
 	t.Parallel()
 	const n = 5000
-	url := natstest.Start(t)
-	d := dbtest.New(t, "payment", migrations.FS)
-	_, js, stream := connect(t, url)
+	url, d, js, stream := setup(t)
 	store := &countingStore{inner: repo.New(d)}
 	startConsumer(t, stream, store)
 	_, _, other := connect(t, url) // a second instance shares the durable consumer

@@ -45,13 +45,6 @@ var (
 	ErrExpired  = errors.New("payment expired")
 )
 
-// Audit counts one commodity's payments by state; OrderIDSum adds their order ids, so a
-// checker can tell the right orders from merely the right number of them. Live counts the
-// payments not expired (those of created orders) and LiveOrderIDSum adds their order ids.
-type Audit struct {
-	Payments, Unpaid, Paid, Expired, OrderIDSum, Live, LiveOrderIDSum int64
-}
-
 // Repo is the Postgres store: the payments, and the outbox of their payment.expired
 // events (whose Relay publishes it).
 type Repo struct {
@@ -154,6 +147,13 @@ func (r *Repo) Get(ctx context.Context, orderID, userID int64) (Payment, error) 
 		return Payment{}, ErrNotYours
 	}
 	return p, nil
+}
+
+// Audit counts one commodity's payments by state; OrderIDSum adds their order ids, so a
+// checker can tell the right orders from merely the right number of them. Live counts the
+// payments not expired (those of created orders) and LiveOrderIDSum adds their order ids.
+type Audit struct {
+	Payments, Unpaid, Paid, Expired, OrderIDSum, Live, LiveOrderIDSum int64
 }
 
 // Audit counts commodity commodityID's payments; a commodity with none gets zeros.
