@@ -59,7 +59,7 @@ test: lint
 # error, Ctrl-C); the exit status is the benchmark's. ARGS go to the benchmark (-h lists them).
 bench:
 	@trap 'bash scripts/suite.sh down' EXIT; trap 'exit 130' INT TERM; \
-	bash scripts/suite.sh up || exit $$?; \
+	PPROF=1 bash scripts/suite.sh up || exit $$?; \
 	go run ./test/bench $(ARGS)
 
 proto:

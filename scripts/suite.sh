@@ -20,6 +20,7 @@ RUN_DIR=$ROOT/run
 LOG_DIR=$RUN_DIR/logs
 BIN_DIR=$ROOT/bin
 UP_WAIT=${SECBUY_UP_WAIT:-60}
+PPROF_PORT_BASE=${PPROF_PORT_BASE:-16060}
 STOP_WAIT=15
 
 export MICRO_REGISTRY=${MICRO_REGISTRY:-nats}
@@ -152,11 +153,24 @@ cmd_up() {
 	done
 
 	mkdir -p "$LOG_DIR"
+	# A crowd of a thousand connections needs as many file descriptors.
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	local i=0 debug envs
 	for name in "${SRVS[@]}" "${WEBS[@]}"; do
 		: >"$LOG_DIR/$name.log"
+		rm -f "$RUN_DIR/$name.debug"
+		# PPROF=1 (make bench sets it): each service serves net/http/pprof on a loopback port
+		# of its own, written to run/NAME.debug, for the bench's -profile.
+		envs=()
+		if [ "${PPROF:-}" = 1 ]; then
+			debug=127.0.0.1:$((PPROF_PORT_BASE + i))
+			echo "$debug" >"$RUN_DIR/$name.debug"
+			envs=("SECBUY_DEBUG_ADDR=$debug")
+		fi
+		i=$((i + 1))
 		# setsid: the service gets its own session, so a Ctrl-C in the terminal reaches only
 		# this script, which then stops the services in order with SIGTERM.
-		setsid "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+		env "${envs[@]}" setsid "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
 		echo $! >"$(pid_file "$name")"
 	done
 

@@ -68,6 +68,9 @@ type Config struct {
 	// ProfileDir, if set, makes every service write CPU and allocation profiles there when
 	// it stops (a development knob, used by `make bench`).
 	ProfileDir string `json:"profile_dir" env:"PROFILE_DIR"`
+	// DebugAddr, if set, is where a service serves net/http/pprof (loopback only: it is
+	// for a developer; `make bench` gives each service one to take profiles during a run).
+	DebugAddr string `json:"debug_addr" env:"DEBUG_ADDR"`
 
 	// Abuse control on POST /order/sell, shared by every order-web through Redis: buys per
 	// second per user and per client IP (0: no limit; a burst of one second's worth is

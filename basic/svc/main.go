@@ -31,6 +31,13 @@ func start(service string, run func(context.Context, config.Config) error) error
 	}
 	setupLog(service, cfg.LogLevel)
 	defer Profile(cfg.ProfileDir, service)()
+	if cfg.DebugAddr != "" {
+		stop, err := serveDebug(cfg.DebugAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return run(ctx, cfg)

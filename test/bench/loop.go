@@ -71,13 +71,13 @@ type worker struct {
 
 const memoMax = 64
 
-// do sends req, reads the whole reply and records the outcome. orders says whether to
-// parse the order id out of the reply (buys); a read's 200 is never parsed.
-func (w *worker) do(req *request, seq int64, orders bool) {
+// do sends req, reads the whole reply and records the outcome, with the latency from due
+// (when the request was meant to be sent). orders says whether to parse the order id out
+// of the reply (buys); a read's 200 is never parsed.
+func (w *worker) do(req *request, seq int64, orders bool, due time.Time) {
 	s := sample{user: req.user, seq: seq}
-	t0 := time.Now()
 	status, body, err := w.conn.do(req)
-	s.latency = time.Since(t0)
+	s.latency = time.Since(due)
 	s.status = int32(status)
 	if err != nil {
 		s.failed, s.reason, w.lastErr = true, reasonError, err
@@ -132,22 +132,31 @@ func detail(status int32, body []byte) string {
 	return fmt.Sprintf("status %d", status)
 }
 
-// measured is what a closed loop (or a load.Burst) produced.
+// measured is what a loop (or a load.Burst) produced.
 type measured struct {
 	samples []sample
 	elapsed time.Duration
+	offered float64 // the open loop's rate (0: a closed loop)
+	// commodity is the one the requests bought (0: none, or several).
+	commodity int64
 	cpu     float64 // this process's CPU time over the wall time: cores busy
 	lastErr error   // one transport error, if any
 }
 
-// loop is a closed loop: conns workers, each with its own connection, each sending its
-// next request as soon as the previous one was answered (the offered load is what the
-// server sustains with conns requests in flight). next returns the request numbered seq;
-// seq counts from 0 across all workers, so each request can have its own user.
+// loop is a run of requests over conns connections, each a worker with its own
+// connection. In a closed loop (rate 0) each worker sends its next request as soon as the
+// previous one was answered: the offered load is what the server sustains with conns
+// requests in flight. In an open loop requests are due at a fixed rate, whatever the
+// answers do, and each one's latency counts from when it was due, so a stall shows as the
+// latency of every request that waited behind it (the coordinated-omission fix of wrk2 and
+// vegeta); a request that finds every connection busy waits for one. next returns the
+// request numbered seq; seq counts from 0 across all workers, so each request can have its
+// own user.
 type loop struct {
 	conns   int
 	newConn func() conn
-	orders  bool // parse order ids out of successful replies (buys)
+	orders  bool    // parse order ids out of successful replies (buys)
+	rate    float64 // requests per second of an open loop; 0: a closed loop
 	// The loop stops at the first of: d has passed (0: no limit), n requests were sent
 	// (0: no limit), ctx ended.
 	d time.Duration
@@ -156,37 +165,53 @@ type loop struct {
 
 func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
 	var (
-		seq     atomic.Int64
 		wg      sync.WaitGroup
 		workers = make([]*worker, l.conns)
 		start   = make(chan struct{})
+		t0      time.Time
 	)
+	due := make(chan int64, 4*l.conns) // the open loop's requests, by number
+	var seq atomic.Int64               // the closed loop's next request number
+	// take returns the worker's next request number and when it is due, or false at the end.
+	take := func(deadline time.Time) (int64, time.Time, bool) {
+		if l.rate > 0 {
+			n, ok := <-due
+			return n, t0.Add(time.Duration(float64(n) / l.rate * float64(time.Second))), ok
+		}
+		n := seq.Add(1) - 1
+		if ctx.Err() != nil || (l.n > 0 && n >= l.n) || (l.d > 0 && time.Now().After(deadline)) {
+			return 0, time.Time{}, false
+		}
+		return n, time.Now(), true
+	}
 	for i := range workers {
 		w := &worker{conn: l.newConn(), memo: map[string]uint16{}, samples: make([]sample, 0, 1024)}
 		workers[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer w.conn.close()
 			<-start
-			var deadline time.Time
-			if l.d > 0 {
-				deadline = time.Now().Add(l.d)
-			}
-			for ctx.Err() == nil && (l.d == 0 || time.Now().Before(deadline)) {
-				n := seq.Add(1) - 1
-				if l.n > 0 && n >= l.n {
+			deadline := t0.Add(l.d)
+			for {
+				n, at, ok := take(deadline)
+				if !ok {
 					return
 				}
 				req := next(n)
-				w.do(&req, n, l.orders)
+				w.do(&req, n, l.orders, at)
 			}
-		}()
+		})
 	}
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0 := cpuTime()
+	t0 = time.Now()
 	close(start)
+	if l.rate > 0 {
+		l.pace(ctx, t0, due)
+	}
 	wg.Wait()
 	r := measured{elapsed: time.Since(t0)}
+	if l.rate > 0 {
+		r.offered = l.rate
+	}
 	r.cpu = (cpuTime() - cpu0).Seconds() / r.elapsed.Seconds()
 	n := 0
 	for _, w := range workers {
@@ -200,6 +225,33 @@ func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
 		}
 	}
 	return r
+}
+
+// pace puts the numbers of the open loop's requests on due as they fall due (checking the
+// clock every millisecond, so a burst of at most a millisecond's worth goes at once), until
+// d has passed, n were sent or ctx ended; then it closes due.
+func (l loop) pace(ctx context.Context, t0 time.Time, due chan<- int64) {
+	defer close(due)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	var sent int64
+	for ctx.Err() == nil {
+		el := time.Since(t0)
+		if l.d > 0 && el >= l.d {
+			return
+		}
+		for upto := int64(el.Seconds()*l.rate) + 1; sent < upto; sent++ {
+			if l.n > 0 && sent >= l.n {
+				return
+			}
+			select {
+			case due <- sent:
+			case <-ctx.Done():
+				return
+			}
+		}
+		<-tick.C
+	}
 }
 
 // fromResult turns a load.Burst result into samples.
@@ -235,6 +287,7 @@ type stats struct {
 	rate          float64
 	p50, p99, max time.Duration
 	ok            int
+	errors        int            // requests without an answer, or answered 5xx
 	others        map[string]int // every reason but "ok"
 }
 
@@ -251,6 +304,9 @@ func summarise(r measured) stats {
 	for i, s := range r.samples {
 		lat[i] = s.latency
 		counts[s.reason]++
+		if s.failed || s.status >= 500 {
+			st.errors++
+		}
 	}
 	slices.Sort(lat)
 	at := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p/100)] }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"math"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,41 +14,30 @@ import (
 	"unicode/utf8"
 )
 
+// serviceNames are the six services, whose peak memory and profiles the bench reports.
+var serviceNames = []string{"stock-srv", "order-srv", "payment-srv", "stock-web", "order-web", "payment-web"}
+
 // printTable writes the one table of the run. Numbers are right-aligned; the last two
-// columns (failures by reason, invariants) are text.
-func printTable(out io.Writer, rows []row) {
-	var plain float64
-	for _, r := range rows {
-		if r.name == "plain" && r.err == nil {
-			plain = r.stats.rate
-		}
-	}
-	cells := [][]string{{"scenario", "requests", "req/s", "x plain", "p50 ms", "p99 ms", "max ms",
-		"successes", "durable orders/s", "client CPU", "failures by reason", "invariants"}}
+// columns (answers other than success, invariants) are text. hello is the baseline's rate.
+func printTable(out io.Writer, rows []row, hello float64) {
+	cells := [][]string{{"scenario", "requests", "req/s", "x hello", "p50 ms", "p99 ms", "max ms",
+		"capacity/s", "x hello", "successes", "durable orders/s", "errors", "client CPU", "other answers", "invariants"}}
 	for _, r := range rows {
 		if r.err != nil && len(r.run.samples) == 0 {
-			cells = append(cells, []string{r.name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "COULD NOT RUN: " + r.err.Error()})
+			cells = append(cells, []string{r.name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "COULD NOT RUN: " + r.err.Error()})
 			continue
 		}
 		st := r.stats
-		ratio, durable, check := "-", "-", "-"
-		if plain > 0 {
-			ratio = fmt.Sprintf("%.2f", st.rate/plain)
+		capacity, capRatio, durable := "-", "-", "-"
+		if r.capacity > 0 {
+			capacity, capRatio = fmt.Sprintf("%.0f", r.capacity), ratio(r.capacity, hello)
 		}
-		if r.name == "sustained" {
+		if r.durable > 0 {
 			durable = fmt.Sprintf("%.0f", r.durable)
 		}
-		switch {
-		case r.err != nil:
-			check = "COULD NOT CHECK: " + r.err.Error()
-		case len(r.violations) > 0:
-			check = "BROKEN: " + strings.Join(r.violations, "; ")
-		case r.checked:
-			check = "OK"
-		}
-		cells = append(cells, []string{r.name, strconv.Itoa(st.requests), fmt.Sprintf("%.0f", st.rate), ratio,
-			ms(st.p50), ms(st.p99), ms(st.max), strconv.Itoa(st.ok), durable, fmt.Sprintf("%.2f", r.run.cpu),
-			st.otherString(), check})
+		cells = append(cells, []string{r.name, strconv.Itoa(st.requests), fmt.Sprintf("%.0f", st.rate), ratio(st.rate, hello),
+			ms(st.p50), ms(st.p99), ms(st.max), capacity, capRatio, strconv.Itoa(st.ok), durable, strconv.Itoa(st.errors),
+			fmt.Sprintf("%.2f", r.run.cpu), st.otherString(), r.verdict()})
 	}
 	width := make([]int, len(cells[0]))
 	for _, row := range cells {
@@ -71,6 +62,65 @@ func printTable(out io.Writer, rows []row) {
 	}
 }
 
+// verdict is what the invariants column says of r.
+func (r row) verdict() string {
+	switch {
+	case r.err != nil:
+		return "COULD NOT CHECK: " + r.err.Error()
+	case len(r.violations) > 0:
+		return "BROKEN: " + strings.Join(r.violations, "; ")
+	case r.checked:
+		return "OK"
+	}
+	return "-"
+}
+
+func ratio(rate, hello float64) string {
+	if hello <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", rate/hello)
+}
+
+// jsonRow is one scenario in the -json file.
+type jsonRow struct {
+	Name         string  `json:"name"`
+	Rate         float64 `json:"rate"`
+	Ratio        float64 `json:"ratio"`
+	P50          float64 `json:"p50_ms"`
+	P99          float64 `json:"p99_ms"`
+	Max          float64 `json:"max_ms"`
+	Capacity     float64 `json:"capacity_rps"`
+	Durable      float64 `json:"durable_per_s"`
+	Errors       int     `json:"errors"`
+	InvariantsOK bool    `json:"invariants_ok"`
+}
+
+// writeJSON writes the rows to file as a JSON array, one object per scenario; ratios are
+// to hello's rate (0 when it was not measured).
+func writeJSON(file string, rows []row, hello float64) error {
+	out := make([]jsonRow, 0, len(rows))
+	for _, r := range rows {
+		st := r.stats
+		j := jsonRow{Name: r.name, Rate: round(st.rate), P50: msf(st.p50), P99: msf(st.p99), Max: msf(st.max),
+			Capacity: round(r.capacity), Durable: round(r.durable), Errors: st.errors,
+			InvariantsOK: r.err == nil && len(r.violations) == 0 && r.checked}
+		if hello > 0 {
+			j.Ratio = math.Round(st.rate/hello*1000) / 1000
+		}
+		out = append(out, j)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, append(b, '\n'), 0o644)
+}
+
+func round(f float64) float64 { return math.Round(f) }
+
+func msf(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1000 }
+
 // printNotes writes what a row needs said beyond its cells.
 func printNotes(out io.Writer, b *bench) {
 	fmt.Fprintln(out, "notes:")
@@ -82,14 +132,15 @@ func printNotes(out io.Writer, b *bench) {
 			fmt.Fprintf(out, "  %-10s a transport error: %v\n", r.name, r.run.lastErr)
 		}
 	}
-	fmt.Fprintln(out, "  client CPU is this process's CPU time over wall time, in cores; latencies in ms, measured by the client.")
+	fmt.Fprintln(out, "  x hello: the rate over the hello baseline's; capacity: the highest open-loop rate at which p99 <= 100 ms and no request failed or got a 5xx")
+	fmt.Fprintln(out, "  client CPU is this process's CPU time over wall time, in cores; latencies in ms, measured by the client (open loop: from when each request was due).")
 }
 
 // printRSS writes each service's peak resident memory (VmHWM), read from /proc for the
 // pids that scripts/suite.sh recorded.
 func printRSS(out io.Writer, runDir string) {
 	var parts []string
-	for _, name := range []string{"stock-srv", "order-srv", "payment-srv", "stock-web", "order-web", "payment-web"} {
+	for _, name := range serviceNames {
 		parts = append(parts, fmt.Sprintf("%s %s", name, peakRSS(filepath.Join(runDir, name+".pid"))))
 	}
 	fmt.Fprintf(out, "peak RSS (VmHWM): %s\n", strings.Join(parts, ", "))
