@@ -498,6 +498,7 @@ type chaosCommodity struct {
 	Commodity struct {
 		Count int64 `json:"count"`
 		Sale  int64 `json:"sale"`
+		Left  int64 `json:"left"`
 	} `json:"commodity"`
 }
 
@@ -827,7 +828,20 @@ func TestChaosExpiryRace(t *testing.T) {
 	for _, v := range au.Violations(false) {
 		t.Error("after the race:", v)
 	}
-	// A second crowd buys the returned units: the commodity sells out again.
+	// The returned units are back on sale a moment later (they are held for a second, so
+	// that an edge told "sold out" for that long is never wrong)...
+	err = suite.Eventually(10*time.Second, func() error {
+		var got chaosCommodity
+		code, err := load.Do(c, "GET", fmt.Sprintf("%s/stock/get?id=%d", cfg.StockURL, res.Commodity), "", nil, &got)
+		if err == nil && (code != 200 || got.Commodity.Left != au.Released) {
+			err = fmt.Errorf("stock-web shows %d %+v, want %d units left", code, got.Commodity, au.Released)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ...and a second crowd buys them: the commodity sells out again.
 	second := cfg
 	second.Commodity, second.Buyers, second.UserBase = res.Commodity, 2*int(au.Released)+50, userBase.Add(1_000_000)
 	res2, err := load.Burst(ctx, c, second)

@@ -68,6 +68,11 @@ type Config struct {
 	// ProfileDir, if set, makes every service write CPU and allocation profiles there when
 	// it stops (a development knob, used by `make bench`).
 	ProfileDir string `json:"profile_dir" env:"PROFILE_DIR"`
+	// GCPercent is the services' GOGC (100: Go's default), and MemLimitMB their soft memory
+	// limit (GOMEMLIMIT; 0: none), which makes the collector work harder as the heap nears
+	// it: a crowd's garbage then does not double the memory a service takes.
+	GCPercent  int `json:"gc_percent" env:"GC_PERCENT"`
+	MemLimitMB int `json:"mem_limit_mb" env:"MEM_LIMIT_MB"`
 	// DebugAddr, if set, is where a service serves net/http/pprof (loopback only: it is
 	// for a developer; `make bench` gives each service one to take profiles during a run).
 	DebugAddr string `json:"debug_addr" env:"DEBUG_ADDR"`

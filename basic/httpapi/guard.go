@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"secbuy/basic/batch"
 	"secbuy/proto/outcome"
 )
 
@@ -58,7 +59,23 @@ type Guard struct {
 
 	skipUntil atomic.Int64 // unix ns: Redis failed, not asked again before then
 	warned    atomic.Int64 // unix ns of the last warning
+
+	// The presses in flight at one moment send their scripts in one pipeline: one write and
+	// one read for all, instead of a round trip each.
+	scripts *batch.Batcher[scriptCall, scriptResult]
 }
+
+// scriptCall is one script to run in a pipeline, and scriptResult its answer.
+type (
+	scriptCall struct {
+		script *redis.Script
+		keys   []string
+		args   []any
+	}
+	scriptResult struct {
+		cmd *redis.Cmd
+	}
+)
 
 const (
 	// redisTimeout bounds a Redis read or write, and waitTimeout the wait for a
@@ -92,6 +109,7 @@ func NewGuard(c GuardConfig) (*Guard, error) {
 		ipHeader: c.IPHeader,
 		ttlMS:    c.InflightTTL.Milliseconds(),
 	}
+	g.scripts = batch.New(2, 256, waitTimeout+redisTimeout, g.runScripts)
 	g.userEvery, g.userBurst = interval(c.UserPerSec)
 	g.ipEvery, g.ipBurst = interval(c.IPPerSec)
 	if g.ttlMS <= 0 {
@@ -103,7 +121,7 @@ func NewGuard(c GuardConfig) (*Guard, error) {
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			_ = g.rdb.Close()
+			_ = g.Close()
 			return nil, fmt.Errorf("rate_ip_exempt: %w", err)
 		}
 		g.exempt = append(g.exempt, p.Masked())
@@ -120,8 +138,48 @@ func interval(perSec int) (every, burst int64) {
 	return int64(math.Max(1, 1e6/float64(perSec))), int64(perSec)
 }
 
-// Close closes the Redis connections.
-func (g *Guard) Close() error { return g.rdb.Close() }
+// Close stops the pipelining and closes the Redis connections.
+func (g *Guard) Close() error {
+	g.scripts.Close()
+	return g.rdb.Close()
+}
+
+// runScripts runs calls in one pipeline. A script Redis does not have (after a restart) is
+// sent whole once, and its digest used again from then on.
+func (g *Guard) runScripts(ctx context.Context, calls []scriptCall) ([]scriptResult, error) {
+	cmds := g.pipeline(ctx, calls, (*redis.Script).EvalSha)
+	for _, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			cmds = g.pipeline(ctx, calls, (*redis.Script).Eval)
+			break
+		}
+	}
+	out := make([]scriptResult, len(calls))
+	for i, cmd := range cmds {
+		out[i].cmd = cmd
+	}
+	return out, nil
+}
+
+func (g *Guard) pipeline(ctx context.Context, calls []scriptCall,
+	run func(*redis.Script, context.Context, redis.Scripter, []string, ...any) *redis.Cmd) []*redis.Cmd {
+	pipe := g.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = run(c.script, ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	return cmds
+}
+
+// run runs one script through the pipeline of the moment and returns its command, done.
+func (g *Guard) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (*redis.Cmd, error) {
+	res, err := g.scripts.Do(ctx, scriptCall{script: script, keys: keys, args: args})
+	if err != nil {
+		return nil, err
+	}
+	return res.cmd, nil
+}
 
 // admitScript checks both rate limits (GCRA: a key holds the theoretical arrival time, in
 // µs of Redis's clock, of the next request) and, if both allow, charges them and sets the
@@ -179,9 +237,13 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, 
 	// The request's own cancellation must not look like Redis failing.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
-	res, err := admitScript.Run(ctx, g.rdb,
+	cmd, err := g.run(ctx, admitScript,
 		[]string{g.prefix + "rate:user:" + strconv.FormatInt(user, 10), ipKey, mark},
-		g.userEvery, g.userBurst, ipEvery, g.ipBurst, value, g.ttlMS).Int64Slice()
+		g.userEvery, g.userBurst, ipEvery, g.ipBurst, value, g.ttlMS)
+	var res []int64
+	if err == nil {
+		res, err = cmd.Int64Slice()
+	}
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("admit script returned %v", res)
 	}
@@ -207,7 +269,11 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, 
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout+redisTimeout)
 		defer cancel()
 		// On failure the mark lapses after its TTL.
-		if err := releaseScript.Run(ctx, g.rdb, []string{mark}, value).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		cmd, err := g.run(ctx, releaseScript, []string{mark}, value)
+		if err == nil {
+			err = cmd.Err()
+		}
+		if err != nil && !errors.Is(err, redis.Nil) {
 			g.failOpen(err)
 		}
 	}, true

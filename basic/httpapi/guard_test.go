@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -90,5 +92,37 @@ func TestGuardFailsOpenOnce(t *testing.T) {
 	}
 	if n := g.rdb.PoolStats().Misses; n != dials {
 		t.Errorf("10 more presses tried %d new Redis connections; want none while failing open", n-dials)
+	}
+}
+
+// After Redis lost its scripts (a restart, SCRIPT FLUSH), the pipeline sends them whole
+// again: presses are still checked, not let through unchecked.
+func TestGuardAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	g, err := NewGuard(GuardConfig{RedisAddr: "127.0.0.1:6379", KeyPrefix: fmt.Sprintf("secbuy-test:flush:%d:", time.Now().UnixNano()),
+		UserPerSec: 1, InflightTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ctx := context.Background()
+	if err := g.rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Redis on 127.0.0.1:6379 is needed (`make services` starts it): %v", err)
+	}
+	if err := g.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "/", nil)
+	release, ok := g.Admit(httptest.NewRecorder(), r, 1, 1, "1:a")
+	if !ok {
+		t.Fatal("first press refused")
+	}
+	release()
+	if g.skipUntil.Load() != 0 {
+		t.Fatal("the guard failed open: the flushed script was not sent again")
+	}
+	w := httptest.NewRecorder()
+	if _, ok := g.Admit(w, r, 1, 1, "1:b"); ok || w.Code != 429 {
+		t.Errorf("second press within the second: admitted %v, %d; want 429 (the limit is checked)", ok, w.Code)
 	}
 }

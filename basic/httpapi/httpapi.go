@@ -30,11 +30,33 @@ func JSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Fail writes the refusal e: {"success":false,"error":{"code":S,"detail":...,"reason":...}}
-// with status S.
+// with status S. A refusal that is its reason alone (most of a crowd's: "sold out") is
+// written from bytes rendered once.
 func Fail(w http.ResponseWriter, r *http.Request, e *outcome.Error) {
+	if b, ok := rendered(r, e); ok {
+		h := w.Header()
+		h["Content-Type"] = jsonType
+		h["X-Content-Type-Options"] = nosniff
+		w.WriteHeader(int(e.GetCode()))
+		_, _ = w.Write(b)
+		return
+	}
 	body := problem(r, e)
-	JSON(w, body.Code, map[string]any{"success": false, "error": body})
+	JSON(w, body.Code, failure{Error: body})
 }
+
+// failure is the body of a failed reply (its fields in the order they always had).
+type failure struct {
+	Error   problemJSON `json:"error"`
+	Success bool        `json:"success"`
+}
+
+// The headers of every JSON reply, shared (never changed) so that setting them allocates
+// nothing.
+var (
+	jsonType = []string{"application/json; charset=utf-8"}
+	nosniff  = []string{"nosniff"}
+)
 
 // OK writes {"success":true, key: v} with status 200.
 func OK(w http.ResponseWriter, key string, v any) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"golang.org/x/text/language"
@@ -72,6 +73,42 @@ func problem(r *http.Request, e *outcome.Error) problemJSON {
 		}
 	}
 	return p
+}
+
+// renderedFailures holds, per language (English, Chinese), the whole body of the failed
+// reply of each reason with no detail of its own, as Fail would write it.
+var renderedFailures = func() [2]map[outcome.Reason][]byte {
+	var out [2]map[outcome.Reason][]byte
+	for lang := range out {
+		out[lang] = map[outcome.Reason][]byte{}
+		for reason := range words {
+			e := outcome.Refuse(reason)
+			p := problemJSON{Code: int(e.Code), Detail: words[reason].en, Reason: reason.String()}
+			if lang == 1 {
+				p.Message = words[reason].zh
+			}
+			b, err := json.Marshal(failure{Error: p})
+			if err != nil {
+				panic(err) // fixed data: cannot fail
+			}
+			out[lang][reason] = append(b, '\n')
+		}
+	}
+	return out
+}()
+
+// rendered returns the prepared body of e for r, if e is a reason alone with its own
+// status.
+func rendered(r *http.Request, e *outcome.Error) ([]byte, bool) {
+	if e.GetDetail() != "" || int(e.GetCode()) != e.GetReason().Status() {
+		return nil, false
+	}
+	lang := 0
+	if prefersChinese(r) {
+		lang = 1
+	}
+	b, ok := renderedFailures[lang][e.GetReason()]
+	return b, ok
 }
 
 // Text returns the words for reason in lang ("zh" or "en"): for a page, or a field that

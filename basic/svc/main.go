@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"go-micro.dev/v6/logger"
@@ -30,6 +31,10 @@ func start(service string, run func(context.Context, config.Config) error) error
 		return fmt.Errorf("%s: %w", service, err)
 	}
 	setupLog(service, cfg.LogLevel)
+	debug.SetGCPercent(cfg.GCPercent)
+	if cfg.MemLimitMB > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemLimitMB) << 20)
+	}
 	defer Profile(cfg.ProfileDir, service)()
 	if cfg.DebugAddr != "" {
 		stop, err := serveDebug(cfg.DebugAddr)

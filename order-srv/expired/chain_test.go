@@ -291,10 +291,15 @@ func TestExpiryChain(t *testing.T) {
 	idle(t, c.js)
 	t.Logf("first wave: %d paid, %d expired and released", paid, count-paid)
 
-	// The released units are on sale again: the buyers whose order was cancelled (with a new
-	// request id) and 10 new buyers compete for them; exactly the released units are sold.
-	// (Expiry stops first, so that the new payments cannot expire before the check.)
+	// The released units are on sale again (once their return delay is over): the buyers
+	// whose order was cancelled (with a new request id) and 10 new buyers compete for them;
+	// exactly the released units are sold. (Expiry stops first, so that the new payments
+	// cannot expire before the check.)
 	c.stopExpiry()
+	testutil.Eventually(t, 10*time.Second, "the released units on sale again", func() bool {
+		cm, err := c.stock.Get(ctx, c.sid)
+		return err == nil && cm.Left(time.Now()) == int64(count-paid)
+	})
 	var again []int64
 	for u, id := range first {
 		if o, _ := c.orders.Get(ctx, id); o.State == repo.Cancelled {

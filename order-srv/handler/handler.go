@@ -31,6 +31,7 @@ type Store interface {
 	Get(ctx context.Context, id int64) (repo.Order, error)
 	Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]repo.Order, error)
 	Audit(ctx context.Context, sid int64) (repo.Audit, error)
+	Holders(ctx context.Context, sid int64) ([]int64, error)
 }
 
 // MaxBatch is the most orders one CreateOrders call may carry.
@@ -43,6 +44,7 @@ type Order struct {
 	poke        func()
 	sellTimeout time.Duration
 	batch       *batch.Batcher[*pb.CreateRequest, *pb.Response]
+	finisher    *finisher
 }
 
 // New returns the handler on store and stock; sellTimeout bounds each call to stock-srv.
@@ -54,11 +56,16 @@ func New(store Store, stock stockpb.StockService, poke func(), sellTimeout time.
 	}
 	h := &Order{store: store, stock: stock, poke: poke, sellTimeout: sellTimeout}
 	h.batch = batch.New(4, 256, 2*sellTimeout+5*time.Second, h.createBatch)
+	h.finisher = newFinisher(store, poke, 2*sellTimeout+5*time.Second)
 	return h
 }
 
-// Close stops the handler's batching once the calls already queued have run.
-func (h *Order) Close() { h.batch.Close() }
+// Close stops the handler's batching once the calls already queued have run, and then the
+// finisher, once it has recorded what they left it.
+func (h *Order) Close() {
+	h.batch.Close()
+	h.finisher.close()
+}
 
 type badInput = outcome.InvalidInput
 
@@ -211,7 +218,7 @@ func (h *Order) finishPending(ctx context.Context, orders []repo.Order) map[int6
 	if len(pending) == 0 {
 		return nil
 	}
-	finished, err := h.finish(ctx, pending)
+	finished, err := h.finish(ctx, pending, false)
 	if err != nil {
 		slog.WarnContext(ctx, "orders left pending", "orders", len(pending), "err", err)
 	}
@@ -230,11 +237,13 @@ func validate(in *pb.CreateRequest) error {
 	return nil
 }
 
-// finish asks stock-srv, in one SellBatch call, for the units of pending orders and records
-// the answers; it returns the orders it finished. On an error the orders stay pending (and
-// are not returned). Racing callers are safe: the store changes only pending orders, and
-// stock-srv answers a request id the same way every time.
-func (h *Order) finish(ctx context.Context, pending []repo.Order) (map[int64]repo.Order, error) {
+// finish asks stock-srv, in one SellBatch call, for the units of pending orders, and
+// returns the orders as stock-srv's answers make them (created, or failed with the reason).
+// Recording that is the finisher's, in the background, unless wait is set (recovery), when
+// it is recorded before finish returns. On an error the orders stay pending (and are not
+// returned). Racing callers are safe: the store changes only pending orders, and stock-srv
+// answers a request id the same way every time.
+func (h *Order) finish(ctx context.Context, pending []repo.Order, wait bool) (map[int64]repo.Order, error) {
 	req := &stockpb.SellBatchRequest{Items: make([]*stockpb.SellRequest, len(pending))}
 	for i, o := range pending {
 		req.Items[i] = &stockpb.SellRequest{Id: o.Sid, RequestId: o.RequestID, UserId: o.UserID}
@@ -248,24 +257,25 @@ func (h *Order) finish(ctx context.Context, pending []repo.Order) (map[int64]rep
 	if err != nil {
 		return nil, fmt.Errorf("sell %d units: %w", len(pending), err)
 	}
-	var grants []repo.Grant
-	var refusals []repo.Refusal
+	items := make([]finishItem, len(pending))
+	done := make(map[int64]repo.Order, len(pending))
 	for i, r := range rsp.Items {
+		o := pending[i]
 		if r.GetSuccess() {
-			grants = append(grants, repo.Grant{ID: pending[i].ID, Name: r.GetCommodity().GetName()})
-			continue
+			o.State, o.Name = repo.Created, r.GetCommodity().GetName()
+			items[i] = finishItem{id: o.ID, granted: true, name: o.Name}
+		} else {
+			o.State, o.Reason = repo.Failed, r.GetError().GetReason().String()
+			items[i] = finishItem{id: o.ID, reason: o.Reason}
 		}
-		refusals = append(refusals, repo.Refusal{ID: pending[i].ID, Reason: r.GetError().GetReason().String()})
+		done[o.ID] = o
+	}
+	if !wait {
+		h.finisher.add(items)
+		return done, nil
 	}
 	// Once stock-srv has answered, record it even if our caller has gone away.
-	done, err := h.store.Finish(context.WithoutCancel(ctx), grants, refusals)
-	if err != nil {
-		return nil, err
-	}
-	if len(grants) > 0 {
-		h.poke()
-	}
-	return done, nil
+	return h.finisher.record(context.WithoutCancel(ctx), items)
 }
 
 // answer puts order o's outcome into out: created is a success; failed carries the reason
@@ -304,6 +314,35 @@ func (h *Order) GetOrder(ctx context.Context, in *pb.GetRequest, out *pb.Respons
 		return err
 	}
 	out.Success, out.Order = true, toProto(o)
+	return nil
+}
+
+// Holders says whether commodity in.Sid is sold out and, if so, who holds its units (every
+// user with a live order) and for how long at least nobody else can get one: stock-srv's
+// answer comes first, then the orders are read, so an order made after the read needs a
+// unit that comes back later than validForMs (a returned unit is held that long). A press
+// by anyone else may be answered "sold out" from memory until then.
+func (h *Order) Holders(ctx context.Context, in *pb.HoldersRequest, out *pb.HoldersResponse) error {
+	if in.Sid <= 0 {
+		out.Error = outcome.Invalid("sid must be a positive integer")
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, h.sellTimeout)
+	so, err := h.stock.SoldOut(sctx, &stockpb.Request{Id: in.Sid})
+	cancel()
+	if err != nil {
+		return err // stock-srv's own failure: the caller goes on without a snapshot
+	}
+	if !so.GetSoldOut() {
+		out.Success, out.Error = so.GetSuccess(), so.GetError()
+		return nil
+	}
+	users, err := h.store.Holders(ctx, in.Sid)
+	if err != nil {
+		out.Error, err = refusal(ctx, err)
+		return err
+	}
+	out.Success, out.SoldOut, out.ValidForMs, out.Users = true, true, so.GetValidForMs(), users
 	return nil
 }
 

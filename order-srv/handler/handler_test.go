@@ -2,7 +2,9 @@ package handler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,13 +25,24 @@ import (
 	stockpb "secbuy/stock-srv/proto/stock"
 )
 
-// fakeStock is a StockService whose Sell answers what sell says, after delay.
+// fakeStock is a StockService whose Sell answers what sell says, after delay, and whose
+// SoldOut answers soldOut.
 type fakeStock struct {
 	stockpb.StockService // other methods are not called
 	mu                   sync.Mutex
 	sell                 func(*stockpb.SellRequest) (*stockpb.Response, error)
 	delay                time.Duration
 	calls                atomic.Int64
+	soldOut              *stockpb.SoldOutResponse
+}
+
+func (f *fakeStock) SoldOut(context.Context, *stockpb.Request, ...client.CallOption) (*stockpb.SoldOutResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.soldOut == nil {
+		return nil, merrors.Timeout("go.micro.client", "request timeout")
+	}
+	return f.soldOut, nil
 }
 
 func (f *fakeStock) Sell(ctx context.Context, in *stockpb.SellRequest, _ ...client.CallOption) (*stockpb.Response, error) {
@@ -90,13 +103,21 @@ func newEnv(t *testing.T, sell func(*stockpb.SellRequest) (*stockpb.Response, er
 	return e
 }
 
+// create makes an order, and waits until the finisher has recorded stock-srv's answer.
 func (e *env) create(t *testing.T, sid, user int64, req string) *pb.Response {
 	t.Helper()
 	var out pb.Response
 	if err := e.h.CreateOrder(context.Background(), &pb.CreateRequest{Sid: sid, UserId: user, RequestId: req}, &out); err != nil {
 		t.Fatalf("CreateOrder(%d, %d, %q): %v", sid, user, req, err)
 	}
+	e.settle(t)
 	return &out
+}
+
+// settle waits until the finisher has recorded every answer handed to it.
+func (e *env) settle(t *testing.T) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, "the finisher", e.h.Finished)
 }
 
 func (e *env) count(t *testing.T, query string) int64 {
@@ -434,6 +455,7 @@ func TestCreateOrdersBatch(t *testing.T) {
 	if err := e.h.CreateOrders(context.Background(), in, &out); err != nil {
 		t.Fatal(err)
 	}
+	e.settle(t)
 	want := []struct {
 		reason outcome.Reason
 		state  string
@@ -460,5 +482,84 @@ func TestCreateOrdersBatch(t *testing.T) {
 	big := &pb.CreateBatchRequest{Items: make([]*pb.CreateRequest, handler.MaxBatch+1)}
 	if err := e.h.CreateOrders(context.Background(), big, &out); err == nil {
 		t.Error("an oversized batch was accepted")
+	}
+}
+
+// Holders answers who holds a sold-out commodity's units (live orders: pending or created),
+// with stock-srv's time; a commodity that is not sold out has no snapshot, and stock-srv
+// down is an RPC error.
+func TestHolders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, grant)
+	e.create(t, 7, 1, "1:a")
+	e.create(t, 7, 2, "2:a")
+	e.stock.set(refuse(outcome.Reason_SOLD_OUT))
+	e.create(t, 7, 3, "3:a") // failed: holds nothing
+	e.stock.set(down)
+	e.create(t, 7, 4, "4:a") // pending: may still get a unit
+	e.create(t, 8, 5, "5:a") // another commodity
+	holders := func() (*pb.HoldersResponse, error) {
+		var out pb.HoldersResponse
+		err := e.h.Holders(context.Background(), &pb.HoldersRequest{Sid: 7}, &out)
+		return &out, err
+	}
+	if _, err := holders(); err == nil {
+		t.Error("Holders with stock-srv down: no error")
+	}
+	e.stock.mu.Lock()
+	e.stock.soldOut = &stockpb.SoldOutResponse{Success: true, SoldOut: true, ValidForMs: 900}
+	e.stock.mu.Unlock()
+	out, err := holders()
+	slices.Sort(out.GetUsers())
+	if err != nil || !out.SoldOut || out.ValidForMs != 900 || !slices.Equal(out.Users, []int64{1, 2, 4}) {
+		t.Errorf("Holders = %v, %v; want sold out for 900 ms, users 1 2 4", out, err)
+	}
+	e.stock.mu.Lock()
+	e.stock.soldOut = &stockpb.SoldOutResponse{Success: true}
+	e.stock.mu.Unlock()
+	if out, err := holders(); err != nil || out.SoldOut || len(out.Users) != 0 {
+		t.Errorf("Holders of a commodity on sale = %v, %v; want not sold out, nobody", out, err)
+	}
+}
+
+// failingFinish is the real store whose Finish fails: the finisher never records anything,
+// as when the process dies right after answering.
+type failingFinish struct{ handler.Store }
+
+func (failingFinish) Finish(context.Context, []repo.Grant, []repo.Refusal) (map[int64]repo.Order, error) {
+	return nil, errors.New("killed before the finish")
+}
+
+// A buy is answered once its unit is granted, before its order is recorded as created; if
+// that record never happens, recovery makes it, with its one payment event.
+func TestAnsweredBeforeFinishRecoveredAfter(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t, "order", migrations.FS)
+	stock := &fakeStock{sell: grant}
+	dying := handler.New(failingFinish{repo.New(d)}, stock, nil, 3*time.Second)
+	var out pb.Response
+	if err := dying.CreateOrder(context.Background(), &pb.CreateRequest{Sid: 7, UserId: 42, RequestId: "42:k"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	dying.Close()
+	if !out.Success || out.Order.GetState() != repo.Created || out.Order.GetName() != "phone" {
+		t.Fatalf("answer = %v; want created", &out)
+	}
+	o, err := repo.New(d).Get(context.Background(), out.Order.Id)
+	if err != nil || o.State != repo.Pending {
+		t.Fatalf("order in the database = %+v, %v; want pending until recorded", o, err)
+	}
+	// The next process recovers it: created, with one event, the same order id.
+	fresh := handler.New(repo.New(d), stock, nil, 3*time.Second)
+	defer fresh.Close()
+	if n, err := fresh.Recover(context.Background(), 0); n != 1 || err != nil {
+		t.Fatalf("Recover = %d, %v; want 1", n, err)
+	}
+	if o, _ := repo.New(d).Get(context.Background(), out.Order.Id); o.State != repo.Created {
+		t.Errorf("after recovery the order is %s; want created", o.State)
+	}
+	var events int64
+	if err := d.Raw("SELECT count(*) FROM outbox").Scan(&events).Error; err != nil || events != 1 {
+		t.Errorf("outbox rows = %d, %v; want 1", events, err)
 	}
 }

@@ -24,7 +24,7 @@ func (h *Order) Recover(ctx context.Context, olderThan time.Duration) (int, erro
 		if err != nil || len(orders) == 0 {
 			return done, err
 		}
-		finished, err := h.finish(ctx, orders)
+		finished, err := h.finish(ctx, orders, true)
 		if err != nil {
 			return done, err
 		}

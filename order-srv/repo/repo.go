@@ -363,6 +363,17 @@ func take(g *gorm.DB, id int64, o *Order) error {
 	return res.Error
 }
 
+// Holders returns the users who hold a live (pending or created) order for commodity sid.
+func (r *Repo) Holders(ctx context.Context, sid int64) ([]int64, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var users []int64
+	if err := g.Raw(`SELECT user_id FROM orders WHERE sid = ? AND state IN ('pending', 'created')`, sid).Scan(&users).Error; err != nil {
+		return nil, fmt.Errorf("holders of %d: %w", sid, err)
+	}
+	return users, nil
+}
+
 // Pending returns up to limit pending orders created more than olderThan ago with ids
 // above afterID, by id, so that recovery can walk them all once.
 func (r *Repo) Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]Order, error) {

@@ -335,9 +335,14 @@ func TestRedisDown(t *testing.T) {
 func TestSoldOutBeforeLimits(t *testing.T) {
 	t.Parallel()
 	f := &fakeOrders{rsp: &pb.Response{Error: outcome.Refuse(outcome.Reason_SOLD_OUT)}}
+	f.setHolders(&pb.HoldersResponse{Success: true, SoldOut: true, ValidForMs: 60_000})
 	h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, newGuard(t, httpapi.GuardConfig{UserPerSec: 1}), time.Second)
 	defer h.Close()
 	routes := h.Routes()
+	if w := sell(t, routes, press{user: 42}); w.Code != 409 {
+		t.Fatalf("first press: %d; want sold out", w.Code)
+	}
+	testutil.Eventually(t, 5*time.Second, "the holders of the commodity", func() bool { return h.KnowsSoldOut(7) })
 	for i := range 5 {
 		w := sell(t, routes, press{user: 42})
 		if w.Code != 409 || !strings.Contains(w.Body.String(), "sold out") {

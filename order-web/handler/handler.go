@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"secbuy/basic/auth"
@@ -45,11 +44,6 @@ func FromProto(o *pb.Order) *Order {
 	return out
 }
 
-// soldOutFor is how long a "sold out" answer from stock-srv is repeated at the edge
-// without asking again. Short, so that stock that comes back is sold again soon; one
-// request per commodity per interval goes through to refresh the mark.
-const soldOutFor = time.Second
-
 // Handler serves /order/*.
 type Handler struct {
 	orders  pb.OrderService
@@ -57,9 +51,8 @@ type Handler struct {
 	maxBody int64
 	limit   *httpapi.Limiter
 	guard   *httpapi.Guard
-	soldOut sync.Map // commodity id → time.Time until which it is known sold out
+	soldOut *soldOut
 	buys    *batch.Batcher[*pb.CreateRequest, *pb.Response]
-	now     func() time.Time
 }
 
 // New returns the handler. users verifies the buyers' tokens; maxBody caps request bodies;
@@ -68,8 +61,11 @@ type Handler struct {
 // in flight; rpcTimeout bounds each call. Concurrent buys go to order-srv together, in
 // CreateOrders batches. Close stops it.
 func New(orders pb.OrderService, users *auth.Verifier, maxBody int64, limit *httpapi.Limiter, guard *httpapi.Guard, rpcTimeout time.Duration) *Handler {
-	h := &Handler{orders: orders, users: users, maxBody: maxBody, limit: limit, guard: guard, now: time.Now}
+	h := &Handler{orders: orders, users: users, maxBody: maxBody, limit: limit, guard: guard}
 	h.buys = batch.New(2, 256, rpcTimeout, h.createOrders)
+	h.soldOut = newSoldOut(func(ctx context.Context, sid int64) (*pb.HoldersResponse, error) {
+		return orders.Holders(ctx, &pb.HoldersRequest{Sid: sid})
+	}, rpcTimeout, time.Now)
 	return h
 }
 
@@ -110,17 +106,13 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, e)
 		return
 	}
-	// Most of a flash crowd arrives after the last unit went: answer them here. The mark is
-	// set only by stock-srv's own "sold out", so sale == count whenever it is given. A
-	// request with an Idempotency-Key may be the retry of a press that did get an order,
-	// so order-srv is asked (without creating anything) whether one exists.
-	marked := false
-	if until, ok := h.soldOut.Load(id); ok && h.now().Before(until.(time.Time)) {
-		if key == "" {
-			httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
-			return
-		}
-		marked = true
+	// Most of a flash crowd arrives after the last unit went: answer them here, from the
+	// snapshot of who holds the units (see soldOut), which order-srv took from Postgres
+	// with the time for which nobody else can get one. A press by a holder goes on: it may
+	// be the resend of the press that got the order.
+	if h.soldOut.refuse(id, user) {
+		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
+		return
 	}
 	if key == "" {
 		key = randomKey()
@@ -139,16 +131,9 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{
-		Sid: id, UserId: user, RequestId: requestID, LookupOnly: marked})
-	switch reason := rsp.GetError().GetReason(); {
-	case err != nil:
-	case marked && reason == outcome.Reason_ORDER_NOT_FOUND:
-		// No order for this key: the press is one more buyer for a sold-out commodity.
-		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
-		return
-	case reason == outcome.Reason_SOLD_OUT:
-		h.soldOut.Store(id, h.now().Add(soldOutFor))
+	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{Sid: id, UserId: user, RequestId: requestID})
+	if err == nil && rsp.GetError().GetReason() == outcome.Reason_SOLD_OUT {
+		h.soldOut.refresh(id)
 	}
 	httpapi.Reply(w, r, err, rsp.GetError(), "order", rsp.GetOrder(), FromProto)
 }

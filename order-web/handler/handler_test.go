@@ -32,6 +32,31 @@ type fakeOrders struct {
 	gets            []*pb.GetRequest
 	rsp             *pb.Response
 	err             error
+	// holders answers Holders (nil: not sold out); holdersCalls counts the calls.
+	holders      *pb.HoldersResponse
+	holdersCalls int
+}
+
+func (f *fakeOrders) Holders(_ context.Context, in *pb.HoldersRequest, _ ...client.CallOption) (*pb.HoldersResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holdersCalls++
+	if f.holders == nil {
+		return &pb.HoldersResponse{Success: true}, nil
+	}
+	return f.holders, nil
+}
+
+func (f *fakeOrders) setHolders(rsp *pb.HoldersResponse) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holders = rsp
+}
+
+func (f *fakeOrders) holderCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holdersCalls
 }
 
 func (f *fakeOrders) CreateOrder(_ context.Context, in *pb.CreateRequest, _ ...client.CallOption) (*pb.Response, error) {
@@ -286,45 +311,60 @@ func TestGet(t *testing.T) {
 	}
 }
 
-// TestSoldOutMark: after order-srv answers "sold out", buys of that commodity are answered
-// at the edge; a buy with an Idempotency-Key only looks up an existing order, and gets it.
-func TestSoldOutMark(t *testing.T) {
+// TestSoldOut: after order-srv answers "sold out", order-web asks who holds the units, and
+// for as long as order-srv says nobody else can get one, answers everyone else's press
+// (with a key or without) itself; a holder's press still goes to order-srv. When the time
+// runs out, presses go to order-srv again, so a unit that came back is sold again.
+func TestSoldOut(t *testing.T) {
 	t.Parallel()
 	f := &fakeOrders{rsp: &pb.Response{Error: outcome.Refuse(outcome.Reason_SOLD_OUT)}}
+	f.setHolders(&pb.HoldersResponse{Success: true, SoldOut: true, ValidForMs: 1000, Users: []int64{42}})
 	hd := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second)
+	defer hd.Close()
+	var mu sync.Mutex
 	now := time.Now()
-	hd.SetClock(func() time.Time { return now })
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	hd.SetClock(clock)
 	h := hd.Routes()
-	buy := func(id, key string) (*httptest.ResponseRecorder, map[string]any) {
-		hd := map[string]string{"Authorization": testutil.Bearer(t, secret, 7, time.Minute)}
+	buy := func(user int64, id, key string) (*httptest.ResponseRecorder, map[string]any) {
+		hd := map[string]string{"Authorization": testutil.Bearer(t, secret, user, time.Minute)}
 		if key != "" {
 			hd["Idempotency-Key"] = key
 		}
 		return do(t, h, request{"POST", "/order/sell", `{"id":` + id + `}`, hd})
 	}
-	if w, _ := buy("5", ""); w.Code != 409 || f.calls() != 1 {
+	if w, _ := buy(7, "5", ""); w.Code != 409 || f.calls() != 1 {
 		t.Fatalf("first buy: %d after %d calls", w.Code, f.calls())
 	}
-	if w, body := buy("5", ""); w.Code != 409 || f.calls() != 1 || body["error"].(map[string]any)["detail"] != "sold out" {
-		t.Errorf("marked buy: %d %v after %d calls; want sold out without a call", w.Code, body, f.calls())
+	testutil.Eventually(t, 5*time.Second, "the holders of commodity 5", func() bool { return hd.KnowsSoldOut(5) })
+
+	for _, key := range []string{"", "press-1"} {
+		w, body := buy(7, "5", key)
+		if e, _ := body["error"].(map[string]any); w.Code != 409 || e["reason"] != "SOLD_OUT" || f.calls() != 1 {
+			t.Errorf("a non-holder's press (key %q): %d %v after %d calls; want sold out without a call", key, w.Code, body, f.calls())
+		}
 	}
-	if w, _ := buy("6", ""); w.Code != 409 || f.calls() != 2 {
-		t.Errorf("another commodity is not marked: %d after %d calls", w.Code, f.calls())
+	f.rsp = &pb.Response{Success: true, Order: &pb.Order{Id: 9, Sid: 5, UserId: 42, State: "created"}}
+	if w, _ := buy(42, "5", "press-1"); w.Code != 200 || f.calls() != 2 || f.creates[1].LookupOnly {
+		t.Errorf("the holder's press: %d after %d calls; want it sent on, and its order", w.Code, f.calls())
+	}
+	if w, _ := buy(7, "6", ""); w.Code != 200 || f.calls() != 3 {
+		t.Errorf("another commodity is not known sold out: %d after %d calls", w.Code, f.calls())
 	}
 
-	// A retried press: order-srv is asked to look it up only.
-	f.rsp = &pb.Response{Success: true, Order: &pb.Order{Id: 9, Sid: 5, UserId: 7, State: "created"}}
-	if w, _ := buy("5", "press-1"); w.Code != 200 || !f.creates[2].LookupOnly {
-		t.Errorf("retry with a key: %d, lookup only %v; want the existing order", w.Code, f.creates[2].LookupOnly)
+	// Near the end of the snapshot's time a press asks for the next one.
+	advance(800 * time.Millisecond)
+	calls := f.holderCalls()
+	if w, _ := buy(7, "5", ""); w.Code != 409 || f.calls() != 3 {
+		t.Errorf("near the end: %d after %d calls; want still sold out from memory", w.Code, f.calls())
 	}
-	f.rsp = &pb.Response{Error: outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)}
-	if w, body := buy("5", "press-2"); w.Code != 409 || body["error"].(map[string]any)["detail"] != "sold out" {
-		t.Errorf("new press with a key on a sold-out commodity: %d %v; want sold out", w.Code, body)
-	}
-	// The mark lapses, so stock that comes back is sold again.
-	now = now.Add(1100 * time.Millisecond)
-	f.rsp = &pb.Response{Success: true, Order: &pb.Order{Id: 10, Sid: 5, UserId: 7, State: "created"}}
-	if w, _ := buy("5", ""); w.Code != 200 || f.creates[len(f.creates)-1].LookupOnly {
-		t.Errorf("after the mark lapsed: %d; want a real buy", w.Code)
+	testutil.Eventually(t, 5*time.Second, "a second question to order-srv", func() bool { return f.holderCalls() > calls })
+
+	// When the time runs out without a new snapshot, presses go to order-srv again.
+	f.setHolders(&pb.HoldersResponse{Success: true}) // a unit came back: not sold out any more
+	advance(2 * time.Second)
+	if w, _ := buy(8, "5", ""); w.Code != 200 || f.calls() != 4 {
+		t.Errorf("after the snapshot lapsed: %d after %d calls; want a real buy", w.Code, f.calls())
 	}
 }

@@ -45,6 +45,7 @@ type Store interface {
 	Get(ctx context.Context, id int64) (repo.Commodity, error)
 	List(ctx context.Context, offset, limit int) ([]repo.Commodity, error)
 	SellBatch(ctx context.Context, items []repo.SellItem) ([]repo.SellResult, error)
+	SoldOut(ctx context.Context, id int64) (bool, time.Duration, error)
 	Audit(ctx context.Context, id int64) (repo.Audit, error)
 	ReleaseBatch(ctx context.Context, requestIDs []string) ([]repo.ReleaseResult, error)
 }
@@ -241,6 +242,23 @@ func (h *Stock) Audit(ctx context.Context, in *pb.Request, out *pb.AuditResponse
 	return nil
 }
 
+// SoldOut says whether a commodity is sold out and, if so, for how long at least it stays
+// so (see repo.SoldOut): an edge may answer "sold out" from memory for that long.
+func (h *Stock) SoldOut(ctx context.Context, in *pb.Request, out *pb.SoldOutResponse) error {
+	err := error(badInput("id must be a positive integer"))
+	var soldOut bool
+	var validFor time.Duration
+	if in.Id > 0 {
+		soldOut, validFor, err = h.store.SoldOut(ctx, in.Id)
+	}
+	if err != nil {
+		out.Error, err = refusal(ctx, err)
+		return err
+	}
+	out.Success, out.SoldOut, out.ValidForMs = true, soldOut, validFor.Milliseconds()
+	return nil
+}
+
 // Release gives back the unit granted to a request id (its order was cancelled). It is
 // idempotent: the unit goes back on sale once; a later call is a success with released
 // false. An unknown request id is 404, a refused sale 409.
@@ -327,7 +345,7 @@ func toProto(c repo.Commodity) *pb.Commodity {
 	if c.ID == 0 {
 		return nil
 	}
-	p := &pb.Commodity{Id: c.ID, Name: c.Name, Count: c.Count, Sale: c.Sale, CreateTime: c.CreateTime.Unix()}
+	p := &pb.Commodity{Id: c.ID, Name: c.Name, Count: c.Count, Sale: c.Sale, CreateTime: c.CreateTime.Unix(), Left: c.Left(time.Now())}
 	if c.StartTime != nil {
 		p.StartTime = c.StartTime.Unix()
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-srv/repo"
@@ -60,6 +61,11 @@ func isOutcome(err error) bool {
 		}
 	}
 	return false
+}
+
+func (f *fakeStore) SoldOut(context.Context, int64) (bool, time.Duration, error) {
+	f.calls++
+	return true, time.Second, f.err
 }
 
 func (f *fakeStore) Audit(context.Context, int64) (repo.Audit, error) {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"secbuy/basic/db"
+	"secbuy/basic/testutil"
 	"secbuy/stock-srv/repo"
 )
 
@@ -67,8 +69,22 @@ func TestReleaseOutcomes(t *testing.T) {
 	}
 	checkAudit(t, r, c.ID, 1)
 
-	// The unit is on sale again: a new buyer gets it, and then it is sold out again. The
-	// released request id keeps its answer (granted) and takes nothing.
+	// The unit is held for the return delay: still sold out, for at most that long.
+	if _, err := r.Sell(ctx, c.ID, "u9-a", 9); !errors.Is(err, repo.ErrSoldOut) {
+		t.Errorf("right after the release: %v; want sold out (the unit is held)", err)
+	}
+	if out, validFor, err := r.SoldOut(ctx, c.ID); err != nil || !out || validFor <= 0 || validFor > repo.ReturnDelay {
+		t.Errorf("SoldOut right after the release = %v for %v, %v; want sold out for at most %v", out, validFor, err, repo.ReturnDelay)
+	}
+	if got, err := r.Get(ctx, c.ID); err != nil || got.Left(time.Now()) != 0 || got.Held != 1 {
+		t.Errorf("commodity = %+v, %v; want 1 held, 0 left", got, err)
+	}
+	// Then the unit is on sale again: a new buyer gets it, and then it is sold out again.
+	// The released request id keeps its answer (granted) and takes nothing.
+	testutil.Eventually(t, 5*time.Second, "the held unit on sale again", func() bool {
+		out, _, err := r.SoldOut(ctx, c.ID)
+		return err == nil && !out
+	})
 	sell(t, r, c.ID, "u4-a")
 	if _, err := r.Sell(ctx, c.ID, "u5-a", 5); !errors.Is(err, repo.ErrSoldOut) {
 		t.Errorf("after the resale: %v; want sold out", err)
@@ -227,4 +243,37 @@ func TestReleaseRacesWithSales(t *testing.T) {
 	}
 	checkAudit(t, r, c.ID, int64(50-released+granted))
 	t.Logf("%d released, %d sold again during the race", released, granted)
+}
+
+// What SoldOut promises holds: once it says "sold out for v", no unit is bought before v
+// has passed, however soon a unit is given back.
+func TestSoldOutHoldsForItsTime(t *testing.T) {
+	t.Parallel()
+	r, _ := newRepoDB(t)
+	ctx := context.Background()
+	c := create(t, r, 1)
+	sell(t, r, c.ID, "u1-a")
+	start := time.Now()
+	out, validFor, err := r.SoldOut(ctx, c.ID)
+	if err != nil || !out || validFor <= 0 {
+		t.Fatalf("SoldOut = %v for %v, %v; want sold out", out, validFor, err)
+	}
+	if _, err := r.Release(ctx, "u1-a"); err != nil {
+		t.Fatal(err)
+	}
+	var bought time.Time
+	for i := 0; bought.IsZero(); i++ {
+		rid := fmt.Sprintf("u%d-b", 100+i)
+		switch _, err := r.Sell(ctx, c.ID, rid, userOf(rid)); {
+		case err == nil:
+			bought = time.Now()
+		case !errors.Is(err, repo.ErrSoldOut):
+			t.Fatal(err)
+		case time.Since(start) > 10*time.Second:
+			t.Fatal("the unit given back was not on sale again within 10 s")
+		}
+	}
+	if bought.Sub(start) < validFor {
+		t.Errorf("a unit was bought %v after SoldOut said sold out for %v", bought.Sub(start), validFor)
+	}
 }

@@ -28,6 +28,7 @@ var (
 )
 
 // Commodity is a row of stock. A nil Start or End leaves that side of the window open.
+// Held units were given back and are not on sale again before HeldUntil.
 type Commodity struct {
 	ID         int64
 	Name       string
@@ -37,6 +38,17 @@ type Commodity struct {
 	Version    int64
 	StartTime  *time.Time
 	EndTime    *time.Time
+	Held       int64
+	HeldUntil  *time.Time
+}
+
+// Left is how many units can be bought at now.
+func (c Commodity) Left(now time.Time) int64 {
+	held := int64(0)
+	if c.HeldUntil != nil && c.HeldUntil.After(now) {
+		held = c.Held
+	}
+	return max(0, c.Count-c.Sale-held)
 }
 
 // TableName is gorm's table for Commodity.
@@ -51,10 +63,18 @@ type Audit struct {
 // Repo is the Postgres store.
 type Repo struct {
 	db *db.DB
+	// returnDelay is how long a unit given back waits before it is on sale again.
+	returnDelay time.Duration
 }
 
+// ReturnDelay is how long a unit given back by Release waits before it is on sale again.
+const ReturnDelay = time.Second
+
 // New returns a Repo on d.
-func New(d *db.DB) *Repo { return &Repo{db: d} }
+func New(d *db.DB) *Repo { return &Repo{db: d, returnDelay: ReturnDelay} }
+
+// activeHeld is, in SQL, the units of a stock row s that are held now.
+const activeHeld = `(CASE WHEN s.held_until > now() THEN s.held ELSE 0 END)`
 
 // Create inserts c (Name, Count, StartTime, EndTime) and returns the stored row.
 func (r *Repo) Create(ctx context.Context, c Commodity) (Commodity, error) {
@@ -111,6 +131,32 @@ func (r *Repo) Audit(ctx context.Context, id int64) (Audit, error) {
 	return a, nil
 }
 
+// SoldOut says whether commodity id is sold out now (no unit on sale, counting held units
+// as not on sale) and, if so, for how long at least it stays so: every unit given back from
+// now on is held for the return delay, and the units held now until their hold ends. A
+// commodity whose window is closed is not "sold out" here (it is not started or ended).
+func (r *Repo) SoldOut(ctx context.Context, id int64) (soldOut bool, validFor time.Duration, err error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var row struct {
+		SoldOut  bool
+		ValidFor float64 // seconds
+	}
+	res := g.Raw(`SELECT s.sale + `+activeHeld+` >= s.count
+			AND (s.start_time IS NULL OR s.start_time <= now()) AND (s.end_time IS NULL OR s.end_time > now()) AS sold_out,
+		CASE WHEN `+activeHeld+` > 0 THEN LEAST(?, extract(epoch FROM s.held_until - now())) ELSE ? END AS valid_for
+		FROM stock s WHERE id = ?`, r.returnDelay.Seconds(), r.returnDelay.Seconds(), id).Scan(&row)
+	switch {
+	case res.Error != nil:
+		return false, 0, fmt.Errorf("sold out %d: %w", id, res.Error)
+	case res.RowsAffected == 0:
+		return false, 0, ErrNotFound
+	case !row.SoldOut:
+		return false, 0, nil
+	}
+	return true, time.Duration(row.ValidFor * float64(time.Second)), nil
+}
+
 // SellItem asks for one unit of commodity ID for RequestID, on behalf of UserID.
 type SellItem struct {
 	ID        int64
@@ -151,26 +197,27 @@ type takenRow struct {
 	Reason string
 }
 
-// takeSQL takes up to ? units of commodity ? while it has some and its window is open, in
-// one statement, and returns the row after it with the number taken. The CTE locks the row
+// takeSQL takes up to ? units of commodity ? while it has some on sale (units given back
+// and still held are not) and its window is open, in one statement, and returns the row
+// after it with the number taken; a hold that is over is cleared. The CTE locks the row
 // only if there is something to take, and reads it as it is once the lock is held (under
 // READ COMMITTED a locking read waits for a concurrent seller, then rechecks its condition
 // on that seller's commit), so sale - cur.sale is exactly what this statement took. FOR NO
 // KEY UPDATE, not FOR UPDATE: the latter conflicts with the key-share lock that inserting a
 // stock_sale row takes on its commodity, and concurrent batches would deadlock.
 const takeSQL = `WITH cur AS (
-	SELECT id, sale FROM stock WHERE id = ? AND sale < count
+	SELECT id, sale, ` + activeHeld + ` AS held FROM stock s WHERE id = ? AND sale + ` + activeHeld + ` < count
 		AND (start_time IS NULL OR start_time <= now()) AND (end_time IS NULL OR end_time > now())
 	FOR NO KEY UPDATE
 )
-UPDATE stock s SET sale = s.sale + LEAST(?, s.count - s.sale), version = s.version + 1
+UPDATE stock s SET sale = s.sale + LEAST(?, s.count - s.sale - cur.held), held = cur.held, version = s.version + 1
 FROM cur WHERE s.id = cur.id
 RETURNING s.*, s.sale - cur.sale AS taken`
 
 // refusedSQL reads the row of a commodity that had nothing to give, and why (now() is the
 // transaction's time, as in takeSQL).
 const refusedSQL = `SELECT *, CASE WHEN start_time > now() THEN 'NOT_STARTED'
-	WHEN end_time <= now() THEN 'ENDED' ELSE 'SOLD_OUT' END AS reason FROM stock WHERE id = ?`
+	WHEN end_time <= now() THEN 'ENDED' ELSE 'SOLD_OUT' END AS reason FROM stock s WHERE id = ?`
 
 // refusals are the refusals of a sale, by the code stock_sale.reason stores them under.
 var refusals = map[string]error{"SOLD_OUT": ErrSoldOut, "NOT_STARTED": ErrNotStarted, "ENDED": ErrEnded}
@@ -391,7 +438,8 @@ func (r *Repo) Release(ctx context.Context, requestID string) (ReleaseResult, er
 // ReleaseBatch gives back the units granted to requestIDs, in one transaction: each granted
 // sale not yet released is marked released with a conditional UPDATE, and only the rows
 // that update changed take their unit off their commodity's sale, so a unit goes back
-// exactly once however often, or however concurrently, it is released. Results are in the
+// exactly once however often, or however concurrently, it is released. A unit given back
+// is held for the return delay before it is on sale again (see SoldOut). Results are in the
 // order of requestIDs; a request id given twice is released once. If the transaction fails
 // nothing is released, and the error is returned.
 func (r *Repo) ReleaseBatch(ctx context.Context, requestIDs []string) ([]ReleaseResult, error) {
@@ -424,9 +472,11 @@ func (r *Repo) ReleaseBatch(ctx context.Context, requestIDs []string) ([]Release
 			sids = append(sids, sid)
 		}
 		slices.Sort(sids)
+		// The units go back held: on sale again only after the return delay.
 		for _, sid := range sids {
-			if err := tx.Exec(`UPDATE stock SET sale = sale - ?, version = version + 1 WHERE id = ?`,
-				per[sid], sid).Error; err != nil {
+			if err := tx.Exec(`UPDATE stock s SET sale = sale - ?, held = `+activeHeld+` + ?,
+				held_until = now() + make_interval(secs => ?), version = version + 1 WHERE id = ?`,
+				per[sid], per[sid], r.returnDelay.Seconds(), sid).Error; err != nil {
 				return err
 			}
 		}

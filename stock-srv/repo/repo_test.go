@@ -26,7 +26,9 @@ func newRepo(t *testing.T) *repo.Repo {
 func newRepoDB(t testing.TB) (*repo.Repo, *db.DB) {
 	t.Helper()
 	d := dbtest.New(t, "stock", migrations.FS)
-	return repo.New(d), d
+	r := repo.New(d)
+	r.SetReturnDelay(200 * time.Millisecond) // a unit given back is on sale again soon
+	return r, d
 }
 
 func create(t testing.TB, r *repo.Repo, count int64) repo.Commodity {

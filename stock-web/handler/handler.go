@@ -16,7 +16,8 @@ import (
 // Name is stock-web's registry name.
 const Name = "go.micro.secbuy.web.stock"
 
-// Commodity is the JSON form of a commodity (times in unix seconds, 0 = open).
+// Commodity is the JSON form of a commodity (times in unix seconds, 0 = open); left is how
+// many units can be bought now (a unit given back is on sale again a second later).
 type Commodity struct {
 	ID         int64  `json:"id"`
 	Name       string `json:"name"`
@@ -25,12 +26,13 @@ type Commodity struct {
 	CreateTime int64  `json:"createTime"`
 	StartTime  int64  `json:"startTime"`
 	EndTime    int64  `json:"endTime"`
+	Left       int64  `json:"left"`
 }
 
 // FromProto converts the RPC form (never nil).
 func FromProto(c *pb.Commodity) *Commodity {
 	return &Commodity{ID: c.Id, Name: c.Name, Count: c.Count, Sale: c.Sale,
-		CreateTime: c.CreateTime, StartTime: c.StartTime, EndTime: c.EndTime}
+		CreateTime: c.CreateTime, StartTime: c.StartTime, EndTime: c.EndTime, Left: c.Left}
 }
 
 // Handler serves /stock/*.

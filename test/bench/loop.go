@@ -139,8 +139,8 @@ type measured struct {
 	offered float64 // the open loop's rate (0: a closed loop)
 	// commodity is the one the requests bought (0: none, or several).
 	commodity int64
-	cpu     float64 // this process's CPU time over the wall time: cores busy
-	lastErr error   // one transport error, if any
+	cpu       float64 // this process's CPU time over the wall time: cores busy
+	lastErr   error   // one transport error, if any
 }
 
 // loop is a run of requests over conns connections, each a worker with its own

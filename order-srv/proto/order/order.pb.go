@@ -552,6 +552,129 @@ func (x *CreateBatchResponse) GetItems() []*Response {
 	return nil
 }
 
+type HoldersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sid           int64                  `protobuf:"varint,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldersRequest) Reset() {
+	*x = HoldersRequest{}
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldersRequest) ProtoMessage() {}
+
+func (x *HoldersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldersRequest.ProtoReflect.Descriptor instead.
+func (*HoldersRequest) Descriptor() ([]byte, []int) {
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *HoldersRequest) GetSid() int64 {
+	if x != nil {
+		return x.Sid
+	}
+	return 0
+}
+
+// HoldersResponse: when soldOut, users are every buyer who holds a live (pending or
+// created) order for the commodity, and until validForMs has passed nobody else can get
+// one (see StockService.SoldOut): a press by anyone else is "sold out".
+type HoldersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	SoldOut       bool                   `protobuf:"varint,3,opt,name=soldOut,proto3" json:"soldOut,omitempty"`
+	ValidForMs    int64                  `protobuf:"varint,4,opt,name=validForMs,proto3" json:"validForMs,omitempty"`
+	Users         []int64                `protobuf:"varint,5,rep,packed,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldersResponse) Reset() {
+	*x = HoldersResponse{}
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldersResponse) ProtoMessage() {}
+
+func (x *HoldersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldersResponse.ProtoReflect.Descriptor instead.
+func (*HoldersResponse) Descriptor() ([]byte, []int) {
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HoldersResponse) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *HoldersResponse) GetError() *outcome.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *HoldersResponse) GetSoldOut() bool {
+	if x != nil {
+		return x.SoldOut
+	}
+	return false
+}
+
+func (x *HoldersResponse) GetValidForMs() int64 {
+	if x != nil {
+		return x.ValidForMs
+	}
+	return 0
+}
+
+func (x *HoldersResponse) GetUsers() []int64 {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
 var File_order_srv_proto_order_order_proto protoreflect.FileDescriptor
 
 const file_order_srv_proto_order_order_proto_rawDesc = "" +
@@ -598,12 +721,23 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\x12CreateBatchRequest\x12*\n" +
 	"\x05items\x18\x01 \x03(\v2\x14.order.CreateRequestR\x05items\"<\n" +
 	"\x13CreateBatchResponse\x12%\n" +
-	"\x05items\x18\x01 \x03(\v2\x0f.order.ResponseR\x05items2\xf7\x01\n" +
+	"\x05items\x18\x01 \x03(\v2\x0f.order.ResponseR\x05items\"\"\n" +
+	"\x0eHoldersRequest\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\x03R\x03sid\"\xa8\x01\n" +
+	"\x0fHoldersResponse\x12\x18\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\x18\n" +
+	"\asoldOut\x18\x03 \x01(\bR\asoldOut\x12\x1e\n" +
+	"\n" +
+	"validForMs\x18\x04 \x01(\x03R\n" +
+	"validForMs\x12\x14\n" +
+	"\x05users\x18\x05 \x03(\x03R\x05users2\xb3\x02\n" +
 	"\fOrderService\x126\n" +
 	"\vCreateOrder\x12\x14.order.CreateRequest\x1a\x0f.order.Response\"\x00\x12G\n" +
 	"\fCreateOrders\x12\x19.order.CreateBatchRequest\x1a\x1a.order.CreateBatchResponse\"\x00\x120\n" +
 	"\bGetOrder\x12\x11.order.GetRequest\x1a\x0f.order.Response\"\x00\x124\n" +
-	"\x05Audit\x12\x13.order.AuditRequest\x1a\x14.order.AuditResponse\"\x00B$Z\"secbuy/order-srv/proto/order;orderb\x06proto3"
+	"\x05Audit\x12\x13.order.AuditRequest\x1a\x14.order.AuditResponse\"\x00\x12:\n" +
+	"\aHolders\x12\x15.order.HoldersRequest\x1a\x16.order.HoldersResponse\"\x00B$Z\"secbuy/order-srv/proto/order;orderb\x06proto3"
 
 var (
 	file_order_srv_proto_order_order_proto_rawDescOnce sync.Once
@@ -617,7 +751,7 @@ func file_order_srv_proto_order_order_proto_rawDescGZIP() []byte {
 	return file_order_srv_proto_order_order_proto_rawDescData
 }
 
-var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_order_srv_proto_order_order_proto_goTypes = []any{
 	(*Order)(nil),               // 0: order.Order
 	(*CreateRequest)(nil),       // 1: order.CreateRequest
@@ -627,29 +761,34 @@ var file_order_srv_proto_order_order_proto_goTypes = []any{
 	(*AuditResponse)(nil),       // 5: order.AuditResponse
 	(*CreateBatchRequest)(nil),  // 6: order.CreateBatchRequest
 	(*CreateBatchResponse)(nil), // 7: order.CreateBatchResponse
-	(outcome.Reason)(0),         // 8: secbuy.outcome.Reason
-	(*outcome.Error)(nil),       // 9: secbuy.outcome.Error
+	(*HoldersRequest)(nil),      // 8: order.HoldersRequest
+	(*HoldersResponse)(nil),     // 9: order.HoldersResponse
+	(outcome.Reason)(0),         // 10: secbuy.outcome.Reason
+	(*outcome.Error)(nil),       // 11: secbuy.outcome.Error
 }
 var file_order_srv_proto_order_order_proto_depIdxs = []int32{
-	8,  // 0: order.Order.failure:type_name -> secbuy.outcome.Reason
-	9,  // 1: order.Response.error:type_name -> secbuy.outcome.Error
+	10, // 0: order.Order.failure:type_name -> secbuy.outcome.Reason
+	11, // 1: order.Response.error:type_name -> secbuy.outcome.Error
 	0,  // 2: order.Response.order:type_name -> order.Order
-	9,  // 3: order.AuditResponse.error:type_name -> secbuy.outcome.Error
+	11, // 3: order.AuditResponse.error:type_name -> secbuy.outcome.Error
 	1,  // 4: order.CreateBatchRequest.items:type_name -> order.CreateRequest
 	3,  // 5: order.CreateBatchResponse.items:type_name -> order.Response
-	1,  // 6: order.OrderService.CreateOrder:input_type -> order.CreateRequest
-	6,  // 7: order.OrderService.CreateOrders:input_type -> order.CreateBatchRequest
-	2,  // 8: order.OrderService.GetOrder:input_type -> order.GetRequest
-	4,  // 9: order.OrderService.Audit:input_type -> order.AuditRequest
-	3,  // 10: order.OrderService.CreateOrder:output_type -> order.Response
-	7,  // 11: order.OrderService.CreateOrders:output_type -> order.CreateBatchResponse
-	3,  // 12: order.OrderService.GetOrder:output_type -> order.Response
-	5,  // 13: order.OrderService.Audit:output_type -> order.AuditResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	11, // 6: order.HoldersResponse.error:type_name -> secbuy.outcome.Error
+	1,  // 7: order.OrderService.CreateOrder:input_type -> order.CreateRequest
+	6,  // 8: order.OrderService.CreateOrders:input_type -> order.CreateBatchRequest
+	2,  // 9: order.OrderService.GetOrder:input_type -> order.GetRequest
+	4,  // 10: order.OrderService.Audit:input_type -> order.AuditRequest
+	8,  // 11: order.OrderService.Holders:input_type -> order.HoldersRequest
+	3,  // 12: order.OrderService.CreateOrder:output_type -> order.Response
+	7,  // 13: order.OrderService.CreateOrders:output_type -> order.CreateBatchResponse
+	3,  // 14: order.OrderService.GetOrder:output_type -> order.Response
+	5,  // 15: order.OrderService.Audit:output_type -> order.AuditResponse
+	9,  // 16: order.OrderService.Holders:output_type -> order.HoldersResponse
+	12, // [12:17] is the sub-list for method output_type
+	7,  // [7:12] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_order_srv_proto_order_order_proto_init() }
@@ -663,7 +802,7 @@ func file_order_srv_proto_order_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_order_srv_proto_order_order_proto_rawDesc), len(file_order_srv_proto_order_order_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,7 @@ type OrderService interface {
 	CreateOrders(ctx context.Context, in *CreateBatchRequest, opts ...client.CallOption) (*CreateBatchResponse, error)
 	GetOrder(ctx context.Context, in *GetRequest, opts ...client.CallOption) (*Response, error)
 	Audit(ctx context.Context, in *AuditRequest, opts ...client.CallOption) (*AuditResponse, error)
+	Holders(ctx context.Context, in *HoldersRequest, opts ...client.CallOption) (*HoldersResponse, error)
 }
 
 type orderService struct {
@@ -87,6 +88,16 @@ func (c *orderService) Audit(ctx context.Context, in *AuditRequest, opts ...clie
 	return out, nil
 }
 
+func (c *orderService) Holders(ctx context.Context, in *HoldersRequest, opts ...client.CallOption) (*HoldersResponse, error) {
+	req := c.c.NewRequest(c.name, "OrderService.Holders", in)
+	out := new(HoldersResponse)
+	err := c.c.Call(ctx, req, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Server API for OrderService service
 
 type OrderServiceHandler interface {
@@ -94,6 +105,7 @@ type OrderServiceHandler interface {
 	CreateOrders(context.Context, *CreateBatchRequest, *CreateBatchResponse) error
 	GetOrder(context.Context, *GetRequest, *Response) error
 	Audit(context.Context, *AuditRequest, *AuditResponse) error
+	Holders(context.Context, *HoldersRequest, *HoldersResponse) error
 }
 
 func RegisterOrderServiceHandler(s server.Server, hdlr OrderServiceHandler, opts ...server.HandlerOption) error {
@@ -102,6 +114,7 @@ func RegisterOrderServiceHandler(s server.Server, hdlr OrderServiceHandler, opts
 		CreateOrders(ctx context.Context, in *CreateBatchRequest, out *CreateBatchResponse) error
 		GetOrder(ctx context.Context, in *GetRequest, out *Response) error
 		Audit(ctx context.Context, in *AuditRequest, out *AuditResponse) error
+		Holders(ctx context.Context, in *HoldersRequest, out *HoldersResponse) error
 	}
 	type OrderService struct {
 		orderService
@@ -128,4 +141,8 @@ func (h *orderServiceHandler) GetOrder(ctx context.Context, in *GetRequest, out 
 
 func (h *orderServiceHandler) Audit(ctx context.Context, in *AuditRequest, out *AuditResponse) error {
 	return h.OrderServiceHandler.Audit(ctx, in, out)
+}
+
+func (h *orderServiceHandler) Holders(ctx context.Context, in *HoldersRequest, out *HoldersResponse) error {
+	return h.OrderServiceHandler.Holders(ctx, in, out)
 }

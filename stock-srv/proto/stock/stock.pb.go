@@ -23,6 +23,8 @@ const (
 )
 
 // Times are unix seconds; a zero start or end leaves that side of the sale window open.
+// left is how many units can be bought now: count - sale, less the units given back in the
+// last moment (a returned unit waits a second before it is on sale again; see SoldOut).
 type Commodity struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -32,6 +34,7 @@ type Commodity struct {
 	CreateTime    int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
 	StartTime     int64                  `protobuf:"varint,6,opt,name=startTime,proto3" json:"startTime,omitempty"`
 	EndTime       int64                  `protobuf:"varint,7,opt,name=endTime,proto3" json:"endTime,omitempty"`
+	Left          int64                  `protobuf:"varint,8,opt,name=left,proto3" json:"left,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -111,6 +114,13 @@ func (x *Commodity) GetStartTime() int64 {
 func (x *Commodity) GetEndTime() int64 {
 	if x != nil {
 		return x.EndTime
+	}
+	return 0
+}
+
+func (x *Commodity) GetLeft() int64 {
+	if x != nil {
+		return x.Left
 	}
 	return 0
 }
@@ -776,11 +786,83 @@ func (x *ReleaseBatchResponse) GetItems() []*ReleaseResponse {
 	return nil
 }
 
+// SoldOutResponse says whether the commodity is sold out, and if so for how long at least
+// it stays so: a returned unit goes back on sale only after a delay, so no unit can be
+// bought before validForMs has passed. That lets an edge answer "sold out" from memory for
+// that long without ever being wrong.
+type SoldOutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	SoldOut       bool                   `protobuf:"varint,3,opt,name=soldOut,proto3" json:"soldOut,omitempty"`
+	ValidForMs    int64                  `protobuf:"varint,4,opt,name=validForMs,proto3" json:"validForMs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SoldOutResponse) Reset() {
+	*x = SoldOutResponse{}
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SoldOutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SoldOutResponse) ProtoMessage() {}
+
+func (x *SoldOutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_stock_srv_proto_stock_stock_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SoldOutResponse.ProtoReflect.Descriptor instead.
+func (*SoldOutResponse) Descriptor() ([]byte, []int) {
+	return file_stock_srv_proto_stock_stock_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SoldOutResponse) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *SoldOutResponse) GetError() *outcome.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *SoldOutResponse) GetSoldOut() bool {
+	if x != nil {
+		return x.SoldOut
+	}
+	return false
+}
+
+func (x *SoldOutResponse) GetValidForMs() int64 {
+	if x != nil {
+		return x.ValidForMs
+	}
+	return 0
+}
+
 var File_stock_srv_proto_stock_stock_proto protoreflect.FileDescriptor
 
 const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\n" +
-	"!stock-srv/proto/stock/stock.proto\x12\x05stock\x1a\x1bproto/outcome/outcome.proto\"\xb1\x01\n" +
+	"!stock-srv/proto/stock/stock.proto\x12\x05stock\x1a\x1bproto/outcome/outcome.proto\"\xc5\x01\n" +
 	"\tCommodity\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -790,7 +872,8 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"createTime\x18\x05 \x01(\x03R\n" +
 	"createTime\x12\x1c\n" +
 	"\tstartTime\x18\x06 \x01(\x03R\tstartTime\x12\x18\n" +
-	"\aendTime\x18\a \x01(\x03R\aendTime\"\x19\n" +
+	"\aendTime\x18\a \x01(\x03R\aendTime\x12\x12\n" +
+	"\x04left\x18\b \x01(\x03R\x04left\"\x19\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\"S\n" +
 	"\vSellRequest\x12\x0e\n" +
@@ -829,7 +912,14 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\x13ReleaseBatchRequest\x12+\n" +
 	"\x05items\x18\x01 \x03(\v2\x15.stock.ReleaseRequestR\x05items\"D\n" +
 	"\x14ReleaseBatchResponse\x12,\n" +
-	"\x05items\x18\x01 \x03(\v2\x16.stock.ReleaseResponseR\x05items2\xe0\x03\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.stock.ReleaseResponseR\x05items\"\x92\x01\n" +
+	"\x0fSoldOutResponse\x12\x18\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\x18\n" +
+	"\asoldOut\x18\x03 \x01(\bR\asoldOut\x12\x1e\n" +
+	"\n" +
+	"validForMs\x18\x04 \x01(\x03R\n" +
+	"validForMs2\x95\x04\n" +
 	"\fStockService\x126\n" +
 	"\x0fCreateCommodity\x12\x10.stock.Commodity\x1a\x0f.stock.Response\"\x00\x121\n" +
 	"\fGetCommodity\x12\x0e.stock.Request\x1a\x0f.stock.Response\"\x00\x12<\n" +
@@ -838,7 +928,8 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\tSellBatch\x12\x17.stock.SellBatchRequest\x1a\x18.stock.SellBatchResponse\"\x00\x12/\n" +
 	"\x05Audit\x12\x0e.stock.Request\x1a\x14.stock.AuditResponse\"\x00\x12:\n" +
 	"\aRelease\x12\x15.stock.ReleaseRequest\x1a\x16.stock.ReleaseResponse\"\x00\x12I\n" +
-	"\fReleaseBatch\x12\x1a.stock.ReleaseBatchRequest\x1a\x1b.stock.ReleaseBatchResponse\"\x00B$Z\"secbuy/stock-srv/proto/stock;stockb\x06proto3"
+	"\fReleaseBatch\x12\x1a.stock.ReleaseBatchRequest\x1a\x1b.stock.ReleaseBatchResponse\"\x00\x123\n" +
+	"\aSoldOut\x12\x0e.stock.Request\x1a\x16.stock.SoldOutResponse\"\x00B$Z\"secbuy/stock-srv/proto/stock;stockb\x06proto3"
 
 var (
 	file_stock_srv_proto_stock_stock_proto_rawDescOnce sync.Once
@@ -852,7 +943,7 @@ func file_stock_srv_proto_stock_stock_proto_rawDescGZIP() []byte {
 	return file_stock_srv_proto_stock_stock_proto_rawDescData
 }
 
-var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_stock_srv_proto_stock_stock_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_stock_srv_proto_stock_stock_proto_goTypes = []any{
 	(*Commodity)(nil),            // 0: stock.Commodity
 	(*Request)(nil),              // 1: stock.Request
@@ -867,40 +958,44 @@ var file_stock_srv_proto_stock_stock_proto_goTypes = []any{
 	(*ReleaseResponse)(nil),      // 10: stock.ReleaseResponse
 	(*ReleaseBatchRequest)(nil),  // 11: stock.ReleaseBatchRequest
 	(*ReleaseBatchResponse)(nil), // 12: stock.ReleaseBatchResponse
-	(*outcome.Error)(nil),        // 13: secbuy.outcome.Error
+	(*SoldOutResponse)(nil),      // 13: stock.SoldOutResponse
+	(*outcome.Error)(nil),        // 14: secbuy.outcome.Error
 }
 var file_stock_srv_proto_stock_stock_proto_depIdxs = []int32{
-	13, // 0: stock.Response.error:type_name -> secbuy.outcome.Error
+	14, // 0: stock.Response.error:type_name -> secbuy.outcome.Error
 	0,  // 1: stock.Response.commodity:type_name -> stock.Commodity
-	13, // 2: stock.ListResponse.error:type_name -> secbuy.outcome.Error
+	14, // 2: stock.ListResponse.error:type_name -> secbuy.outcome.Error
 	0,  // 3: stock.ListResponse.commodities:type_name -> stock.Commodity
-	13, // 4: stock.AuditResponse.error:type_name -> secbuy.outcome.Error
+	14, // 4: stock.AuditResponse.error:type_name -> secbuy.outcome.Error
 	2,  // 5: stock.SellBatchRequest.items:type_name -> stock.SellRequest
 	3,  // 6: stock.SellBatchResponse.items:type_name -> stock.Response
-	13, // 7: stock.ReleaseResponse.error:type_name -> secbuy.outcome.Error
+	14, // 7: stock.ReleaseResponse.error:type_name -> secbuy.outcome.Error
 	9,  // 8: stock.ReleaseBatchRequest.items:type_name -> stock.ReleaseRequest
 	10, // 9: stock.ReleaseBatchResponse.items:type_name -> stock.ReleaseResponse
-	0,  // 10: stock.StockService.CreateCommodity:input_type -> stock.Commodity
-	1,  // 11: stock.StockService.GetCommodity:input_type -> stock.Request
-	4,  // 12: stock.StockService.ListCommodities:input_type -> stock.ListRequest
-	2,  // 13: stock.StockService.Sell:input_type -> stock.SellRequest
-	7,  // 14: stock.StockService.SellBatch:input_type -> stock.SellBatchRequest
-	1,  // 15: stock.StockService.Audit:input_type -> stock.Request
-	9,  // 16: stock.StockService.Release:input_type -> stock.ReleaseRequest
-	11, // 17: stock.StockService.ReleaseBatch:input_type -> stock.ReleaseBatchRequest
-	3,  // 18: stock.StockService.CreateCommodity:output_type -> stock.Response
-	3,  // 19: stock.StockService.GetCommodity:output_type -> stock.Response
-	5,  // 20: stock.StockService.ListCommodities:output_type -> stock.ListResponse
-	3,  // 21: stock.StockService.Sell:output_type -> stock.Response
-	8,  // 22: stock.StockService.SellBatch:output_type -> stock.SellBatchResponse
-	6,  // 23: stock.StockService.Audit:output_type -> stock.AuditResponse
-	10, // 24: stock.StockService.Release:output_type -> stock.ReleaseResponse
-	12, // 25: stock.StockService.ReleaseBatch:output_type -> stock.ReleaseBatchResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	14, // 10: stock.SoldOutResponse.error:type_name -> secbuy.outcome.Error
+	0,  // 11: stock.StockService.CreateCommodity:input_type -> stock.Commodity
+	1,  // 12: stock.StockService.GetCommodity:input_type -> stock.Request
+	4,  // 13: stock.StockService.ListCommodities:input_type -> stock.ListRequest
+	2,  // 14: stock.StockService.Sell:input_type -> stock.SellRequest
+	7,  // 15: stock.StockService.SellBatch:input_type -> stock.SellBatchRequest
+	1,  // 16: stock.StockService.Audit:input_type -> stock.Request
+	9,  // 17: stock.StockService.Release:input_type -> stock.ReleaseRequest
+	11, // 18: stock.StockService.ReleaseBatch:input_type -> stock.ReleaseBatchRequest
+	1,  // 19: stock.StockService.SoldOut:input_type -> stock.Request
+	3,  // 20: stock.StockService.CreateCommodity:output_type -> stock.Response
+	3,  // 21: stock.StockService.GetCommodity:output_type -> stock.Response
+	5,  // 22: stock.StockService.ListCommodities:output_type -> stock.ListResponse
+	3,  // 23: stock.StockService.Sell:output_type -> stock.Response
+	8,  // 24: stock.StockService.SellBatch:output_type -> stock.SellBatchResponse
+	6,  // 25: stock.StockService.Audit:output_type -> stock.AuditResponse
+	10, // 26: stock.StockService.Release:output_type -> stock.ReleaseResponse
+	12, // 27: stock.StockService.ReleaseBatch:output_type -> stock.ReleaseBatchResponse
+	13, // 28: stock.StockService.SoldOut:output_type -> stock.SoldOutResponse
+	20, // [20:29] is the sub-list for method output_type
+	11, // [11:20] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_stock_srv_proto_stock_stock_proto_init() }
@@ -914,7 +1009,7 @@ func file_stock_srv_proto_stock_stock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stock_srv_proto_stock_stock_proto_rawDesc), len(file_stock_srv_proto_stock_stock_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

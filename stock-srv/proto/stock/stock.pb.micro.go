@@ -37,6 +37,7 @@ type StockService interface {
 	Audit(ctx context.Context, in *Request, opts ...client.CallOption) (*AuditResponse, error)
 	Release(ctx context.Context, in *ReleaseRequest, opts ...client.CallOption) (*ReleaseResponse, error)
 	ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest, opts ...client.CallOption) (*ReleaseBatchResponse, error)
+	SoldOut(ctx context.Context, in *Request, opts ...client.CallOption) (*SoldOutResponse, error)
 }
 
 type stockService struct {
@@ -131,6 +132,16 @@ func (c *stockService) ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest
 	return out, nil
 }
 
+func (c *stockService) SoldOut(ctx context.Context, in *Request, opts ...client.CallOption) (*SoldOutResponse, error) {
+	req := c.c.NewRequest(c.name, "StockService.SoldOut", in)
+	out := new(SoldOutResponse)
+	err := c.c.Call(ctx, req, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Server API for StockService service
 
 type StockServiceHandler interface {
@@ -142,6 +153,7 @@ type StockServiceHandler interface {
 	Audit(context.Context, *Request, *AuditResponse) error
 	Release(context.Context, *ReleaseRequest, *ReleaseResponse) error
 	ReleaseBatch(context.Context, *ReleaseBatchRequest, *ReleaseBatchResponse) error
+	SoldOut(context.Context, *Request, *SoldOutResponse) error
 }
 
 func RegisterStockServiceHandler(s server.Server, hdlr StockServiceHandler, opts ...server.HandlerOption) error {
@@ -154,6 +166,7 @@ func RegisterStockServiceHandler(s server.Server, hdlr StockServiceHandler, opts
 		Audit(ctx context.Context, in *Request, out *AuditResponse) error
 		Release(ctx context.Context, in *ReleaseRequest, out *ReleaseResponse) error
 		ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest, out *ReleaseBatchResponse) error
+		SoldOut(ctx context.Context, in *Request, out *SoldOutResponse) error
 	}
 	type StockService struct {
 		stockService
@@ -196,4 +209,8 @@ func (h *stockServiceHandler) Release(ctx context.Context, in *ReleaseRequest, o
 
 func (h *stockServiceHandler) ReleaseBatch(ctx context.Context, in *ReleaseBatchRequest, out *ReleaseBatchResponse) error {
 	return h.StockServiceHandler.ReleaseBatch(ctx, in, out)
+}
+
+func (h *stockServiceHandler) SoldOut(ctx context.Context, in *Request, out *SoldOutResponse) error {
+	return h.StockServiceHandler.SoldOut(ctx, in, out)
 }
