@@ -53,7 +53,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	var g svc.Group
 	g.Serve("rpc", srv.Run)
 	g.Drain(h.Close) // the buys already batched write their orders and events
-	g.Loop("payment.payevent relay", relay.Run)
+	g.Last("payment.payevent relay", relay.Run)
 	g.Loop("recovery", func(ctx context.Context) {
 		h.RunRecovery(ctx, cfg.RecoverEvery.Duration, cfg.RecoverAfter.Duration)
 	})

@@ -53,6 +53,6 @@ func run(ctx context.Context, cfg config.Config) error {
 	g.Loop("expiry", func(ctx context.Context) {
 		expiry.Run(ctx, store, cfg.ExpireEvery.Duration, cfg.PayTimeout.Duration, relay.Poke)
 	})
-	g.Loop("payment.expired relay", relay.Run)
+	g.Last("payment.expired relay", relay.Run)
 	return g.Run(ctx)
 }

@@ -59,8 +59,14 @@ func TestLoneCallerRunsAlone(t *testing.T) {
 	})
 	defer b.Close()
 	for i := range 5 {
+		start := time.Now()
 		if got, err := b.Do(context.Background(), i); err != nil || got != i {
 			t.Fatalf("Do(%d) = %d, %v", i, got, err)
+		}
+		// The window is a second; a lone caller must not sit it out. The bound is
+		// generous, for a loaded machine, and still far under the window.
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("Do(%d) took %v: a lone caller waited for the batch window", i, d)
 		}
 	}
 	if fmt.Sprint(sizes) != "[1 1 1 1 1]" {

@@ -113,7 +113,7 @@ var Others = []string{
 	"SECBUY_CONFIG",      // the JSON file read by Load
 	"SECBUY_TEST_PG",     // basic/dbtest: the Postgres server of the tests
 	"SECBUY_CHAOS_SEED",  // test/chaos_test.go: replays a seed
-	"SECBUY_FAULT_DELAY", // basic/svc/fault.go: fault injection, in test builds only
+	"SECBUY_FAULT_DELAY", // basic/svc/fault_inject.go: fault injection, in test builds only
 	"SECBUY_FAULT_DELAY_FROM",
 	"SECBUY_FAULT_DELAY_UNTIL",
 	"SECBUY_UP_WAIT",       // scripts/suite.sh
@@ -154,7 +154,13 @@ func load(environ []string) (Config, error) {
 func decodeJSON(b []byte, c *Config) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	return dec.Decode(c)
+	if err := dec.Decode(c); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }
 
 // applyEnv sets every field whose variable is in vars, and refuses SECBUY_ variables that
@@ -225,11 +231,26 @@ func variables() map[string]string {
 // check refuses values no service can run with.
 func (c Config) check() error {
 	var errs []error
-	if c.AuthSecret == "" {
-		errs = append(errs, errors.New("SECBUY_AUTH_SECRET is empty"))
+	for _, s := range []struct{ name, v string }{
+		{"SECBUY_AUTH_SECRET", c.AuthSecret}, {"SECBUY_DATABASE_URL", c.DatabaseURL},
+		{"SECBUY_NATS_URL", c.NATSURL}, {"SECBUY_REDIS_ADDR", c.RedisAddr},
+	} {
+		if s.v == "" {
+			errs = append(errs, fmt.Errorf("%s is empty", s.name))
+		}
 	}
-	if c.DBMaxConns < 1 {
-		errs = append(errs, errors.New("SECBUY_DB_MAX_CONNS must be at least 1"))
+	for _, n := range []struct {
+		name   string
+		v, min int64
+	}{
+		{"SECBUY_DB_MAX_CONNS", int64(c.DBMaxConns), 1}, {"SECBUY_MAX_INFLIGHT", int64(c.MaxInflight), 1},
+		{"SECBUY_TOKEN_CACHE_SIZE", int64(c.TokenCacheSize), 1}, {"SECBUY_MAX_BODY_BYTES", c.MaxBodyBytes, 1},
+		{"SECBUY_RATE_USER_PER_SEC", int64(c.RateUserPerSec), 0}, {"SECBUY_RATE_IP_PER_SEC", int64(c.RateIPPerSec), 0},
+		{"SECBUY_MEM_LIMIT_MB", int64(c.MemLimitMB), 0}, {"SECBUY_GC_PERCENT", int64(c.GCPercent), -1},
+	} {
+		if n.v < n.min {
+			errs = append(errs, fmt.Errorf("%s must be at least %d", n.name, n.min))
+		}
 	}
 	for _, d := range []struct {
 		name string
@@ -237,15 +258,13 @@ func (c Config) check() error {
 	}{
 		{"SECBUY_DB_TIMEOUT", c.DBTimeout}, {"SECBUY_RPC_TIMEOUT", c.RPCTimeout},
 		{"SECBUY_HTTP_READ_TIMEOUT", c.HTTPReadTimeout}, {"SECBUY_HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout},
-		{"SECBUY_RECOVER_EVERY", c.RecoverEvery}, {"SECBUY_PAY_TIMEOUT", c.PayTimeout},
-		{"SECBUY_EXPIRE_EVERY", c.ExpireEvery},
+		{"SECBUY_RECOVER_AFTER", c.RecoverAfter}, {"SECBUY_RECOVER_EVERY", c.RecoverEvery},
+		{"SECBUY_PAY_TIMEOUT", c.PayTimeout}, {"SECBUY_EXPIRE_EVERY", c.ExpireEvery},
+		{"SECBUY_QUEUE_WAIT", c.QueueWait}, {"SECBUY_INFLIGHT_TTL", c.InflightTTL},
 	} {
 		if d.v.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
-	}
-	if c.TokenCacheSize < 1 {
-		errs = append(errs, errors.New("SECBUY_TOKEN_CACHE_SIZE must be at least 1"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)

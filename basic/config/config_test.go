@@ -57,6 +57,10 @@ func TestLoadBadValues(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"pay_timout":"2m"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	twice := filepath.Join(t.TempDir(), "twice.json")
+	if err := os.WriteFile(twice, []byte(`{"admin_key":"a"} {"admin_key":"b"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, env, want string
 	}{
@@ -68,6 +72,14 @@ func TestLoadBadValues(t *testing.T) {
 		{"misspelt setting", "SECBUY_PAY_TIMOUT=5s", "SECBUY_PAY_TIMOUT"},
 		{"missing config file", "SECBUY_CONFIG=/nonexistent/secbuy.json", "/nonexistent/secbuy.json"},
 		{"unknown key in the file", "SECBUY_CONFIG=" + bad, "pay_timout"},
+		{"two values in the file", "SECBUY_CONFIG=" + twice, "more than one JSON value"},
+		{"empty database", "SECBUY_DATABASE_URL=", "SECBUY_DATABASE_URL"},
+		{"empty nats", "SECBUY_NATS_URL=", "SECBUY_NATS_URL"},
+		{"negative recovery age", "SECBUY_RECOVER_AFTER=-1s", "SECBUY_RECOVER_AFTER"},
+		{"no inflight slots", "SECBUY_MAX_INFLIGHT=0", "SECBUY_MAX_INFLIGHT"},
+		{"no queue wait", "SECBUY_QUEUE_WAIT=0s", "SECBUY_QUEUE_WAIT"},
+		{"no inflight ttl", "SECBUY_INFLIGHT_TTL=0s", "SECBUY_INFLIGHT_TTL"},
+		{"negative rate", "SECBUY_RATE_IP_PER_SEC=-1", "SECBUY_RATE_IP_PER_SEC"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load([]string{tc.env})

@@ -66,7 +66,7 @@ func problem(r *http.Request, e *outcome.Error) problemJSON {
 	if p.Detail == "" {
 		p.Detail = w.en
 	}
-	if prefersChinese(r) {
+	if PrefersChinese(r) {
 		p.Message = w.zh
 		if e.GetDetail() != "" {
 			p.Message += "：" + e.GetDetail()
@@ -104,7 +104,7 @@ func rendered(r *http.Request, e *outcome.Error) ([]byte, bool) {
 		return nil, false
 	}
 	lang := 0
-	if prefersChinese(r) {
+	if PrefersChinese(r) {
 		lang = 1
 	}
 	b, ok := renderedFailures[lang][e.GetReason()]
@@ -128,8 +128,9 @@ func Text(reason outcome.Reason, lang string) string {
 // either script gets the (simplified) Chinese words.
 var languages = language.NewMatcher([]language.Tag{language.English, language.SimplifiedChinese, language.TraditionalChinese})
 
-// prefersChinese says whether r's Accept-Language puts Chinese before English.
-func prefersChinese(r *http.Request) bool {
+// PrefersChinese says whether r's Accept-Language puts Chinese before English: whether
+// its refusals carry the Chinese words.
+func PrefersChinese(r *http.Request) bool {
 	if r == nil {
 		return false
 	}

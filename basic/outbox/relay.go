@@ -56,8 +56,8 @@ func (r *Relay) Poke() {
 	}
 }
 
-// Run relays until ctx is done, then makes one last step, so that what was committed
-// while the service drained is published before it stops. It wakes on Poke and every
+// Run relays until ctx is done, then publishes what is still unsent (up to 16 batches),
+// so that what was committed while the service drained goes out before it stops. It wakes on Poke and every
 // Tick, and backs off after a failure.
 func (r *Relay) Run(ctx context.Context) {
 	defer r.flush(ctx)

@@ -17,6 +17,7 @@ type Group struct {
 	servers []part
 	drains  []func()
 	work    []part
+	last    []part
 }
 
 type part struct {
@@ -45,6 +46,12 @@ func (g *Group) Loop(name string, run func(context.Context)) {
 	g.Work(name, func(ctx context.Context) error { run(ctx); return nil })
 }
 
+// Last adds background work that must outlast the rest: it is stopped only once the other
+// background work has returned, so a relay publishes what the loops committed last.
+func (g *Group) Last(name string, run func(context.Context)) {
+	g.last = append(g.last, part{name, func(ctx context.Context) error { run(ctx); return nil }})
+}
+
 // errStoppedByItself is the error of a part that returned before it was asked to stop.
 var errStoppedByItself = errors.New("stopped by itself")
 
@@ -54,8 +61,9 @@ var errStoppedByItself = errors.New("stopped by itself")
 //  1. the servers, together: each deregisters, so callers pick other instances, stops
 //     taking calls and drains those in flight;
 //  2. the drains, in the order added;
-//  3. the background work, together: consumers finish the events in hand and relays
-//     publish the outbox rows committed meanwhile.
+//  3. the background work, together: consumers finish the events in hand, timed loops stop;
+//  4. the background work added with Last (the relays), which publish the outbox rows
+//     committed until then.
 //
 // Closing what the parts use (the database, NATS) is left to the caller, after Run: the
 // defers in a service's run, so that closing always comes last. Run returns the first
@@ -65,7 +73,9 @@ func (g *Group) Run(ctx context.Context) error {
 	defer stop()
 	background, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	var servers, work errgroup.Group
+	final, stopLast := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLast()
+	var servers, work, last errgroup.Group
 	start := func(eg *errgroup.Group, ctx context.Context, p part) {
 		eg.Go(func() error {
 			err := p.run(ctx)
@@ -78,6 +88,9 @@ func (g *Group) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	for _, p := range g.last {
+		start(&last, final, p)
 	}
 	for _, p := range g.work {
 		start(&work, background, p)
@@ -93,7 +106,9 @@ func (g *Group) Run(ctx context.Context) error {
 		d()
 	}
 	stopWork()
-	err := errors.Join(serr, work.Wait())
+	werr := work.Wait()
+	stopLast()
+	err := errors.Join(serr, werr, last.Wait())
 	slog.Info("stopped", "took", time.Since(begun).Round(time.Millisecond), "err", err)
 	return err
 }

@@ -26,12 +26,13 @@ func (e *events) get() []string {
 	return slices.Clone(e.list)
 }
 
-// A stop stops the servers first, then runs the drains, then stops the background work.
+// A stop stops the servers first, then runs the drains, then stops the background work,
+// and the work added with Last after the rest.
 func TestGroupStopOrder(t *testing.T) {
 	t.Parallel()
 	var ev events
 	var g Group
-	started := make(chan struct{}, 3)
+	started := make(chan struct{}, 4)
 	g.Serve("server", func(ctx context.Context) error {
 		started <- struct{}{}
 		<-ctx.Done()
@@ -39,7 +40,7 @@ func TestGroupStopOrder(t *testing.T) {
 		return nil
 	})
 	g.Drain(func() { ev.add("drained") })
-	for _, name := range []string{"relay", "consumer"} {
+	for _, name := range []string{"expiry", "consumer"} {
 		g.Work(name, func(ctx context.Context) error {
 			started <- struct{}{}
 			<-ctx.Done()
@@ -47,17 +48,22 @@ func TestGroupStopOrder(t *testing.T) {
 			return nil
 		})
 	}
+	g.Last("relay", func(ctx context.Context) {
+		started <- struct{}{}
+		<-ctx.Done()
+		ev.add("relay stopped")
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	for range 3 {
+	for range 4 {
 		<-started
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v; want nil after a stop", err)
 	}
-	if got, want := ev.get(), []string{"server stopped", "drained", "work stopped", "work stopped"}; !slices.Equal(got, want) {
+	if got, want := ev.get(), []string{"server stopped", "drained", "work stopped", "work stopped", "relay stopped"}; !slices.Equal(got, want) {
 		t.Errorf("order %v; want %v", got, want)
 	}
 }

@@ -286,7 +286,7 @@ func answer(out *pb.Response, o repo.Order) {
 	case repo.Created:
 		out.Success = true
 	case repo.Failed:
-		out.Error = outcome.Refuse(outcome.Parse(o.Reason))
+		out.Error = outcome.Refuse(reasonOf(o))
 	case repo.Cancelled:
 		out.Error = outcome.Refuse(outcome.Reason_ORDER_CANCELLED)
 	default:
@@ -387,10 +387,27 @@ func unavailable(ctx context.Context, err error) error {
 	return merrors.InternalServerError(pb.Name, "storage unavailable")
 }
 
+// legacyReasons are the words that order-srv stored as a failed order's reason before the
+// reason codes (migrations 002 and 003 convert them; a binary from before may still write
+// them while an upgrade rolls through).
+var legacyReasons = map[string]outcome.Reason{
+	"sold out": outcome.Reason_SOLD_OUT, "not started": outcome.Reason_NOT_STARTED, "ended": outcome.Reason_ENDED,
+	"commodity not found": outcome.Reason_COMMODITY_NOT_FOUND, "payment expired": outcome.Reason_PAYMENT_EXPIRED,
+	"request id already used for another purchase": outcome.Reason_REQUEST_REUSED,
+}
+
+// reasonOf is why order o failed (or was cancelled).
+func reasonOf(o repo.Order) outcome.Reason {
+	if r, ok := legacyReasons[o.Reason]; ok {
+		return r
+	}
+	return outcome.Parse(o.Reason)
+}
+
 func toProto(o repo.Order) *pb.Order {
 	if o.ID == 0 {
 		return nil
 	}
 	return &pb.Order{Id: o.ID, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime.Unix(), UserId: o.UserID,
-		RequestId: o.RequestID, State: o.State, Failure: outcome.Parse(o.Reason)}
+		RequestId: o.RequestID, State: o.State, Failure: reasonOf(o)}
 }

@@ -207,10 +207,10 @@ func TestFinishedOrdersDoNotChange(t *testing.T) {
 		t.Errorf("MarkFailed after MarkCreated = %+v, %v; want it created, unchanged", o, err)
 	}
 	failed := insert(t, r, 7, 2, "2:a")
-	if _, err := r.MarkFailed(ctx, failed.ID, "ended"); err != nil {
+	if _, err := r.MarkFailed(ctx, failed.ID, "ENDED"); err != nil {
 		t.Fatal(err)
 	}
-	if o, err := r.MarkCreated(ctx, failed.ID, "phone"); err != nil || o.State != repo.Failed || o.Reason != "ended" {
+	if o, err := r.MarkCreated(ctx, failed.ID, "phone"); err != nil || o.State != repo.Failed || o.Reason != "ENDED" {
 		t.Errorf("MarkCreated after MarkFailed = %+v, %v; want it failed, unchanged", o, err)
 	}
 	if got := count(t, d, "SELECT count(*) FROM outbox"); got != 1 {

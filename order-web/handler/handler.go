@@ -38,8 +38,8 @@ type Order struct {
 // FromProto converts the RPC form (never nil).
 func FromProto(o *pb.Order) *Order {
 	out := &Order{ID: o.Id, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime, UserID: o.UserId, State: o.State}
-	if o.Failure != outcome.Reason_REASON_UNSPECIFIED {
-		out.Reason = httpapi.Text(o.Failure, "en")
+	if o.Failure != outcome.Reason_REASON_UNSPECIFIED || o.State == "failed" {
+		out.Reason = httpapi.Text(o.Failure, "en") // "refused" for a failure without a known reason
 	}
 	return out
 }

@@ -219,8 +219,13 @@ RETURNING s.*, s.sale - cur.sale AS taken`
 const refusedSQL = `SELECT *, CASE WHEN start_time > now() THEN 'NOT_STARTED'
 	WHEN end_time <= now() THEN 'ENDED' ELSE 'SOLD_OUT' END AS reason FROM stock s WHERE id = ?`
 
-// refusals are the refusals of a sale, by the code stock_sale.reason stores them under.
-var refusals = map[string]error{"SOLD_OUT": ErrSoldOut, "NOT_STARTED": ErrNotStarted, "ENDED": ErrEnded}
+// refusals are the refusals of a sale, by the code stock_sale.reason stores them under
+// (and by the words that binaries before the codes stored, which one of them may still
+// write while an upgrade rolls through).
+var refusals = map[string]error{
+	"SOLD_OUT": ErrSoldOut, "NOT_STARTED": ErrNotStarted, "ENDED": ErrEnded,
+	"sold out": ErrSoldOut, "not started": ErrNotStarted, "ended": ErrEnded,
+}
 
 // SellBatch answers every item exactly as Sell would, in order, in one transaction. The
 // batch may mix commodities and repeat request ids: the first item of a request id (of a

@@ -76,10 +76,12 @@ func (c *getCache) store(id int64, e cached) {
 	c.entries[id] = e
 }
 
-// forget drops id, so that a commodity just created is not hidden by a cached 404.
-func (c *getCache) forget(id int64) {
+// forget drops keys, so that a commodity just created is not hidden by a cached 404.
+func (c *getCache) forget(keys ...int64) {
 	c.mu.Lock()
-	delete(c.entries, id)
+	for _, k := range keys {
+		delete(c.entries, k)
+	}
 	c.mu.Unlock()
 }
 

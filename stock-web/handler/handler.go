@@ -80,7 +80,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	rsp, err := h.stock.CreateCommodity(r.Context(), &pb.Commodity{
 		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime})
 	if err == nil && rsp.GetCommodity() != nil {
-		h.cache.forget(rsp.Commodity.Id)
+		h.cache.forget(rsp.Commodity.Id<<1, rsp.Commodity.Id<<1|1)
 	}
 	httpapi.Reply(w, r, err, rsp.GetError(), "commodity", rsp.GetCommodity(), FromProto)
 }
@@ -93,20 +93,25 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, e)
 		return
 	}
-	// The cached reply is rendered without the reader's Accept-Language: in English.
-	c, err := h.cache.get(r.Context(), id, func(ctx context.Context) (reply cached, keep bool) {
+	// Replies are cached per language (a refusal carries its words in Chinese too when the
+	// reader prefers it); every reader of one key shares the first one's Accept-Language.
+	key := id << 1
+	if httpapi.PrefersChinese(r) {
+		key |= 1
+	}
+	c, err := h.cache.get(r.Context(), key, func(ctx context.Context) (reply cached, keep bool) {
 		rec := newRecorder()
 		// The fetch runs outside this request's goroutine, beyond httpapi.Recover's reach.
 		defer func() {
 			if v := recover(); v != nil {
 				slog.Error("get commodity panic", "id", id, "panic", v)
 				rec = newRecorder()
-				httpapi.Fail(rec, nil, outcome.Refuse(outcome.Reason_INTERNAL))
+				httpapi.Fail(rec, r, outcome.Refuse(outcome.Reason_INTERNAL))
 				reply, keep = rec.reply(), false
 			}
 		}()
 		rsp, err := h.stock.GetCommodity(ctx, &pb.Request{Id: id})
-		httpapi.Reply(rec, nil, err, rsp.GetError(), "commodity", rsp.GetCommodity(), FromProto)
+		httpapi.Reply(rec, r, err, rsp.GetError(), "commodity", rsp.GetCommodity(), FromProto)
 		// Keep final answers only: the commodity, or that there is none.
 		reason := rsp.GetError().GetReason()
 		return rec.reply(), err == nil && (rsp.GetError() == nil || reason == outcome.Reason_COMMODITY_NOT_FOUND)
@@ -137,7 +142,11 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		*p.v = n
 	}
 	rsp, err := h.stock.ListCommodities(r.Context(), &pb.ListRequest{Offset: offset, Limit: limit})
-	httpapi.Reply(w, r, err, rsp.GetError(), "commodities", rsp, func(l *pb.ListResponse) []*Commodity {
+	list := rsp
+	if rsp.GetError() != nil {
+		list = nil // a refusal shows no list
+	}
+	httpapi.Reply(w, r, err, rsp.GetError(), "commodities", list, func(l *pb.ListResponse) []*Commodity {
 		out := make([]*Commodity, 0, len(l.Commodities))
 		for _, c := range l.Commodities {
 			out = append(out, FromProto(c))

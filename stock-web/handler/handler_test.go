@@ -12,6 +12,7 @@ import (
 	"go-micro.dev/v6/client"
 	merrors "go-micro.dev/v6/errors"
 
+	"secbuy/basic/httpapi/httpapitest"
 	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 )
@@ -37,8 +38,11 @@ func (f *fakeStock) GetCommodity(context.Context, *pb.Request, ...client.CallOpt
 	f.calls++
 	return f.rsp, f.err
 }
-func (f *fakeStock) ListCommodities(context.Context, *pb.ListRequest, ...client.CallOption) (*pb.ListResponse, error) {
+func (f *fakeStock) ListCommodities(_ context.Context, in *pb.ListRequest, _ ...client.CallOption) (*pb.ListResponse, error) {
 	f.calls++
+	if in.Limit > 1000 {
+		return &pb.ListResponse{Error: outcome.Invalid("limit between 0 and 1000")}, nil
+	}
 	return &pb.ListResponse{Success: true, Commodities: []*pb.Commodity{{Id: 1, Name: "a", Count: 2}}}, f.err
 }
 func (f *fakeStock) Sell(context.Context, *pb.SellRequest, ...client.CallOption) (*pb.Response, error) {
@@ -168,5 +172,37 @@ func TestCreatePassesFields(t *testing.T) {
 	code, rep = do(t, f, "GET", "/stock/list", "", nil)
 	if code != 200 || len(rep.Commodities) != 1 {
 		t.Errorf("list: %d %+v", code, rep)
+	}
+}
+
+// A reader who prefers Chinese gets the Chinese words of a refusal from the read cache too,
+// and an English reader of the same commodity does not.
+func TestGetWordsPerLanguage(t *testing.T) {
+	t.Parallel()
+	f := &fakeStock{rsp: &pb.Response{Error: outcome.Refuse(outcome.Reason_COMMODITY_NOT_FOUND)}}
+	h := New(f, adminKey, 4096).Routes()
+	get := func(lang string) map[string]any {
+		r := httptest.NewRequest("GET", "/stock/get?id=9", nil)
+		r.Header.Set("Accept-Language", lang)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return httpapitest.CheckReply(t, w)["error"].(map[string]any)
+	}
+	for range 2 { // the second time from the cache
+		if e := get("zh-CN"); e["message"] != "商品不存在" {
+			t.Errorf("Chinese reader: %v; want the Chinese words", e)
+		}
+		if e := get("en"); e["message"] != nil || e["detail"] != "commodity not found" {
+			t.Errorf("English reader: %v; want only the English detail", e)
+		}
+	}
+}
+
+// A refused list shows no list.
+func TestListRefused(t *testing.T) {
+	t.Parallel()
+	code, rep := do(t, &fakeStock{}, "GET", "/stock/list?limit=5000", "", nil)
+	if code != 400 || rep.Commodities != nil {
+		t.Errorf("list?limit=5000: %d %+v; want 400 and no commodities", code, rep)
 	}
 }
