@@ -21,6 +21,7 @@ import (
 // million) cost the garbage collector nothing to keep.
 type sample struct {
 	latency time.Duration
+	at      time.Duration // when the answer came, from the start of the run
 	user    int64
 	order   int64
 	seq     int64 // the request's number in the run; a buy's Idempotency-Key is derived from it
@@ -63,6 +64,7 @@ var (
 // worker is one connection's loop state: its connection and a memo of the error bodies
 // seen, since a crowd gets the same few refusals byte for byte.
 type worker struct {
+	t0      time.Time // the start of the run
 	conn    conn
 	memo    map[string]uint16
 	samples []sample
@@ -77,7 +79,8 @@ const memoMax = 64
 func (w *worker) do(req *request, seq int64, orders bool, due time.Time) {
 	s := sample{user: req.user, seq: seq}
 	status, body, err := w.conn.do(req)
-	s.latency = time.Since(due)
+	now := time.Now()
+	s.latency, s.at = now.Sub(due), now.Sub(w.t0)
 	s.status = int32(status)
 	if err != nil {
 		s.failed, s.reason, w.lastErr = true, reasonError, err
@@ -190,6 +193,7 @@ func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
 		wg.Go(func() {
 			defer w.conn.close()
 			<-start
+			w.t0 = t0
 			deadline := t0.Add(l.d)
 			for {
 				n, at, ok := take(deadline)

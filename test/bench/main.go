@@ -17,7 +17,7 @@
 // Two ways to load: a closed loop (N connections, each sending its next request as soon as
 // the last was answered: the most the suite sustains with N in flight), and an open loop
 // (requests due at a fixed rate whatever the answers, latency counted from when each was
-// due). For soldout and sustained, a capacity sweep steps the open loop's rate up until p99
+// due). For hello, soldout and sustained, a capacity sweep steps the open loop's rate up until p99
 // passes 100 ms or a request fails: the highest rate that held is the capacity, the figure
 // a shop plans with.
 //
@@ -57,6 +57,10 @@ func main() {
 	}
 }
 
+// baseline is what the hello scenario measured: its closed-loop rate and its open-loop
+// capacity (0: not measured), against which the other scenarios' are given.
+type baseline struct{ rate, capacity float64 }
+
 // scenarioNames are the scenarios in the order they run.
 var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "crowd", "original"}
 
@@ -92,9 +96,9 @@ type bench struct {
 	client  *http.Client
 	auditor *load.Auditor
 	prof    *profiler
-	base    int64   // user ids of this run start above base
-	hot     int64   // the hot commodity (the burst's), for the read storm
-	hello   float64 // the baseline's rate (0: not measured)
+	base    int64 // user ids of this run start above base
+	hot     int64 // the hot commodity (the burst's), for the read storm
+	hello   baseline
 	rows    []row
 }
 
@@ -151,7 +155,7 @@ func parseFlags() (opts, error) {
 	flag.IntVar(&o.crowdBuyers, "crowd-buyers", 100000, "distinct buyers in the crowd")
 	flag.Int64Var(&o.crowdUnits, "crowd-units", 10000, "units on sale for the crowd")
 	flag.IntVar(&o.crowdConns, "crowd-conns", 1024, "connections of the crowd")
-	flag.BoolVar(&o.sweep, "sweep", true, "find the open-loop capacity of soldout and sustained")
+	flag.BoolVar(&o.sweep, "sweep", true, "find the open-loop capacity of hello, soldout and sustained")
 	flag.DurationVar(&o.step, "step", 3*time.Second, "length of each step of a capacity sweep")
 	client := flag.String("client", "raw", "raw: the bench's lean HTTP/1.1 keep-alive client; net/http: load.Client, to compare")
 	flag.StringVar(&o.runDir, "run-dir", "", "where scripts/suite.sh keeps its pid files (default: run/ at the module root)")
@@ -261,7 +265,7 @@ func (b *bench) runScenarios(ctx context.Context) {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", s.name, r.err)
 		}
 		if s.name == "hello" && r.err == nil {
-			b.hello = r.stats.rate
+			b.hello = baseline{rate: r.stats.rate, capacity: r.capacity}
 		}
 		b.rows = append(b.rows, r)
 	}

@@ -18,8 +18,9 @@ import (
 var serviceNames = []string{"stock-srv", "order-srv", "payment-srv", "stock-web", "order-web", "payment-web"}
 
 // printTable writes the one table of the run. Numbers are right-aligned; the last two
-// columns (answers other than success, invariants) are text. hello is the baseline's rate.
-func printTable(out io.Writer, rows []row, hello float64) {
+// columns (answers other than success, invariants) are text. Each rate is over hello's,
+// each capacity over hello's capacity.
+func printTable(out io.Writer, rows []row, hello baseline) {
 	cells := [][]string{{"scenario", "requests", "req/s", "x hello", "p50 ms", "p99 ms", "max ms",
 		"capacity/s", "x hello", "successes", "durable orders/s", "errors", "client CPU", "other answers", "invariants"}}
 	for _, r := range rows {
@@ -30,12 +31,12 @@ func printTable(out io.Writer, rows []row, hello float64) {
 		st := r.stats
 		capacity, capRatio, durable := "-", "-", "-"
 		if r.capacity > 0 {
-			capacity, capRatio = fmt.Sprintf("%.0f", r.capacity), ratio(r.capacity, hello)
+			capacity, capRatio = fmt.Sprintf("%.0f", r.capacity), ratio(r.capacity, hello.capacity)
 		}
 		if r.durable > 0 {
 			durable = fmt.Sprintf("%.0f", r.durable)
 		}
-		cells = append(cells, []string{r.name, strconv.Itoa(st.requests), fmt.Sprintf("%.0f", st.rate), ratio(st.rate, hello),
+		cells = append(cells, []string{r.name, strconv.Itoa(st.requests), fmt.Sprintf("%.0f", st.rate), ratio(st.rate, hello.rate),
 			ms(st.p50), ms(st.p99), ms(st.max), capacity, capRatio, strconv.Itoa(st.ok), durable, strconv.Itoa(st.errors),
 			fmt.Sprintf("%.2f", r.run.cpu), st.otherString(), r.verdict()})
 	}
@@ -91,22 +92,26 @@ type jsonRow struct {
 	P99          float64 `json:"p99_ms"`
 	Max          float64 `json:"max_ms"`
 	Capacity     float64 `json:"capacity_rps"`
+	CapRatio     float64 `json:"capacity_ratio"`
 	Durable      float64 `json:"durable_per_s"`
 	Errors       int     `json:"errors"`
 	InvariantsOK bool    `json:"invariants_ok"`
 }
 
-// writeJSON writes the rows to file as a JSON array, one object per scenario; ratios are
-// to hello's rate (0 when it was not measured).
-func writeJSON(file string, rows []row, hello float64) error {
+// writeJSON writes the rows to file as a JSON array, one object per scenario; ratio is to
+// hello's rate and capacity_ratio to hello's capacity (0 when not measured).
+func writeJSON(file string, rows []row, hello baseline) error {
 	out := make([]jsonRow, 0, len(rows))
 	for _, r := range rows {
 		st := r.stats
 		j := jsonRow{Name: r.name, Rate: round(st.rate), P50: msf(st.p50), P99: msf(st.p99), Max: msf(st.max),
 			Capacity: round(r.capacity), Durable: round(r.durable), Errors: st.errors,
 			InvariantsOK: r.err == nil && len(r.violations) == 0 && r.checked}
-		if hello > 0 {
-			j.Ratio = math.Round(st.rate/hello*1000) / 1000
+		if hello.rate > 0 {
+			j.Ratio = math.Round(st.rate/hello.rate*1000) / 1000
+		}
+		if hello.capacity > 0 {
+			j.CapRatio = math.Round(r.capacity/hello.capacity*1000) / 1000
 		}
 		out = append(out, j)
 	}
@@ -132,7 +137,7 @@ func printNotes(out io.Writer, b *bench) {
 			fmt.Fprintf(out, "  %-10s a transport error: %v\n", r.name, r.run.lastErr)
 		}
 	}
-	fmt.Fprintln(out, "  x hello: the rate over the hello baseline's; capacity: the highest open-loop rate at which p99 <= 100 ms and no request failed or got a 5xx")
+	fmt.Fprintln(out, "  x hello: the rate over the hello baseline's, the capacity over hello's capacity; capacity: the highest open-loop rate at which p99 <= 100 ms and no request failed or got a 5xx")
 	fmt.Fprintln(out, "  client CPU is this process's CPU time over wall time, in cores; latencies in ms, measured by the client (open loop: from when each request was due).")
 }
 

@@ -14,8 +14,9 @@ import (
 	"secbuy/test/load"
 )
 
-// helloBaseline measures the hello server, a process of its own, with the closed loop of
-// the other scenarios: the ceiling of an HTTP service with this client on this machine.
+// helloBaseline measures the hello server, a process of its own, with the closed loop and
+// the capacity sweep of the other scenarios: the ceiling of an HTTP service with this
+// client on this machine.
 func (b *bench) helloBaseline(ctx context.Context, _ int64) row {
 	addr, stop, err := startHello(ctx)
 	if err != nil {
@@ -26,8 +27,19 @@ func (b *bench) helloBaseline(ctx context.Context, _ int64) row {
 	if err != nil {
 		return row{name: "hello", err: err}
 	}
-	r := newRow("hello", b.closed(false).run(ctx, func(int64) request { return req }))
+	next := func(int64) request { return req }
+	r := newRow("hello", b.closed(false).run(ctx, next))
 	r.note = "a plain net/http server in its own process, a fixed JSON reply"
+	if b.sweep {
+		r.capacity = b.capacity(ctx, "hello", 8000, func(rate float64) measured { return b.open(rate, b.step).run(ctx, next) })
+	}
+	if b.scenarios["crowd"] {
+		// What the crowd's connections cost a server that does nothing, for its p99.
+		l := b.closed(false)
+		l.conns, l.d = b.crowdConns, b.step
+		st := summarise(l.run(ctx, next))
+		r.note += fmt.Sprintf("; over the crowd's %d connections: %.0f/s, p99 %s ms", b.crowdConns, st.rate, ms(st.p99))
+	}
 	return r
 }
 
@@ -93,7 +105,19 @@ func (b *bench) presses(ctx context.Context, name string, cfg load.Config, conns
 	r := newRow(name, m)
 	res := load.Result{Commodity: id, Replies: replies(m.samples, key), Elapsed: m.elapsed}
 	b.check(ctx, &r, cfg, res)
+	r.note += fmt.Sprintf(", the last sale answered after %s of %s", lastSale(m.samples).Round(time.Millisecond), m.elapsed.Round(time.Millisecond))
 	return r
+}
+
+// lastSale returns when the last successful buy among samples was answered, from the start.
+func lastSale(samples []sample) time.Duration {
+	var last time.Duration
+	for _, s := range samples {
+		if s.reason == reasonOK {
+			last = max(last, s.at)
+		}
+	}
+	return last
 }
 
 // original is the 2019 original's test: 500 buyers for 10 units, all released at once,
