@@ -485,14 +485,18 @@ func TestCreateOrdersBatch(t *testing.T) {
 	}
 }
 
-// Holders answers who holds a sold-out commodity's units (live orders: pending or created),
-// with stock-srv's time; a commodity that is not sold out has no snapshot, and stock-srv
-// down is an RPC error.
+// Holders answers who holds a sold-out commodity's units (live orders: pending or created)
+// or had one cancelled (whose resend must get that order back), with stock-srv's time; a
+// commodity that is not sold out has no snapshot, and stock-srv down is an RPC error.
 func TestHolders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, grant)
 	e.create(t, 7, 1, "1:a")
 	e.create(t, 7, 2, "2:a")
+	cancelled := e.create(t, 7, 6, "6:a")
+	if _, err := repo.New(e.d).Cancel(context.Background(), []int64{cancelled.Order.Id}, "PAYMENT_EXPIRED"); err != nil {
+		t.Fatal(err)
+	}
 	e.stock.set(refuse(outcome.Reason_SOLD_OUT))
 	e.create(t, 7, 3, "3:a") // failed: holds nothing
 	e.stock.set(down)
@@ -511,8 +515,8 @@ func TestHolders(t *testing.T) {
 	e.stock.mu.Unlock()
 	out, err := holders()
 	slices.Sort(out.GetUsers())
-	if err != nil || !out.SoldOut || out.ValidForMs != 900 || !slices.Equal(out.Users, []int64{1, 2, 4}) {
-		t.Errorf("Holders = %v, %v; want sold out for 900 ms, users 1 2 4", out, err)
+	if err != nil || !out.SoldOut || out.ValidForMs != 900 || !slices.Equal(out.Users, []int64{1, 2, 4, 6}) {
+		t.Errorf("Holders = %v, %v; want sold out for 900 ms, users 1 2 4 6", out, err)
 	}
 	e.stock.mu.Lock()
 	e.stock.soldOut = &stockpb.SoldOutResponse{Success: true}

@@ -363,12 +363,14 @@ func take(g *gorm.DB, id int64, o *Order) error {
 	return res.Error
 }
 
-// Holders returns the users who hold a live (pending or created) order for commodity sid.
+// Holders returns the users who hold a live (pending or created) order for commodity sid,
+// or had one cancelled: a resend of the press that made it must get it back, not "sold
+// out". There are at most as many as units were sold; failed orders, the crowd, are not.
 func (r *Repo) Holders(ctx context.Context, sid int64) ([]int64, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var users []int64
-	if err := g.Raw(`SELECT user_id FROM orders WHERE sid = ? AND state IN ('pending', 'created')`, sid).Scan(&users).Error; err != nil {
+	if err := g.Raw(`SELECT DISTINCT user_id FROM orders WHERE sid = ? AND state IN ('pending', 'created', 'cancelled')`, sid).Scan(&users).Error; err != nil {
 		return nil, fmt.Errorf("holders of %d: %w", sid, err)
 	}
 	return users, nil

@@ -45,8 +45,12 @@ func (s *soldOut) refuse(sid, user int64) bool {
 	now := s.now()
 	s.mu.Lock()
 	snap := s.snaps[sid]
+	if snap != nil && !now.Before(snap.until) {
+		delete(s.snaps, sid) // lapsed: the presses go the whole way until the next one
+		snap = nil
+	}
 	s.mu.Unlock()
-	if snap == nil || !now.Before(snap.until) {
+	if snap == nil {
 		return false
 	}
 	if snap.until.Sub(now) < refreshBefore {

@@ -277,3 +277,103 @@ func TestSoldOutHoldsForItsTime(t *testing.T) {
 		t.Errorf("a unit was bought %v after SoldOut said sold out for %v", bought.Sub(start), validFor)
 	}
 }
+
+// heldUntil reads commodity id's hold: its units and when it ends.
+func heldUntil(t *testing.T, d *db.DB, id int64) (int64, time.Time) {
+	t.Helper()
+	var row struct {
+		Held      int64
+		HeldUntil time.Time
+	}
+	if err := d.Raw(`SELECT held, held_until FROM stock WHERE id = ?`, id).Scan(&row).Error; err != nil {
+		t.Fatal(err)
+	}
+	return row.Held, row.HeldUntil
+}
+
+// A unit given back while others are held joins their hold: returns that keep coming do
+// not keep each other off sale, and both units are on sale again when the first hold ends.
+func TestReturnsJoinTheHold(t *testing.T) {
+	t.Parallel()
+	r, d := newRepoDB(t)
+	r.SetReturnDelay(time.Hour) // the first hold is still on when the second unit comes back
+	ctx := context.Background()
+	c := create(t, r, 2)
+	sell(t, r, c.ID, "u1-a")
+	sell(t, r, c.ID, "u2-a")
+	if _, err := r.Release(ctx, "u1-a"); err != nil {
+		t.Fatal(err)
+	}
+	_, first := heldUntil(t, d, c.ID)
+	if _, err := r.Release(ctx, "u2-a"); err != nil {
+		t.Fatal(err)
+	}
+	held, until := heldUntil(t, d, c.ID)
+	if held != 2 || !until.Equal(first) {
+		t.Errorf("after two returns: %d held until %v; want 2 held until the first hold's end %v", held, until, first)
+	}
+	if out, validFor, err := r.SoldOut(ctx, c.ID); err != nil || !out || validFor > time.Until(first)+time.Second {
+		t.Errorf("SoldOut = %v for %v, %v; want sold out for no longer than the hold (%v)", out, validFor, err, time.Until(first))
+	}
+}
+
+// SoldOut waits for a release that has changed the row and not yet committed, and then
+// counts its hold: read past it, it would promise a whole delay, past the unit's return.
+func TestSoldOutWaitsForAnOpenRelease(t *testing.T) {
+	t.Parallel()
+	r, d := newRepoDB(t)
+	const delay = 500 * time.Millisecond
+	r.SetReturnDelay(delay)
+	ctx := context.Background()
+	c := create(t, r, 1)
+	sell(t, r, c.ID, "u1-a")
+	// A release, as ReleaseBatch writes it, left open.
+	tx := d.Begin()
+	if err := tx.Exec(`UPDATE stock_sale SET released = true WHERE request_id = 'u1-a'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Exec(`UPDATE stock SET sale = sale - 1, held = 1, held_until = clock_timestamp() + interval '500 milliseconds'
+		WHERE id = ?`, c.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		out      bool
+		validFor time.Duration
+		err      error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		out, validFor, err := r.SoldOut(ctx, c.ID)
+		got <- answer{out, validFor, err}
+	}()
+	testutil.Eventually(t, 10*time.Second, "SoldOut to wait for the open release's lock", func() bool {
+		var n int64
+		d.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'`).Scan(&n)
+		return n == 1
+	})
+	if err := tx.Commit().Error; err != nil {
+		t.Fatal(err)
+	}
+	a := <-got
+	if a.err != nil || !a.out || a.validFor <= 0 || a.validFor >= delay {
+		t.Errorf("SoldOut = %v for %v, %v; want sold out for less than the %v hold it waited for", a.out, a.validFor, a.err, delay)
+	}
+}
+
+// A snapshot ends with the sale window: after it, a buyer is told "ended", not "sold out".
+func TestSoldOutEndsWithTheWindow(t *testing.T) {
+	t.Parallel()
+	r, _ := newRepoDB(t)
+	r.SetReturnDelay(time.Hour)
+	ctx := context.Background()
+	end := time.Now().Add(2 * time.Second)
+	c, err := r.Create(ctx, repo.Commodity{Name: "phone", Count: 1, EndTime: &end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sell(t, r, c.ID, "u1-a")
+	if out, validFor, err := r.SoldOut(ctx, c.ID); err != nil || !out || validFor > time.Until(end)+100*time.Millisecond {
+		t.Errorf("SoldOut = %v for %v, %v; want sold out until the window ends, in %v", out, validFor, err, time.Until(end))
+	}
+}

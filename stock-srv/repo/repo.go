@@ -73,8 +73,13 @@ const ReturnDelay = time.Second
 // New returns a Repo on d.
 func New(d *db.DB) *Repo { return &Repo{db: d, returnDelay: ReturnDelay} }
 
-// activeHeld is, in SQL, the units of a stock row s that are held now.
+// activeHeld is, in SQL, the units of a stock row s that are held now, by the
+// transaction's clock (now()).
 const activeHeld = `(CASE WHEN s.held_until > now() THEN s.held ELSE 0 END)`
+
+// heldAtClock is activeHeld by the wall clock (clock_timestamp()), as a release, once it
+// has the row's lock, judges it.
+const heldAtClock = `(CASE WHEN s.held_until > clock_timestamp() THEN s.held ELSE 0 END)`
 
 // Create inserts c (Name, Count, StartTime, EndTime) and returns the stored row.
 func (r *Repo) Create(ctx context.Context, c Commodity) (Commodity, error) {
@@ -132,9 +137,12 @@ func (r *Repo) Audit(ctx context.Context, id int64) (Audit, error) {
 }
 
 // SoldOut says whether commodity id is sold out now (no unit on sale, counting held units
-// as not on sale) and, if so, for how long at least it stays so: every unit given back from
-// now on is held for the return delay, and the units held now until their hold ends. A
-// commodity whose window is closed is not "sold out" here (it is not started or ended).
+// as not on sale) and, if so, for how long at least it stays so, counted from the start of
+// its own statement (so from after the caller asked): every unit given back from then on is
+// held for the return delay (ReleaseBatch), the units held now until their hold ends, and
+// no longer than the sale window. A commodity whose window is closed is not "sold out" here
+// (it is not started or ended). FOR SHARE waits for a release that has changed the row but
+// not yet committed: a plain read would not see its units, and promise too long.
 func (r *Repo) SoldOut(ctx context.Context, id int64) (soldOut bool, validFor time.Duration, err error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
@@ -144,8 +152,9 @@ func (r *Repo) SoldOut(ctx context.Context, id int64) (soldOut bool, validFor ti
 	}
 	res := g.Raw(`SELECT s.sale + `+activeHeld+` >= s.count
 			AND (s.start_time IS NULL OR s.start_time <= now()) AND (s.end_time IS NULL OR s.end_time > now()) AS sold_out,
-		CASE WHEN `+activeHeld+` > 0 THEN LEAST(?, extract(epoch FROM s.held_until - now())) ELSE ? END AS valid_for
-		FROM stock s WHERE id = ?`, r.returnDelay.Seconds(), r.returnDelay.Seconds(), id).Scan(&row)
+		LEAST(CASE WHEN `+activeHeld+` > 0 THEN extract(epoch FROM s.held_until - now()) END, ?,
+			extract(epoch FROM s.end_time - now())) AS valid_for
+		FROM stock s WHERE id = ? FOR SHARE`, r.returnDelay.Seconds(), id).Scan(&row)
 	switch {
 	case res.Error != nil:
 		return false, 0, fmt.Errorf("sold out %d: %w", id, res.Error)
@@ -477,10 +486,17 @@ func (r *Repo) ReleaseBatch(ctx context.Context, requestIDs []string) ([]Release
 			sids = append(sids, sid)
 		}
 		slices.Sort(sids)
-		// The units go back held: on sale again only after the return delay.
+		// The units go back held: on sale again only after the return delay, counted from
+		// when this statement has the row (clock_timestamp(), not the transaction's start),
+		// so from after any SoldOut that did not see them (see SoldOut). Units given back
+		// while others are held join their hold, which ends sooner: a snapshot alive now
+		// ends by then too (it was taken while that hold was on, or before it began, and so
+		// at least a delay before its end), and returns never keep each other off sale.
 		for _, sid := range sids {
-			if err := tx.Exec(`UPDATE stock s SET sale = sale - ?, held = `+activeHeld+` + ?,
-				held_until = now() + make_interval(secs => ?), version = version + 1 WHERE id = ?`,
+			if err := tx.Exec(`UPDATE stock s SET sale = sale - ?, held = `+heldAtClock+` + ?,
+				held_until = CASE WHEN `+heldAtClock+` > 0 THEN s.held_until
+					ELSE clock_timestamp() + make_interval(secs => ?) END,
+				version = version + 1 WHERE id = ?`,
 				per[sid], per[sid], r.returnDelay.Seconds(), sid).Error; err != nil {
 				return err
 			}

@@ -597,8 +597,8 @@ func (x *HoldersRequest) GetSid() int64 {
 }
 
 // HoldersResponse: when soldOut, users are every buyer who holds a live (pending or
-// created) order for the commodity, and until validForMs has passed nobody else can get
-// one (see StockService.SoldOut): a press by anyone else is "sold out".
+// created) order for the commodity or had one cancelled, and until validForMs has passed
+// nobody else can get one (see StockService.SoldOut): a press by anyone else is "sold out".
 type HoldersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
