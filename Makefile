@@ -14,6 +14,8 @@ PROTOS   := stock-srv/proto/stock/stock.proto \
             order-srv/proto/order/order.proto \
             payment-srv/proto/payment/payment.proto
 USER_ID  ?= 1
+# make run/up INSTANCES=N: N instances of every service, HAProxy in front of the web ones.
+INSTANCES ?= 1
 ARGS     ?=
 
 # The Go files that are not generated (no "Code generated ... DO NOT EDIT." line).
@@ -27,6 +29,7 @@ GOFILES_CMD = find . -type f -name '*.go' -not -path './.git/*' -not -path './bi
 help:
 	@echo "make run       build, start Postgres/Redis/NATS if needed and the six services; Ctrl-C stops"
 	@echo "make up        the same in the background (logs in run/logs/); make status; make down"
+	@echo "               INSTANCES=N: N instances of every service, HAProxy in front (make up INSTANCES=2)"
 	@echo "make services  make sure Postgres, Redis and NATS (JetStream) run on 127.0.0.1"
 	@echo "make build     go build ./... and the six binaries into bin/"
 	@echo "make test      the whole test suite (what CI runs)"
@@ -37,7 +40,7 @@ help:
 	@echo "make micro ARGS='services'   the go-micro CLI on the NATS registry"
 
 run up down status:
-	@bash scripts/suite.sh $@
+	@INSTANCES=$(INSTANCES) bash scripts/suite.sh $@
 
 services:
 	@bash scripts/services.sh

@@ -24,13 +24,18 @@ import (
 
 func main() { svc.Main("order-srv", run) }
 
+// recoveryLock is the advisory lock key of recovery (the outbox relays use 0x5ecb0de7 and
+// 0x5ecb0de8).
+const recoveryLock = 0x5ecb0de9
+
 func run(ctx context.Context, cfg config.Config) error {
 	d, err := db.Setup(ctx, cfg, "order", migrations.FS)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	nc, js, stream, err := events.Connect(ctx, cfg.NATSURL, "order-srv")
+	svc.Check("postgres", d.Ping)
+	nc, js, stream, err := events.Connect(ctx, cfg.NATSURL, cfg.NATSReplicas, "order-srv")
 	if err != nil {
 		return err
 	}
@@ -38,10 +43,10 @@ func run(ctx context.Context, cfg config.Config) error {
 
 	store := repo.New(d)
 	reg := svc.Registry(cfg.NATSURL)
-	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
+	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	relay := outbox.NewRelay(store, js, eventpb.PayTopic)
 	h := handler.New(store, stock, relay.Poke, cfg.RPCTimeout.Duration)
-	srv, err := svc.NewServer(pb.Name, cfg.OrderSrvAddr, reg)
+	srv, err := svc.NewServer(pb.Name, cfg.OrderSrvAddr, reg, cfg)
 	if err != nil {
 		return err
 	}
@@ -55,8 +60,12 @@ func run(ctx context.Context, cfg config.Config) error {
 	g.Drain(h.Close) // the buys already batched write their orders and events
 	g.Last("payment.payevent relay", relay.Run)
 	g.Loop("recovery", func(ctx context.Context) {
-		h.RunRecovery(ctx, cfg.RecoverEvery.Duration, cfg.RecoverAfter.Duration)
+		h.RunRecovery(ctx, cfg.RecoverEvery.Duration, cfg.RecoverAfter.Duration,
+			func(ctx context.Context, f func(context.Context) error) (bool, error) {
+				return d.Exclusive(ctx, recoveryLock, f)
+			})
 	})
 	g.Work("payment.expired consumer", func(ctx context.Context) error { return cancels.Run(ctx, stream) })
+	g.Loop("outbox purge", func(ctx context.Context) { outbox.RunPurge(ctx, store, cfg.OutboxRetention.Duration) })
 	return g.Run(ctx)
 }

@@ -33,8 +33,9 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer guard.Close()
+	svc.Report("redis", guard.Ping)
 	reg := svc.Registry(cfg.NATSURL)
-	orders := pb.NewOrderService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
+	orders := pb.NewOrderService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	h := handler.New(orders, auth.NewVerifier(cfg.AuthSecret, cfg.TokenCacheSize), cfg.MaxBodyBytes,
 		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration), guard, cfg.RPCTimeout.Duration)
 

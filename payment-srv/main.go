@@ -25,7 +25,7 @@ import (
 func main() { svc.Main("payment-srv", run) }
 
 func run(ctx context.Context, cfg config.Config) error {
-	nc, js, stream, err := events.Connect(ctx, cfg.NATSURL, "payment-srv")
+	nc, js, stream, err := events.Connect(ctx, cfg.NATSURL, cfg.NATSReplicas, "payment-srv")
 	if err != nil {
 		return err
 	}
@@ -35,9 +35,10 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer d.Close()
+	svc.Check("postgres", d.Ping)
 
 	store := repo.New(d)
-	srv, err := svc.NewServer(pb.Name, cfg.PaymentSrvAddr, svc.Registry(cfg.NATSURL))
+	srv, err := svc.NewServer(pb.Name, cfg.PaymentSrvAddr, svc.Registry(cfg.NATSURL), cfg)
 	if err != nil {
 		return err
 	}
@@ -54,5 +55,6 @@ func run(ctx context.Context, cfg config.Config) error {
 		expiry.Run(ctx, store, cfg.ExpireEvery.Duration, cfg.PayTimeout.Duration, relay.Poke)
 	})
 	g.Last("payment.expired relay", relay.Run)
+	g.Loop("outbox purge", func(ctx context.Context) { outbox.RunPurge(ctx, store, cfg.OutboxRetention.Duration) })
 	return g.Run(ctx)
 }

@@ -2,7 +2,9 @@
 # services.sh makes sure the servers secbuy needs answer on this machine:
 #   Postgres on 127.0.0.1:5432 (user postgres, no password),
 #   Redis    on 127.0.0.1:6379,
-#   NATS     on 127.0.0.1:4222, with JetStream.
+#   NATS     on 127.0.0.1:4222, with JetStream;
+# and that HAProxy, the load balancer in front of several instances (scripts/lb.sh), is
+# installed (it is started by the suite, not here).
 # It is idempotent: a server that already answers is left alone. One that is installed but
 # stopped is started; one that is missing is installed with apt-get (Debian/Ubuntu, as
 # root) and started. Otherwise it says what to do and exits 1.
@@ -79,6 +81,7 @@ pg_installed() {
 }
 redis_installed() { command -v redis-server >/dev/null 2>&1; }
 nats_installed() { [ -x /usr/sbin/nats-server ]; }
+haproxy_installed() { command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; }
 
 # pg_fresh_setup: after apt installed PostgreSQL, make sure a cluster "main" exists and
 # user postgres may connect over TCP from loopback without a password.
@@ -154,6 +157,7 @@ main() {
 	if [ "$need_pg" -eq 1 ] && ! pg_installed; then pkgs+=(postgresql); fresh_pg=1; fi
 	if [ "$need_redis" -eq 1 ] && ! redis_installed; then pkgs+=(redis-server); fi
 	if [ "$need_nats" -eq 1 ] && ! nats_installed; then pkgs+=(nats-server); fi
+	if ! haproxy_installed; then pkgs+=(haproxy); fi
 	if [ "${#pkgs[@]}" -gt 0 ]; then
 		if ! can_apt; then
 			give_up "not installed: ${pkgs[*]} (and no apt-get as root to install them)"
@@ -197,7 +201,7 @@ main() {
 		fi
 	fi
 
-	say "ok: PostgreSQL $HOST:$PG_PORT, Redis $HOST:$REDIS_PORT, NATS+JetStream $HOST:$NATS_PORT"
+	say "ok: PostgreSQL $HOST:$PG_PORT, Redis $HOST:$REDIS_PORT, NATS+JetStream $HOST:$NATS_PORT, HAProxy installed"
 }
 
 main "$@"

@@ -3,10 +3,18 @@
 #
 #   scripts/suite.sh up      build, make sure Postgres/Redis/NATS run, start all six, wait
 #   scripts/suite.sh down    stop them (SIGTERM, then SIGKILL after 15 s)
-#   scripts/suite.sh status  say which are alive
+#   scripts/suite.sh status  list every instance: pid, port, health
 #   scripts/suite.sh run     up, then follow the logs until Ctrl-C, then down
 #
-# Logs go to run/logs/NAME.log, pid files to run/NAME.pid. Every SECBUY_* variable in the
+# INSTANCES=N (default 1) starts N instances of every service. With one, the web services
+# listen on the public ports themselves (8087, 8088, 8089). With more, HAProxy listens on
+# the public ports (scripts/lb.sh, deploy/haproxy/) and web instance i listens on the
+# public port + 10000 + 100*(i-1) (18087, 18187, ...); the srv instances find each other
+# through the registry whatever their number. srv instance i serves its health endpoints on
+# 17011+10*k+i-1 (k: 0 stock, 1 order, 2 payment).
+#
+# Logs go to run/logs/UNIT.log, pid files to run/UNIT.pid, where UNIT is the service name,
+# with -i after it when there are several (order-srv-2). Every SECBUY_* variable in the
 # environment reaches the services (see basic/config).
 set -euo pipefail
 
@@ -52,17 +60,62 @@ web_url() {
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 
-# live_pid NAME: print the pid of our running NAME, if its pid file names a live process
-# that is really bin/NAME (not a stranger that got the pid later).
+# The instances of the last up (or INSTANCES, before the first).
+instances() {
+	if [ -f "$RUN_DIR/instances" ]; then cat "$RUN_DIR/instances"; else echo "${INSTANCES:-1}"; fi
+}
+
+# units N: the units of N instances of every service, srvs first (NAME or NAME-i).
+units() {
+	local n=$1 name i
+	for name in "${SRVS[@]}" "${WEBS[@]}"; do
+		if [ "$n" -eq 1 ]; then echo "$name"; else for ((i = 1; i <= n; i++)); do echo "$name-$i"; done; fi
+	done
+}
+
+service_of() { [[ $1 =~ ^(.*-(srv|web))(-[0-9]+)?$ ]] && echo "${BASH_REMATCH[1]}"; }
+index_of() { [[ $1 =~ -([0-9]+)$ ]] && echo "${BASH_REMATCH[1]}" || echo 1; }
+
+# unit_addr UNIT N: where the unit listens (a web) or serves its health (a srv).
+unit_addr() {
+	local svc i addr port k
+	svc=$(service_of "$1")
+	i=$(index_of "$1")
+	case $svc in
+	*-web)
+		addr=$(web_addr "$svc")
+		[ "$2" -eq 1 ] && { echo "$addr"; return; }
+		port=${addr##*:}
+		echo "${addr%:*}:$((port + 10000 + 100 * (i - 1)))"
+		;;
+	stock-srv | order-srv | payment-srv)
+		case $svc in stock-srv) k=0 ;; order-srv) k=1 ;; payment-srv) k=2 ;; esac
+		echo "127.0.0.1:$((17011 + 10 * k + i - 1))"
+		;;
+	esac
+}
+
+# url_of ADDR: an http:// URL reaching host:port ADDR from this machine.
+url_of() {
+	local host=${1%:*} port=${1##*:}
+	case $host in
+	"" | 0.0.0.0 | "[::]" | "::") host=127.0.0.1 ;;
+	esac
+	echo "http://$host:$port"
+}
+
+# live_pid UNIT: print the pid of our running UNIT, if its pid file names a live process
+# that is really our binary (not a stranger that got the pid later).
 live_pid() {
-	local f pid argv0
+	local f pid argv0 want
 	f=$(pid_file "$1")
 	[ -f "$f" ] || return 1
 	pid=$(<"$f")
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
 	argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 1p) || return 1
-	[ "$argv0" = "$BIN_DIR/$1" ] || return 1
+	if [ "$1" = haproxy ]; then want=haproxy; else want=$BIN_DIR/$(service_of "$1"); fi
+	[[ $argv0 == "$want" || ($1 == haproxy && $argv0 == */haproxy) ]] || return 1
 	echo "$pid"
 }
 
@@ -76,6 +129,11 @@ http_answers() {
 	fi
 }
 
+# ready_code URL: the status code of URL/health/ready (000: no answer).
+ready_code() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1/health/ready" 2>/dev/null || true
+}
+
 log_tail() {
 	local log=$LOG_DIR/$1.log
 	warn "---- last lines of $log ----"
@@ -86,12 +144,14 @@ log_tail() {
 # ---- down -------------------------------------------------------------------------------
 
 cmd_down() {
-	local name pid pids=() names=() i
-	for name in "${WEBS[@]}" "${SRVS[@]}"; do
-		if pid=$(live_pid "$name"); then
+	local unit pid pids=() names=() i
+	# The load balancer first, so that clients stop reaching the instances; then the web
+	# instances, then the srv ones.
+	for unit in haproxy $(units "$(instances)" | tac); do
+		if pid=$(live_pid "$unit"); then
 			kill -TERM "$pid" 2>/dev/null || true
 			pids+=("$pid")
-			names+=("$name")
+			names+=("$unit")
 		fi
 	done
 	for ((i = 0; i < STOP_WAIT * 4; i++)); do
@@ -108,9 +168,7 @@ cmd_down() {
 			kill -KILL "${pids[$i]}" 2>/dev/null || true
 		fi
 	done
-	for name in "${ALL[@]}"; do
-		rm -f "$(pid_file "$name")"
-	done
+	rm -f "$RUN_DIR"/*.pid "$RUN_DIR/instances"
 	if [ "${#names[@]}" -gt 0 ]; then
 		say "stopped: ${names[*]}"
 	else
@@ -121,6 +179,8 @@ cmd_down() {
 # ---- up ---------------------------------------------------------------------------------
 
 cmd_up() {
+	local n=${INSTANCES:-1}
+	[[ $n =~ ^[1-9][0-9]?$ ]] || { warn "INSTANCES must be 1 to 99, not '$n'"; exit 2; }
 	say "building ${ALL[*]} into bin/"
 	mkdir -p "$BIN_DIR"
 	go build -o "$BIN_DIR/" ./stock-srv ./stock-web ./order-srv ./order-web ./payment-srv ./payment-web
@@ -128,9 +188,9 @@ cmd_up() {
 	bash "$ROOT/scripts/services.sh"
 
 	# A previous up may still run (or have left pid files behind).
-	local name stale=0
-	for name in "${ALL[@]}"; do
-		if live_pid "$name" >/dev/null; then stale=1; fi
+	local unit stale=0
+	for unit in haproxy $(units "$(instances)"); do
+		if live_pid "$unit" >/dev/null; then stale=1; fi
 	done
 	if [ "$stale" -eq 1 ]; then
 		say "stopping the services of a previous up"
@@ -138,14 +198,21 @@ cmd_up() {
 	cmd_down >/dev/null
 
 	# The web ports must be free, or the new services would die at once.
-	local var port
-	for name in "${WEBS[@]}"; do
-		if http_answers "$(web_url "$name")"; then
-			var=${name%-web}
+	local name var port addr
+	local -a addrs=()
+	for name in "${WEBS[@]}"; do addrs+=("$name=$(web_addr "$name")"); done
+	if [ "$n" -gt 1 ]; then
+		for unit in $(units "$n"); do [[ $unit == *-web-* ]] && addrs+=("$unit=$(unit_addr "$unit" "$n")"); done
+	fi
+	for spec in "${addrs[@]}"; do
+		name=${spec%%=*}
+		addr=${spec#*=}
+		if http_answers "$(url_of "$addr")"; then
+			var=$(service_of "$name")
+			var=${var%-web}
 			var=SECBUY_${var^^}_WEB_ADDR
-			port=$(web_addr "$name")
-			port=${port##*:}
-			warn "$(web_addr "$name") (for $name) is already in use by another process:"
+			port=${addr##*:}
+			warn "$addr (for $name) is already in use by another process:"
 			if command -v ss >/dev/null 2>&1; then ss -ltnp "sport = :$port" >&2 || true; fi
 			warn "stop it, or set $var to another address"
 			exit 1
@@ -153,38 +220,63 @@ cmd_up() {
 	done
 
 	mkdir -p "$LOG_DIR"
+	rm -f "$LOG_DIR"/*.log "$RUN_DIR"/*.debug
+	echo "$n" >"$RUN_DIR/instances"
 	# A crowd of a thousand connections needs as many file descriptors.
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-	local i=0 debug envs
-	for name in "${SRVS[@]}" "${WEBS[@]}"; do
-		: >"$LOG_DIR/$name.log"
-		rm -f "$RUN_DIR/$name.debug"
-		# PPROF=1 (make bench sets it): each service serves net/http/pprof on a loopback port
-		# of its own, written to run/NAME.debug, for the bench's -profile.
+	local i=0 debug envs svc
+	for unit in $(units "$n"); do
+		svc=$(service_of "$unit")
 		envs=()
+		case $svc in
+		*-web)
+			var=${svc%-web}
+			envs+=("SECBUY_${var^^}_WEB_ADDR=$(unit_addr "$unit" "$n")")
+			# Behind HAProxy, the client's address is the last of X-Forwarded-For.
+			[ "$n" -eq 1 ] || envs+=("SECBUY_CLIENT_IP_HEADER=${SECBUY_CLIENT_IP_HEADER:-X-Forwarded-For}")
+			;;
+		*) envs+=("SECBUY_HEALTH_ADDR=$(unit_addr "$unit" "$n")") ;;
+		esac
+		# PPROF=1 (make bench sets it): each service serves net/http/pprof on a loopback port
+		# of its own, written to run/UNIT.debug, for the bench's -profile.
 		if [ "${PPROF:-}" = 1 ]; then
 			debug=127.0.0.1:$((PPROF_PORT_BASE + i))
-			echo "$debug" >"$RUN_DIR/$name.debug"
-			envs=("SECBUY_DEBUG_ADDR=$debug")
+			echo "$debug" >"$RUN_DIR/$unit.debug"
+			envs+=("SECBUY_DEBUG_ADDR=$debug")
 		fi
 		i=$((i + 1))
 		# setsid: the service gets its own session, so a Ctrl-C in the terminal reaches only
 		# this script, which then stops the services in order with SIGTERM.
-		env "${envs[@]}" setsid "$BIN_DIR/$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-		echo $! >"$(pid_file "$name")"
+		env "${envs[@]}" setsid "$BIN_DIR/$svc" >>"$LOG_DIR/$unit.log" 2>&1 </dev/null &
+		echo $! >"$(pid_file "$unit")"
 	done
+	if [ "$n" -gt 1 ]; then
+		local specs=() list
+		for name in "${WEBS[@]}"; do
+			list=""
+			for ((i = 1; i <= n; i++)); do list+="${list:+,}$(unit_addr "$name-$i" "$n")"; done
+			specs+=("$name=$(web_addr "$name")=$list")
+		done
+		setsid bash "$ROOT/scripts/lb.sh" "$RUN_DIR" "${specs[@]}" >>"$LOG_DIR/haproxy.log" 2>&1 </dev/null &
+		echo $! >"$(pid_file haproxy)"
+	fi
 
-	say "waiting (up to ${UP_WAIT}s) for the web services to answer"
-	local i ready=0 dead=()
+	say "waiting (up to ${UP_WAIT}s) for every instance to be ready"
+	local ready=0 dead=() all
+	all=$(units "$n")
+	[ "$n" -eq 1 ] || all+=$'\nhaproxy'
 	for ((i = 0; i < UP_WAIT * 2; i++)); do
 		dead=()
-		for name in "${ALL[@]}"; do
-			live_pid "$name" >/dev/null || dead+=("$name")
+		for unit in $all; do
+			live_pid "$unit" >/dev/null || dead+=("$unit")
 		done
 		if [ "${#dead[@]}" -gt 0 ]; then
 			break
 		fi
 		ready=1
+		for unit in $(units "$n"); do
+			[ "$(ready_code "$(url_of "$(unit_addr "$unit" "$n")")")" = 200 ] || ready=0
+		done
 		for name in "${WEBS[@]}"; do
 			http_answers "$(web_url "$name")" || ready=0
 		done
@@ -194,22 +286,24 @@ cmd_up() {
 
 	if [ "${#dead[@]}" -gt 0 ]; then
 		warn "exited during start-up: ${dead[*]}"
-		for name in "${dead[@]}"; do log_tail "$name"; done
+		for unit in "${dead[@]}"; do log_tail "$unit"; done
 		cmd_down >&2
 		exit 1
 	fi
 	if [ "$ready" -ne 1 ]; then
-		warn "the web services did not all answer within ${UP_WAIT}s"
-		for name in "${WEBS[@]}"; do
-			http_answers "$(web_url "$name")" || log_tail "$name"
+		warn "not every instance was ready within ${UP_WAIT}s"
+		for unit in $(units "$n"); do
+			[ "$(ready_code "$(url_of "$(unit_addr "$unit" "$n")")")" = 200 ] || log_tail "$unit"
 		done
 		cmd_down >&2
 		exit 1
 	fi
 
-	cat <<EOF
+	local front="the web services"
+	[ "$n" -eq 1 ] || front="HAProxy, in front of $n instances of each (make status lists them)"
+	cat <<EOT
 
-secbuy is up (logs in run/logs/, stop with: make down)
+secbuy is up (logs in run/logs/, stop with: make down); $front:
   stock    $(web_url stock-web)
   order    $(web_url order-web)
   payment  $(web_url payment-web)
@@ -223,31 +317,38 @@ Try:
   TOKEN=\$(make -s token USER_ID=42)
   curl -H "Authorization: Bearer \$TOKEN" -d '{"id":1}' '$(web_url order-web)/order/sell'
 
-EOF
+EOT
 }
 
 # ---- status -----------------------------------------------------------------------------
 
 cmd_status() {
-	local name pid alive=0 extra
-	for name in "${ALL[@]}"; do
-		extra=""
-		case $name in *-web)
-			if http_answers "$(web_url "$name")"; then
-				extra="  $(web_url "$name")"
-			else
-				extra="  $(web_url "$name") (not answering)"
-			fi
-			;;
-		esac
-		if pid=$(live_pid "$name"); then
-			printf '%-12s alive    pid %-8s%s\n' "$name" "$pid" "$extra"
+	local n unit pid alive=0 total=0 addr code health
+	n=$(instances)
+	printf '%-15s %-8s %-8s %-22s %s\n' UNIT STATE PID ADDRESS HEALTH
+	for unit in $(units "$n") haproxy; do
+		[ "$unit" != haproxy ] || [ "$n" -gt 1 ] || continue
+		total=$((total + 1))
+		if [ "$unit" = haproxy ]; then
+			addr="$(web_addr stock-web) .."
+			health="balancing the web instances"
+		else
+			addr=$(unit_addr "$unit" "$n")
+			code=$(ready_code "$(url_of "$addr")")
+			case $code in
+			200) health="ready" ;;
+			000) health="not answering" ;;
+			*) health="not ready ($code)" ;;
+			esac
+		fi
+		if pid=$(live_pid "$unit"); then
+			printf '%-15s %-8s %-8s %-22s %s\n' "$unit" alive "$pid" "$addr" "$health"
 			alive=$((alive + 1))
 		else
-			printf '%-12s stopped\n' "$name"
+			printf '%-15s %-8s %-8s %-22s %s\n' "$unit" stopped - "$addr" -
 		fi
 	done
-	say "$alive of ${#ALL[@]} running"
+	say "$alive of $total running"
 }
 
 # ---- run --------------------------------------------------------------------------------
@@ -269,14 +370,14 @@ cmd_run() {
 	tail -n 0 -F "$LOG_DIR"/*.log &
 	tail_pid=$!
 
-	local name reported=" "
+	local unit reported=" "
 	while :; do
 		sleep 2 &
 		wait $! || true
-		for name in "${ALL[@]}"; do
-			if [[ $reported != *" $name "* ]] && ! live_pid "$name" >/dev/null; then
-				warn "$name has exited; see run/logs/$name.log (the others keep running)"
-				reported+="$name "
+		for unit in $(units "$(instances)"); do
+			if [[ $reported != *" $unit "* ]] && ! live_pid "$unit" >/dev/null; then
+				warn "$unit has exited; see run/logs/$unit.log (the others keep running)"
+				reported+="$unit "
 			fi
 		done
 	done

@@ -23,8 +23,9 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer d.Close()
+	svc.Check("postgres", d.Ping)
 
-	srv, err := svc.NewServer(pb.Name, cfg.StockSrvAddr, svc.Registry(cfg.NATSURL))
+	srv, err := svc.NewServer(pb.Name, cfg.StockSrvAddr, svc.Registry(cfg.NATSURL), cfg)
 	if err != nil {
 		return err
 	}

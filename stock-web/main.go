@@ -14,7 +14,7 @@ func main() { svc.Main("stock-web", run) }
 
 func run(ctx context.Context, cfg config.Config) error {
 	reg := svc.Registry(cfg.NATSURL)
-	stock := pb.NewStockService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration))
+	stock := pb.NewStockService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	h := handler.New(stock, cfg.AdminKey, cfg.MaxBodyBytes)
 	var g svc.Group
 	g.Serve("http", svc.Web(handler.Name, cfg.StockWebAddr, reg, h.Routes(), cfg))

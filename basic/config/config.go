@@ -32,10 +32,14 @@ type Config struct {
 	DatabaseURL string   `json:"database_url" env:"DATABASE_URL"`
 	DBMaxConns  int      `json:"db_max_conns" env:"DB_MAX_CONNS"`
 	DBTimeout   Duration `json:"db_timeout" env:"DB_TIMEOUT"`
-	NATSURL     string   `json:"nats_url" env:"NATS_URL"`
-	RedisAddr   string   `json:"redis_addr" env:"REDIS_ADDR"`
-	AuthSecret  string   `json:"auth_secret" env:"AUTH_SECRET"`
-	AdminKey    string   `json:"admin_key" env:"ADMIN_KEY"`
+	// NATSURL is one NATS URL, or a comma-separated list of a cluster's (the client tries
+	// each); NATSReplicas is how many cluster nodes keep each event of the stream (1 for a
+	// single server, 3 for a three-node cluster).
+	NATSURL      string `json:"nats_url" env:"NATS_URL"`
+	NATSReplicas int    `json:"nats_replicas" env:"NATS_REPLICAS"`
+	RedisAddr    string `json:"redis_addr" env:"REDIS_ADDR"`
+	AuthSecret   string `json:"auth_secret" env:"AUTH_SECRET"`
+	AdminKey     string `json:"admin_key" env:"ADMIN_KEY"`
 	// The listen addresses. Loopback by default: a service registers the host it binds
 	// to, and a wildcard host makes go-micro advertise eth0 instead.
 	StockSrvAddr   string   `json:"stock_srv_addr" env:"STOCK_SRV_ADDR"`
@@ -45,6 +49,18 @@ type Config struct {
 	OrderWebAddr   string   `json:"order_web_addr" env:"ORDER_WEB_ADDR"`
 	PaymentWebAddr string   `json:"payment_web_addr" env:"PAYMENT_WEB_ADDR"`
 	RPCTimeout     Duration `json:"rpc_timeout" env:"RPC_TIMEOUT"`
+	// HealthAddr is where an RPC service serves /health/live and /health/ready (a web
+	// service serves them on its own address). RegisterInterval is how often an instance
+	// announces itself in the registry, and RegisterTTL how long a caller keeps an instance
+	// it has not heard from (so a killed one leaves within it). StopDelay is how long an
+	// instance that was asked to stop keeps serving while it reports not ready, so a load
+	// balancer and the callers stop sending to it before it drains.
+	HealthAddr       string   `json:"health_addr" env:"HEALTH_ADDR"`
+	RegisterInterval Duration `json:"register_interval" env:"REGISTER_INTERVAL"`
+	RegisterTTL      Duration `json:"register_ttl" env:"REGISTER_TTL"`
+	StopDelay        Duration `json:"stop_delay" env:"STOP_DELAY"`
+	// OutboxRetention is how long a sent outbox row is kept before it is deleted.
+	OutboxRetention Duration `json:"outbox_retention" env:"OUTBOX_RETENTION"`
 	// RecoverAfter is how old a pending order must be before recovery drives it;
 	// RecoverEvery is how often recovery looks.
 	RecoverAfter Duration `json:"recover_after" env:"RECOVER_AFTER"`
@@ -84,8 +100,8 @@ type Config struct {
 	// no per-IP limit. ClientIPHeader names a header set by a trusted proxy (for example
 	// X-Forwarded-For, whose last address is used) to take the client IP from instead of
 	// the connection's; leave it empty unless such a proxy is in front. InflightTTL bounds
-	// how long a buy in flight blocks the same user's other presses for the same commodity
-	// if its web instance dies before releasing it.
+	// how long a buy in flight blocks the same user's presses for the same commodity once
+	// its web instance has died (a live instance renews its marks every third of it).
 	RateUserPerSec int      `json:"rate_user_per_sec" env:"RATE_USER_PER_SEC"`
 	RateIPPerSec   int      `json:"rate_ip_per_sec" env:"RATE_IP_PER_SEC"`
 	RateKeyPrefix  string   `json:"rate_key_prefix" env:"RATE_KEY_PREFIX"`
@@ -121,6 +137,7 @@ var Others = []string{
 	"SECBUY_HOST_PG_PORT",  // docker-compose.yml
 	"SECBUY_HOST_REDIS_PORT",
 	"SECBUY_HOST_NATS_PORT",
+	"SECBUY_INSTANCES", // scripts/suite.sh: instances of every service
 }
 
 // Load returns the defaults, overlaid by the file named in SECBUY_CONFIG (if set) and then
@@ -247,6 +264,7 @@ func (c Config) check() error {
 		{"SECBUY_TOKEN_CACHE_SIZE", int64(c.TokenCacheSize), 1}, {"SECBUY_MAX_BODY_BYTES", c.MaxBodyBytes, 1},
 		{"SECBUY_RATE_USER_PER_SEC", int64(c.RateUserPerSec), 0}, {"SECBUY_RATE_IP_PER_SEC", int64(c.RateIPPerSec), 0},
 		{"SECBUY_MEM_LIMIT_MB", int64(c.MemLimitMB), 0}, {"SECBUY_GC_PERCENT", int64(c.GCPercent), -1},
+		{"SECBUY_NATS_REPLICAS", int64(c.NATSReplicas), 1},
 	} {
 		if n.v < n.min {
 			errs = append(errs, fmt.Errorf("%s must be at least %d", n.name, n.min))
@@ -261,10 +279,18 @@ func (c Config) check() error {
 		{"SECBUY_RECOVER_AFTER", c.RecoverAfter}, {"SECBUY_RECOVER_EVERY", c.RecoverEvery},
 		{"SECBUY_PAY_TIMEOUT", c.PayTimeout}, {"SECBUY_EXPIRE_EVERY", c.ExpireEvery},
 		{"SECBUY_QUEUE_WAIT", c.QueueWait}, {"SECBUY_INFLIGHT_TTL", c.InflightTTL},
+		{"SECBUY_REGISTER_INTERVAL", c.RegisterInterval}, {"SECBUY_REGISTER_TTL", c.RegisterTTL},
+		{"SECBUY_OUTBOX_RETENTION", c.OutboxRetention},
 	} {
 		if d.v.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	if c.StopDelay.Duration < 0 {
+		errs = append(errs, errors.New("SECBUY_STOP_DELAY must not be negative"))
+	}
+	if c.RegisterTTL.Duration < 2*c.RegisterInterval.Duration {
+		errs = append(errs, errors.New("SECBUY_REGISTER_TTL must be at least twice SECBUY_REGISTER_INTERVAL"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)

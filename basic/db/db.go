@@ -30,6 +30,32 @@ func (d *DB) Ctx(ctx context.Context) (*gorm.DB, context.CancelFunc) {
 	return d.WithContext(ctx), cancel
 }
 
+// Ping checks that the database answers (a readiness check).
+func (d *DB) Ping(ctx context.Context) error {
+	sqlDB, err := d.DB.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Exclusive runs f if no other caller, in any process, holds the advisory lock key; it
+// reports whether f ran. The lock is held by a transaction kept open while f runs (f uses
+// other connections), so if this process dies the server ends the transaction and the
+// lock is free for the next caller: a lease that lapses with its holder.
+func (d *DB) Exclusive(ctx context.Context, key int64, f func(context.Context) error) (bool, error) {
+	ran := false
+	err := d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var locked bool
+		if err := tx.Raw(`SELECT pg_try_advisory_xact_lock(?)`, key).Scan(&locked).Error; err != nil || !locked {
+			return err
+		}
+		ran = true
+		return f(ctx)
+	})
+	return ran, err
+}
+
 // Close closes the pool.
 func (d *DB) Close() error {
 	sqlDB, err := d.DB.DB()

@@ -6,7 +6,9 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,10 +21,11 @@ import (
 // Subjects are the subjects of the stream: every topic, whichever side declares it.
 var Subjects = []string{eventpb.PayTopic, eventpb.ExpiredTopic}
 
-// Connect connects to NATS at url and makes sure the stream exists with every subject. The
+// Connect connects to NATS at url (one URL, or a comma-separated list of a cluster's) and
+// makes sure the stream exists with every subject, each event kept on replicas nodes. The
 // connection keeps reconnecting forever, so a NATS restart is ridden out. The JetStream
 // handle drops publishes left unanswered for outbox.AckTimeout, as the relay expects.
-func Connect(ctx context.Context, url, name string) (*nats.Conn, jetstream.JetStream, jetstream.Stream, error) {
+func Connect(ctx context.Context, url string, replicas int, name string) (*nats.Conn, jetstream.JetStream, jetstream.Stream, error) {
 	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to nats at %s: %w", url, err)
@@ -34,17 +37,53 @@ func Connect(ctx context.Context, url, name string) (*nats.Conn, jetstream.JetSt
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := declare(ctx, js, replicas)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("create stream %s (is JetStream enabled? nats-server -js): %w", eventpb.Stream, err)
+	}
+	return nc, js, s, nil
+}
+
+// declare creates the stream, or updates it with the subjects it lacks. The subjects only
+// ever grow: an instance of an older binary, started during a rolling upgrade, must not
+// take away a subject that the newer ones publish on.
+func declare(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
+	cfg := jetstream.StreamConfig{
 		Name:       eventpb.Stream,
 		Subjects:   Subjects,
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     7 * 24 * time.Hour,
 		Duplicates: 10 * time.Minute,
-	})
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, fmt.Errorf("create stream %s (is JetStream enabled? nats-server -js): %w", eventpb.Stream, err)
+		Replicas:   replicas,
 	}
-	return nc, js, s, nil
+	s, err := js.Stream(ctx, eventpb.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, cfg)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return s, err
+		}
+		s, err = js.Stream(ctx, eventpb.Stream) // another instance created it first
+	}
+	if err != nil {
+		return nil, err
+	}
+	have := s.CachedInfo().Config.Subjects
+	if len(Union(have, Subjects)) == len(have) && s.CachedInfo().Config.Replicas == replicas {
+		return s, nil
+	}
+	cfg.Subjects = Union(have, Subjects)
+	return js.UpdateStream(ctx, cfg)
+}
+
+// Union returns a's subjects followed by those of b that a lacks.
+func Union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

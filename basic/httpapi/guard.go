@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +35,9 @@ type GuardConfig struct {
 	// IPHeader, if set, names the header a trusted proxy puts the client address in; its
 	// last address is used. Empty: the connection's address.
 	IPHeader string
-	// InflightTTL is how long an in-flight mark lives if it is never released.
+	// InflightTTL is how long an in-flight mark outlives the instance that holds it: the
+	// holder renews its marks every third of it, so a mark lapses that long after its
+	// instance died, while a slow press keeps its own for as long as it takes.
 	InflightTTL time.Duration
 }
 
@@ -63,6 +66,12 @@ type Guard struct {
 	// The presses in flight at one moment send their scripts in one pipeline: one write and
 	// one read for all, instead of a round trip each.
 	scripts *batch.Batcher[scriptCall, scriptResult]
+
+	// The in-flight marks this instance holds (key → value), renewed by renew.
+	mu    sync.Mutex
+	held  map[string]string
+	stop  chan struct{}
+	ended sync.WaitGroup
 }
 
 // scriptCall is one script to run in a pipeline, and scriptResult its answer.
@@ -108,6 +117,8 @@ func NewGuard(c GuardConfig) (*Guard, error) {
 		prefix:   c.KeyPrefix,
 		ipHeader: c.IPHeader,
 		ttlMS:    c.InflightTTL.Milliseconds(),
+		held:     map[string]string{},
+		stop:     make(chan struct{}),
 	}
 	g.scripts = batch.New(2, 256, waitTimeout+redisTimeout, g.runScripts)
 	g.userEvery, g.userBurst = interval(c.UserPerSec)
@@ -126,7 +137,38 @@ func NewGuard(c GuardConfig) (*Guard, error) {
 		}
 		g.exempt = append(g.exempt, p.Masked())
 	}
+	g.ended.Add(1)
+	go g.renew()
 	return g, nil
+}
+
+// renew extends the marks this instance holds, every third of their TTL, in one pipeline
+// (only those still holding this instance's value), until the guard is closed.
+func (g *Guard) renew() {
+	defer g.ended.Done()
+	t := time.NewTicker(time.Duration(g.ttlMS) * time.Millisecond / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		g.mu.Lock()
+		calls := make([]scriptCall, 0, len(g.held))
+		for k, v := range g.held {
+			calls = append(calls, scriptCall{renewScript, []string{k}, []any{v, g.ttlMS}})
+		}
+		g.mu.Unlock()
+		if len(calls) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout+redisTimeout)
+		if _, err := g.runScripts(ctx, calls); err != nil {
+			g.failOpen(err)
+		}
+		cancel()
+	}
 }
 
 // interval returns the µs between two requests at perSec, and the burst (one second's
@@ -138,8 +180,17 @@ func interval(perSec int) (every, burst int64) {
 	return int64(math.Max(1, 1e6/float64(perSec))), int64(perSec)
 }
 
-// Close stops the pipelining and closes the Redis connections.
+// Ping checks that Redis answers (a readiness report: the guard fails open without it).
+func (g *Guard) Ping(ctx context.Context) error { return g.rdb.Ping(ctx).Err() }
+
+// Close stops the renewing and the pipelining and closes the Redis connections.
 func (g *Guard) Close() error {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	g.ended.Wait()
 	g.scripts.Close()
 	return g.rdb.Close()
 }
@@ -210,6 +261,13 @@ if redis.call('SET', KEYS[3], ARGV[5], 'NX', 'PX', ARGV[6]) then return {0, 0} e
 return {2, 0}
 `)
 
+// renewScript sets the TTL of the in-flight mark KEYS[1] to ARGV[2] ms if it is still
+// ARGV[1]'s.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
 // releaseScript deletes the in-flight mark KEYS[1] if it is still ARGV[1]'s.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -265,7 +323,13 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, 
 		Fail(w, r, outcome.Refuse(outcome.Reason_IN_PROGRESS))
 		return nil, false
 	}
+	g.mu.Lock()
+	g.held[mark] = value
+	g.mu.Unlock()
 	return func() {
+		g.mu.Lock()
+		delete(g.held, mark)
+		g.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout+redisTimeout)
 		defer cancel()
 		// On failure the mark lapses after its TTL.

@@ -126,3 +126,51 @@ func TestGuardAfterScriptFlush(t *testing.T) {
 		t.Errorf("second press within the second: admitted %v, %d; want 429 (the limit is checked)", ok, w.Code)
 	}
 }
+
+// A mark lives as long as its press, renewed by the instance holding it, and lapses within
+// its TTL once that instance is gone (closed without releasing: killed).
+func TestGuardRenewsMarks(t *testing.T) {
+	t.Parallel()
+	cfg := GuardConfig{RedisAddr: "127.0.0.1:6379", KeyPrefix: fmt.Sprintf("secbuy-test:renew:%d:", time.Now().UnixNano()),
+		InflightTTL: 300 * time.Millisecond}
+	holder, err := NewGuard(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewGuard(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := holder.rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("Redis on 127.0.0.1:6379 is needed (`make services` starts it): %v", err)
+	}
+	r := httptest.NewRequest("POST", "/", nil)
+	if _, ok := holder.Admit(httptest.NewRecorder(), r, 1, 1, "press-a"); !ok {
+		t.Fatal("first press refused")
+	}
+	// A slow press: three TTLs later its mark still turns away another press.
+	time.Sleep(900 * time.Millisecond)
+	w := httptest.NewRecorder()
+	if _, ok := other.Admit(w, r, 1, 1, "press-b"); ok || w.Code != 409 {
+		t.Fatalf("another press while the first is in flight: admitted %v, %d; want 409", ok, w.Code)
+	}
+	// The holder dies: its mark lapses within the TTL, and a resend goes through.
+	start := time.Now()
+	_ = holder.Close()
+	for {
+		w := httptest.NewRecorder()
+		release, ok := other.Admit(w, r, 1, 1, "press-a")
+		if ok {
+			release()
+			break
+		}
+		if w.Code != 503 {
+			t.Fatalf("a resend of the press in flight: %d, want 503", w.Code)
+		}
+		if time.Since(start) > time.Second {
+			t.Fatal("the mark of a dead instance did not lapse within a second (TTL 300 ms)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -7,6 +7,7 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
@@ -94,4 +95,14 @@ func (t *Table) Relay(ctx context.Context, limit int, publish func([]Event) ([]i
 		return 0, fmt.Errorf("relay %s: %w", t.ident, err)
 	}
 	return sent, perr
+}
+
+// Purge deletes up to limit events sent more than olderThan ago, oldest first, and returns
+// how many it deleted. Instances may purge at the same time: a row goes once.
+func (t *Table) Purge(ctx context.Context, olderThan time.Duration, limit int) (int64, error) {
+	g, cancel := t.db.Ctx(ctx)
+	defer cancel()
+	res := g.Exec(`DELETE FROM `+t.ident+` WHERE id IN (SELECT id FROM `+t.ident+`
+		WHERE sent_time < now() - make_interval(secs => ?) ORDER BY id LIMIT ?)`, olderThan.Seconds(), limit)
+	return res.RowsAffected, res.Error
 }

@@ -167,3 +167,34 @@ func (r *Relay) publish(evs []Event) ([]int64, error) {
 		return acked, fmt.Errorf("%w (and %d more)", errs[0], len(errs)-1)
 	}
 }
+
+// PurgeEvery is how often RunPurge looks for sent events past their retention.
+const PurgeEvery = time.Minute
+
+// Purger is the part of a Table that RunPurge uses.
+type Purger interface {
+	Purge(ctx context.Context, olderThan time.Duration, limit int) (int64, error)
+}
+
+// RunPurge deletes the events sent more than retention ago, at once and then every
+// PurgeEvery, until ctx is done, so that an outbox does not grow forever.
+func RunPurge(ctx context.Context, p Purger, retention time.Duration) {
+	tick := time.NewTicker(PurgeEvery)
+	defer tick.Stop()
+	for {
+		for ctx.Err() == nil {
+			n, err := p.Purge(ctx, retention, 10_000)
+			if err != nil && ctx.Err() == nil {
+				slog.Warn("purge sent outbox rows", "err", err)
+			}
+			if err != nil || n < 10_000 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -99,6 +99,7 @@ func (g *Group) Run(ctx context.Context) error {
 		start(&servers, stopping, p)
 	}
 	<-stopping.Done()
+	shuttingDown.Store(true) // not ready, from now on
 	begun := time.Now()
 	slog.Info("stopping: deregister, drain the calls in flight, finish the background work")
 	serr := servers.Wait()

@@ -49,3 +49,38 @@ func TestSkipDead(t *testing.T) {
 		t.Error("a plain error counted as a transport failure")
 	}
 }
+
+// A picker drawn before a node was marked dead passes it over afterwards: the retry of a
+// call goes to another node.
+func TestSkipDeadPickerSeesLaterMarks(t *testing.T) {
+	t.Parallel()
+	a, b := &registry.Node{Id: "a"}, &registry.Node{Id: "b"}
+	reg := fakeRegistry{services: []*registry.Service{{Name: "x", Nodes: []*registry.Node{a, b}}}}
+	s := newSkipDead(reg, 0)
+	defer s.Close()
+	next, err := s.Select("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Mark("x", a, merrors.New("go.micro.client", "connection refused", 503))
+	for range 50 {
+		n, err := next()
+		if err != nil || n.Id != "b" {
+			t.Fatalf("pick after a was marked dead: %v, %v; want b", n, err)
+		}
+	}
+}
+
+// fakeRegistry serves a fixed list of services.
+type fakeRegistry struct {
+	registry.Registry
+	services []*registry.Service
+}
+
+func (f fakeRegistry) GetService(string, ...registry.GetOption) ([]*registry.Service, error) {
+	return f.services, nil
+}
+
+func (f fakeRegistry) Watch(...registry.WatchOption) (registry.Watcher, error) {
+	return nil, errors.New("no watching")
+}

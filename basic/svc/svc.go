@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go-micro.dev/v6/client"
 	gclient "go-micro.dev/v6/client/grpc"
 	"go-micro.dev/v6/registry"
@@ -21,13 +22,15 @@ import (
 	"go-micro.dev/v6/server"
 	gserver "go-micro.dev/v6/server/grpc"
 	"go-micro.dev/v6/web"
+	prom "go-micro.dev/v6/wrapper/monitoring/prometheus"
 
 	"secbuy/basic/config"
 )
 
-// Registry returns go-micro's NATS registry on natsURL.
+// Registry returns go-micro's NATS registry on natsURL (one URL, or a comma-separated
+// list of a cluster's).
 func Registry(natsURL string) registry.Registry {
-	return natsreg.NewNatsRegistry(registry.Addrs(natsURL))
+	return natsreg.NewNatsRegistry(registry.Addrs(strings.Split(natsURL, ",")...))
 }
 
 // GRPCSuffix ends the registry name under which each service is also served over gRPC.
@@ -38,14 +41,16 @@ func Internal(name string) string { return name + GRPCSuffix }
 
 // Client returns the gRPC client secbuy's services call each other with (by Internal
 // names). Each call gets timeout; a call that failed in transport is retried (twice), and
-// instances that could not be reached are passed over.
-func Client(reg registry.Registry, timeout time.Duration) client.Client {
+// instances that could not be reached are passed over. An instance not heard from in ttl
+// (its registry announcements stopped: it was killed) is dropped.
+func Client(reg registry.Registry, timeout, ttl time.Duration) client.Client {
 	return gclient.NewClient(
 		client.Registry(reg),
-		client.Selector(newSkipDead(reg)),
+		client.Selector(newSkipDead(reg, ttl)),
 		client.RequestTimeout(timeout),
 		client.Retries(2),
 		client.Retry(retryTransport),
+		client.Backoff(retryAt),
 		client.PoolSize(64),
 	)
 }
@@ -54,26 +59,36 @@ func Client(reg registry.Registry, timeout time.Duration) client.Client {
 // the micro CLI and any go-micro client reach it by the public name; under Internal(name) it
 // speaks gRPC, which secbuy's own callers use: on this kind of machine go-micro's gRPC pair
 // makes about 26,000 calls/s where the default one makes about 5,700, because the default
-// transport writes every HTTP header line with its own system call.
+// transport writes every HTTP header line with its own system call. Beside them it serves
+// the health endpoints and /metrics (go-micro's micro_request_total and
+// micro_request_duration_seconds per endpoint, Go's runtime figures) on cfg.HealthAddr.
 type Server struct {
-	servers []server.Server
+	servers    []server.Server
+	healthAddr string
+	stopDelay  time.Duration
 }
 
 // NewServer returns a Server for name; the default RPC listens on addr and gRPC on the same
-// host with a free port. Both wait for calls in flight when they stop.
-func NewServer(name, addr string, reg registry.Registry) (*Server, error) {
+// host with a free port. Both announce themselves every cfg.RegisterInterval and wait for
+// calls in flight when they stop.
+func NewServer(name, addr string, reg registry.Registry, cfg config.Config) (*Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s address %q: %w", name, addr, err)
 	}
 	opts := func(n, a string) []server.Option {
 		return append([]server.Option{server.Name(n), server.Address(a), server.Registry(reg),
-			server.RegisterTTL(30 * time.Second), server.RegisterInterval(10 * time.Second)}, faultOptions()...)
+			server.RegisterTTL(cfg.RegisterTTL.Duration), server.RegisterInterval(cfg.RegisterInterval.Duration),
+			server.WrapHandler(prom.NewHandlerWrapper())}, faultOptions()...)
 	}
-	return &Server{servers: []server.Server{
-		server.NewRPCServer(append(opts(name, addr), server.Wait(nil))...),
-		gserver.NewServer(append(opts(Internal(name), net.JoinHostPort(host, "0")), gserver.GracefulStopTimeout(15*time.Second))...),
-	}}, nil
+	return &Server{
+		servers: []server.Server{
+			server.NewRPCServer(append(opts(name, addr), server.Wait(nil))...),
+			gserver.NewServer(append(opts(Internal(name), net.JoinHostPort(host, "0")), gserver.GracefulStopTimeout(15*time.Second))...),
+		},
+		healthAddr: cfg.HealthAddr,
+		stopDelay:  cfg.StopDelay.Duration,
+	}, nil
 }
 
 // Handle registers handlers on both servers; register is a generated Register...Handler.
@@ -86,8 +101,24 @@ func (s *Server) Handle(register func(server.Server) error) error {
 	return nil
 }
 
-// Run serves until ctx is done, then deregisters and drains both servers.
+// Run serves until ctx is done. Then it withdraws both servers from the registry (callers
+// drop them on the registry's delete event), keeps serving the calls already on their way
+// for the stop delay, and drains. (An announcement due during the delay may show the
+// instance again for a moment; the calls it draws are served, or retried elsewhere once
+// the drain has begun, and Stop withdraws it again.)
 func (s *Server) Run(ctx context.Context) error {
+	var hs *http.Server
+	if s.healthAddr != "" {
+		l, err := net.Listen("tcp", s.healthAddr)
+		if err != nil {
+			return fmt.Errorf("health address %s: %w", s.healthAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		hs = &http.Server{Handler: withHealth(mux), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(l) }()
+		slog.Info("health", "addr", l.Addr().String())
+	}
 	for i, srv := range s.servers {
 		if err := srv.Start(); err != nil {
 			for _, started := range s.servers[:i] {
@@ -97,30 +128,46 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		slog.Info("serving", "name", srv.Options().Name, "addr", srv.Options().Address)
 	}
+	registered.Add(1)
 	<-ctx.Done()
+	registered.Add(-1)
+	for _, srv := range s.servers {
+		if d, ok := srv.(interface{ Deregister() error }); ok {
+			if err := d.Deregister(); err != nil {
+				slog.Warn("deregister", "name", srv.Options().Name, "err", err)
+			}
+		}
+	}
+	time.Sleep(s.stopDelay)
 	var errs []error
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Stop())
+	}
+	if hs != nil {
+		errs = append(errs, hs.Close())
 	}
 	return errors.Join(errs...)
 }
 
 // Web returns the server part (see Group.Serve) of a web service: it serves h on addr,
-// registered as name, until its context is done; then it deregisters and lets in-flight
-// requests finish (up to 10 s). cfg's HTTP timeouts bound reading a request and writing
-// its answer (the header alone must come within half the read timeout).
+// with /health/live and /health/ready beside it, registered as name, until its context is
+// done; then it goes on serving for cfg.StopDelay while it reports not ready (a load
+// balancer's health check takes it out), deregisters and lets in-flight requests finish
+// (up to 10 s). cfg's HTTP timeouts bound reading a request and writing its answer (the
+// header alone must come within half the read timeout).
 func Web(name, addr string, reg registry.Registry, h http.Handler, cfg config.Config) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return runWeb(ctx, name, addr, reg, h, cfg.HTTPReadTimeout.Duration, cfg.HTTPWriteTimeout.Duration)
+		return runWeb(ctx, name, addr, reg, withHealth(h), cfg)
 	}
 }
 
-func runWeb(ctx context.Context, name, addr string, reg registry.Registry, h http.Handler, read, write time.Duration) error {
+func runWeb(ctx context.Context, name, addr string, reg registry.Registry, h http.Handler, cfg config.Config) error {
+	read := cfg.HTTPReadTimeout.Duration
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: read / 2,
 		ReadTimeout:       read,
-		WriteTimeout:      write,
+		WriteTimeout:      cfg.HTTPWriteTimeout.Duration,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
@@ -130,8 +177,8 @@ func runWeb(ctx context.Context, name, addr string, reg registry.Registry, h htt
 		web.Registry(reg),
 		web.Server(hs),
 		web.Handler(h),
-		web.RegisterTTL(30*time.Second),
-		web.RegisterInterval(10*time.Second),
+		web.RegisterTTL(cfg.RegisterTTL.Duration),
+		web.RegisterInterval(cfg.RegisterInterval.Duration),
 		web.HandleSignal(false),
 		web.Context(ctx),
 	)
@@ -139,7 +186,10 @@ func runWeb(ctx context.Context, name, addr string, reg registry.Registry, h htt
 		return fmt.Errorf("start %s on %s: %w", name, addr, err)
 	}
 	slog.Info("listening", "addr", ws.Options().Address, "name", name)
+	registered.Add(1)
 	<-ctx.Done()
+	registered.Add(-1)
+	time.Sleep(cfg.StopDelay.Duration)
 	// Deregister first, then drain: the web package's own Stop only closes the listener.
 	if err := ws.Stop(); err != nil && !isClosed(err) {
 		slog.Warn("stop web service", "err", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go-micro.dev/v6/server"
 
+	"secbuy/basic/config"
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
 	"secbuy/basic/natstest"
@@ -64,7 +65,7 @@ func startChain(t *testing.T, count int64) *chain {
 
 	// stock-srv, over the registry.
 	reg := svc.Registry(url)
-	srv, err := svc.NewServer(stockpb.Name, "127.0.0.1:0", reg)
+	srv, err := svc.NewServer(stockpb.Name, "127.0.0.1:0", reg, config.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func startChain(t *testing.T, count int64) *chain {
 			t.Errorf("stock-srv: %v", err)
 		}
 	})
-	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, 5*time.Second))
+	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, 5*time.Second, 0))
 	cm, err := c.stock.Create(ctx, stockrepo.Commodity{Name: "phone", Count: count})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func startChain(t *testing.T, count int64) *chain {
 	})
 
 	// order-srv: orders, the payment.payevent relay, and the payment.expired consumer.
-	onc, ojs, ostream, err := events.Connect(ctx, url, "order-srv")
+	onc, ojs, ostream, err := events.Connect(ctx, url, 1, "order-srv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func startChain(t *testing.T, count int64) *chain {
 	})
 
 	// payment-srv: the payment.payevent consumer, expiry, and the payment.expired relay.
-	pnc, pjs, pstream, err := events.Connect(ctx, url, "payment-srv")
+	pnc, pjs, pstream, err := events.Connect(ctx, url, 1, "payment-srv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,12 +41,22 @@ func (h *Order) Recover(ctx context.Context, olderThan time.Duration) (int, erro
 	return done, ctx.Err()
 }
 
-// RunRecovery calls Recover at once and then every period until ctx is done.
-func (h *Order) RunRecovery(ctx context.Context, every, olderThan time.Duration) {
+// Exclusive runs f unless another instance is running it; db.DB.Exclusive is one.
+type Exclusive func(ctx context.Context, f func(context.Context) error) (bool, error)
+
+// RunRecovery calls Recover at once and then every period until ctx is done, each round
+// inside exclusive, so that of several instances one at a time recovers; if it dies, its
+// lease lapses with its database session and the next round of another takes over.
+func (h *Order) RunRecovery(ctx context.Context, every, olderThan time.Duration, exclusive Exclusive) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		n, err := h.Recover(ctx, olderThan)
+		var n int
+		_, err := exclusive(ctx, func(ctx context.Context) error {
+			var err error
+			n, err = h.Recover(ctx, olderThan)
+			return err
+		})
 		if n > 0 {
 			slog.Info("recovered pending orders", "count", n)
 		}

@@ -85,7 +85,7 @@ func TestRelay(t *testing.T) {
 		t.Fatalf("unsent after failed step = %d; want 5", n)
 	}
 
-	enc, _, s, err := events.Connect(ctx, url, "relay-test")
+	enc, _, s, err := events.Connect(ctx, url, 1, "relay-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,4 +139,66 @@ func TestRelay(t *testing.T) {
 	if got := streamIDs(t, s); fmt.Sprint(got) != fmt.Sprint(append(want, more...)) {
 		t.Errorf("stream holds %d messages, not the %d events in id order", len(got), len(want)+len(more))
 	}
+}
+
+// Purge deletes exactly the events sent longer ago than the retention: unsent events and
+// recently sent ones stay.
+func TestOutboxPurge(t *testing.T) {
+	t.Parallel()
+	r, d := newRepo(t)
+	created(t, r, 500, 6)
+	ctx := context.Background()
+	// Four sent (two of them two days ago), two unsent.
+	if err := d.Exec(`UPDATE outbox SET sent_time = now() WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 4)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Exec(`UPDATE outbox SET sent_time = now() - interval '2 days' WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 2)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.Purge(ctx, 24*time.Hour, 1000)
+	if err != nil || n != 2 {
+		t.Fatalf("Purge = %d, %v; want the 2 sent two days ago", n, err)
+	}
+	var left int64
+	if err := d.Raw(`SELECT count(*) FROM outbox`).Scan(&left).Error; err != nil || left != 4 {
+		t.Errorf("%d rows left (%v); want 4", left, err)
+	}
+	if got := unsent(t, d); got != 2 {
+		t.Errorf("%d unsent left; want 2", got)
+	}
+}
+
+// Of two callers of Exclusive with one key at the same time, one runs; once it is done
+// (or its session gone), the next runs.
+func TestExclusive(t *testing.T) {
+	t.Parallel()
+	_, d := newRepo(t)
+	ctx := context.Background()
+	inside, leave := make(chan struct{}), make(chan struct{})
+	go func() {
+		_, _ = d.Exclusive(ctx, 42, func(context.Context) error { close(inside); <-leave; return nil })
+	}()
+	<-inside
+	ran, err := d.Exclusive(ctx, 42, func(context.Context) error { return nil })
+	if err != nil || ran {
+		t.Fatalf("second caller while the first holds the lock: ran %v, %v", ran, err)
+	}
+	close(leave)
+	err = suiteEventually(func() bool {
+		ran, err := d.Exclusive(ctx, 42, func(context.Context) error { return nil })
+		return err == nil && ran
+	})
+	if err != nil {
+		t.Fatal("the lock was not free after its holder finished")
+	}
+}
+
+func suiteEventually(ok func() bool) error {
+	for range 100 {
+		if ok() {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("not within 2 s")
 }

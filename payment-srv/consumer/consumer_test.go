@@ -24,7 +24,7 @@ import (
 // connect is one side's connection: it creates the stream if it is missing.
 func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
-	nc, js, s, err := events.Connect(context.Background(), url, t.Name())
+	nc, js, s, err := events.Connect(context.Background(), url, 1, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ type Auditor struct {
 // NewAuditor returns an Auditor using go-micro's NATS registry at natsURL.
 func NewAuditor(natsURL string) *Auditor {
 	reg := svc.Registry(natsURL)
-	c := svc.Client(reg, 10*time.Second)
+	c := svc.Client(reg, 10*time.Second, 6*time.Second)
 	return &Auditor{
 		stock:   stockpb.NewStockService(svc.Internal(stockpb.Name), c),
 		order:   orderpb.NewOrderService(svc.Internal(orderpb.Name), c),

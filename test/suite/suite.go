@@ -4,6 +4,8 @@
 package suite
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -98,6 +100,11 @@ type Suite struct {
 	procs   map[string]*exec.Cmd
 	nats    *exec.Cmd
 	natsDir string
+	// Scaled suites (NewScaled): units are NAME-i; inst is where each listens (a web) or
+	// serves its health (a srv); lb is HAProxy.
+	n    int
+	inst map[string]string
+	lb   *exec.Cmd
 }
 
 // New starts a private NATS server, a fresh database and the given services (all six if
@@ -115,7 +122,8 @@ func NewOn(t testing.TB, dbURL string, extraEnv []string, services ...string) *S
 	if len(services) == 0 {
 		services = Services
 	}
-	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, services), web: map[string]string{}, procs: map[string]*exec.Cmd{}}
+	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, services), web: map[string]string{}, procs: map[string]*exec.Cmd{},
+		n: 1, inst: map[string]string{}}
 	s.natsDir = filepath.Join(s.dir, "nats")
 	s.NATSURL = "nats://" + freeAddr(t)
 	s.StartNATS()
@@ -182,11 +190,20 @@ func (s *Suite) logFile(name string) *os.File {
 	return f
 }
 
-// Start starts service name (again, if it was stopped).
+// Start starts unit name (again, if it was stopped): a service, or in a scaled suite an
+// instance of one (order-srv-2).
 func (s *Suite) Start(name string) {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(s.bin, name))
+	svc, _ := ServiceOf(name)
+	cmd := exec.Command(filepath.Join(s.bin, svc))
 	cmd.Env = append(os.Environ(), s.Env...)
+	if addr, ok := s.inst[name]; ok {
+		if strings.HasSuffix(svc, "-web") {
+			cmd.Env = append(cmd.Env, webAddrVar(svc)+"="+addr)
+		} else {
+			cmd.Env = append(cmd.Env, "SECBUY_HEALTH_ADDR="+addr)
+		}
+	}
 	log := s.logFile(name)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -233,9 +250,10 @@ func (s *Suite) stopAll() {
 	for _, n := range names {
 		s.Stop(n)
 	}
+	s.StopLB()
 	s.StopNATS()
 	if s.t.Failed() {
-		for _, n := range append([]string{"nats"}, Services...) {
+		for _, n := range append([]string{"nats", "haproxy"}, s.Units()...) {
 			b, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
 			if len(b) > 3000 {
 				b = b[len(b)-3000:]
@@ -287,13 +305,20 @@ func Eventually(timeout time.Duration, f func() error) error {
 	}
 }
 
+// freeAddr returns a loopback address that is free now. Its port is below the kernel's
+// ephemeral range (32768 and up), so a service that binds port 0 (every srv's gRPC server)
+// cannot be given it before the unit it is meant for starts.
 func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20000-31999")
+	return ""
 }
 
 func waitTCP(t testing.TB, addr string, timeout time.Duration) {

@@ -1,0 +1,160 @@
+package suite
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"secbuy/basic/dbtest"
+)
+
+// NewScaled starts the whole suite with n (at least 2) instances of every service, each
+// on its own port, and HAProxy (scripts/lb.sh, the same as `make up INSTANCES=n`) on the
+// web services' public addresses in front of the web instances. Units are named NAME-i
+// (order-srv-1 ... order-srv-n); URL(name) is the load balancer's address for a web
+// service, InstanceURL(unit) an instance's own (its health endpoints, for a srv).
+func NewScaled(t testing.TB, n int, extraEnv []string) *Suite {
+	t.Helper()
+	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, Services), web: map[string]string{}, procs: map[string]*exec.Cmd{},
+		n: n, inst: map[string]string{}}
+	s.natsDir = filepath.Join(s.dir, "nats")
+	s.NATSURL = "nats://" + freeAddr(t)
+	s.StartNATS()
+	s.DBURL = dbtest.NewURL(t)
+	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
+		s.web[w] = freeAddr(t)
+	}
+	for _, u := range s.Units() {
+		s.inst[u] = freeAddr(t)
+	}
+	s.Env = append([]string{
+		"SECBUY_DATABASE_URL=" + s.DBURL,
+		"SECBUY_NATS_URL=" + s.NATSURL,
+		"SECBUY_AUTH_SECRET=" + AuthSecret,
+		"SECBUY_ADMIN_KEY=" + AdminKey,
+		"SECBUY_LOG_LEVEL=info",
+		"SECBUY_CLIENT_IP_HEADER=X-Forwarded-For", // HAProxy's option forwardfor
+	}, extraEnv...)
+	t.Cleanup(s.stopAll)
+	for _, u := range s.Units() {
+		s.Start(u)
+	}
+	s.StartLB()
+	for _, u := range s.Units() {
+		s.WaitReady(u, 30*time.Second)
+	}
+	for w := range s.web {
+		s.WaitHTTP(w)
+	}
+	return s
+}
+
+// Units are the suite's processes of the services: the six names, or NAME-i for each of
+// a scaled suite's instances.
+func (s *Suite) Units() []string {
+	if s.n <= 1 {
+		return Services
+	}
+	var out []string
+	for _, name := range Services {
+		for i := 1; i <= s.n; i++ {
+			out = append(out, fmt.Sprintf("%s-%d", name, i))
+		}
+	}
+	return out
+}
+
+var unitName = regexp.MustCompile(`^(.*-(?:srv|web))(?:-([0-9]+))?$`)
+
+// ServiceOf returns the service of unit (order-srv of order-srv-2) and whether unit names
+// one.
+func ServiceOf(unit string) (string, bool) {
+	m := unitName.FindStringSubmatch(unit)
+	if m == nil {
+		return unit, false
+	}
+	return m[1], true
+}
+
+func webAddrVar(svc string) string {
+	return "SECBUY_" + strings.ToUpper(strings.TrimSuffix(svc, "-web")) + "_WEB_ADDR"
+}
+
+// InstanceURL is the base URL of a scaled suite's unit: a web instance's own address, or
+// where a srv instance serves /health/ready and /metrics.
+func (s *Suite) InstanceURL(unit string) string { return "http://" + s.inst[unit] }
+
+// Ready reports whether unit answers 200 on /health/ready.
+func (s *Suite) Ready(unit string) bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(s.InstanceURL(unit) + "/health/ready")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// WaitReady waits until unit is ready.
+func (s *Suite) WaitReady(unit string, timeout time.Duration) {
+	s.t.Helper()
+	if err := Eventually(timeout, func() error {
+		if !s.Ready(unit) {
+			return fmt.Errorf("%s is not ready within %v", unit, timeout)
+		}
+		return nil
+	}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// StartLB starts HAProxy in front of the web instances, as `make up INSTANCES=n` does.
+func (s *Suite) StartLB() {
+	s.t.Helper()
+	args := []string{filepath.Join(Root(), "scripts", "lb.sh"), filepath.Join(s.dir, "lb")}
+	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
+		var addrs []string
+		for i := 1; i <= s.n; i++ {
+			addrs = append(addrs, s.inst[fmt.Sprintf("%s-%d", w, i)])
+		}
+		args = append(args, w+"="+s.web[w]+"="+strings.Join(addrs, ","))
+	}
+	cmd := exec.Command("bash", args...)
+	cmd.Stdout, cmd.Stderr = s.logFile("haproxy"), s.logFile("haproxy")
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start haproxy: %v", err)
+	}
+	s.lb = cmd
+}
+
+// StopLB stops HAProxy.
+func (s *Suite) StopLB() {
+	if s.lb != nil {
+		_ = s.lb.Process.Signal(syscall.SIGTERM)
+		_ = s.lb.Wait()
+		s.lb = nil
+	}
+}
+
+// Pid returns the process id of unit, or 0 if it is not running.
+func (s *Suite) Pid(unit string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.procs[unit]; c != nil {
+		return c.Process.Pid
+	}
+	return 0
+}
+
+// LogOf returns what unit has logged so far.
+func (s *Suite) LogOf(unit string) string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, unit+".log"))
+	return string(b)
+}
