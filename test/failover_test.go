@@ -143,6 +143,35 @@ func TestFailover(t *testing.T) {
 		})
 	}
 
+	// A rolling upgrade: every instance in turn is stopped (SIGTERM), started again and
+	// waited for, while crowds keep buying; no press may need a resend.
+	t.Run("rolling upgrade", func(t *testing.T) {
+		rolled := make(chan struct{})
+		go func() {
+			defer close(rolled)
+			for _, u := range s.Units() {
+				s.Stop(u)
+				s.Start(u)
+				s.WaitReady(u, 30*time.Second)
+			}
+		}()
+		crowds := 0
+		for done := false; !done; {
+			select {
+			case <-rolled:
+				done = true
+			default:
+			}
+			run := runCrowd(t, cfg, failoverCrowd{buyers: 2000, units: 2000, conns: 64}, nil)
+			checkCrowd(t, cfg, run, fmt.Sprintf("rolling upgrade, crowd %d", crowds+1))
+			if run.resent > 0 || run.sideResent > 0 {
+				t.Errorf("crowd %d: %d presses and %d reads or payments needed a resend", crowds+1, run.resent, run.sideResent)
+			}
+			crowds++
+		}
+		t.Logf("%d crowds bought while all %d instances were replaced one by one", crowds, len(s.Units()))
+	})
+
 	// A new instance, started mid-sale, takes calls within 5 s of its start.
 	t.Run("new instance mid-sale", func(t *testing.T) {
 		s.Stop("order-srv-1")

@@ -80,12 +80,35 @@ func (c *Consumer[E]) Config() jetstream.ConsumerConfig {
 	}
 }
 
+// create creates (or updates) the durable consumer, trying again while the server does
+// not answer (a JetStream cluster answers nothing while it elects a leader) until ctx is
+// done.
+func (c *Consumer[E]) create(ctx context.Context, stream jetstream.Stream) (jetstream.Consumer, error) {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cons, err := stream.CreateOrUpdateConsumer(tctx, c.Config())
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return cons, err
+		}
+		slog.Warn("events: create consumer, trying again", "consumer", c.Durable, "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
 // Run creates (or updates) the durable consumer on stream and handles its events until
 // ctx is done; then it stops taking events, finishes those in hand, and returns nil. It
 // returns ErrStopped if consuming ends by itself.
 func (c *Consumer[E]) Run(ctx context.Context, stream jetstream.Stream) error {
-	cons, err := stream.CreateOrUpdateConsumer(ctx, c.Config())
+	cons, err := c.create(ctx, stream)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("create consumer %s: %w", c.Durable, err)
 	}
 	// The callback runs on one goroutine and only queues the event; it blocks while the

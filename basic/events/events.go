@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -35,9 +36,23 @@ func Connect(ctx context.Context, url string, replicas int, name string) (*nats.
 		nc.Close()
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A JetStream cluster answers nothing while it elects a leader: try again for a while.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := declare(ctx, js, replicas)
+	var s jetstream.Stream
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
+		s, err = declare(tctx, js, replicas)
+		tcancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		slog.Warn("events: declare the stream, trying again", "stream", eventpb.Stream, "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+	}
 	if err != nil {
 		nc.Close()
 		return nil, nil, nil, fmt.Errorf("create stream %s (is JetStream enabled? nats-server -js): %w", eventpb.Stream, err)

@@ -105,6 +105,8 @@ type Suite struct {
 	n    int
 	inst map[string]string
 	lb   *exec.Cmd
+	// A cluster suite's NATS servers (NewNATSCluster).
+	cluster []*exec.Cmd
 }
 
 // New starts a private NATS server, a fresh database and the given services (all six if
