@@ -60,11 +60,13 @@ test: lint
 
 # bench: start the suite, run the benchmark, and stop the suite whatever happened (an
 # error, Ctrl-C); the exit status is the benchmark's. ARGS go to the benchmark (-h lists them).
+# The two-instance scenario (last) restarts the suite with INSTANCES=2 itself.
 # The suite runs with a day's pay timeout: the unpaid orders of a run a quarter of an hour
 # ago must not expire, and load the services, while this run is measured.
 bench:
 	@trap 'bash scripts/suite.sh down' EXIT; trap 'exit 130' INT TERM; \
-	SECBUY_PAY_TIMEOUT=$${SECBUY_PAY_TIMEOUT:-24h} PPROF=1 bash scripts/suite.sh up || exit $$?; \
+	export SECBUY_PAY_TIMEOUT=$${SECBUY_PAY_TIMEOUT:-24h}; \
+	INSTANCES=1 PPROF=1 bash scripts/suite.sh up || exit $$?; \
 	go run ./test/bench $(ARGS)
 
 proto:

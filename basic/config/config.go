@@ -137,7 +137,6 @@ var Others = []string{
 	"SECBUY_HOST_PG_PORT",  // docker-compose.yml
 	"SECBUY_HOST_REDIS_PORT",
 	"SECBUY_HOST_NATS_PORT",
-	"SECBUY_INSTANCES", // scripts/suite.sh: instances of every service
 }
 
 // Load returns the defaults, overlaid by the file named in SECBUY_CONFIG (if set) and then

@@ -13,6 +13,9 @@
 //	crowd      100,000 distinct buyers, 10,000 units, 1,024 connections, every one with an
 //	           Idempotency-Key, 10% pressing twice
 //	original   the 2019 original's test: 500 buyers, 10 units, all at once
+//	two        last, as it restarts the suite: two instances of everything behind HAProxy,
+//	           sold-out buys direct, through the balancer to one and to two edge
+//	           instances, and sustained buys (see two.go)
 //
 // Two ways to load: a closed loop (N connections, each sending its next request as soon as
 // the last was answered: the most the suite sustains with N in flight), and an open loop
@@ -62,7 +65,7 @@ func main() {
 type baseline struct{ rate, capacity float64 }
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "crowd", "original"}
+var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "crowd", "original", "two"}
 
 // opts are the command's flags.
 type opts struct {
@@ -100,6 +103,7 @@ type bench struct {
 	hot     int64 // the hot commodity (the burst's), for the read storm
 	hello   baseline
 	rows    []row
+	rss     string // the one-instance suite's peak memory, read before two restarts it
 }
 
 func run() error {
@@ -127,7 +131,10 @@ func run() error {
 	fmt.Printf("\nload average at the end: %s (other work on this machine lowers every rate)\n", loadAvg())
 	printTable(os.Stdout, b.rows, b.hello)
 	printNotes(os.Stdout, b)
-	printRSS(os.Stdout, o.runDir)
+	if b.rss == "" {
+		b.rss = rssLine(o.runDir)
+	}
+	fmt.Print(b.rss)
 	if o.jsonFile != "" {
 		if err := writeJSON(o.jsonFile, b.rows, b.hello); err != nil {
 			return err
@@ -243,12 +250,15 @@ func (b *bench) header() {
 // runScenarios runs the chosen scenarios in order, each with users of its own, each under
 // the profiler if one was asked for.
 func (b *bench) runScenarios(ctx context.Context) {
+	one := func(f func(context.Context, int64) row) func(context.Context, int64) []row {
+		return func(ctx context.Context, base int64) []row { return []row{f(ctx, base)} }
+	}
 	steps := []struct {
 		name string
-		fn   func(context.Context, int64) row
+		fn   func(context.Context, int64) []row
 	}{
-		{"hello", b.helloBaseline}, {"burst", b.burst}, {"soldout", b.soldOut}, {"readstorm", b.readStorm},
-		{"sustained", b.sustained}, {"crowd", b.crowd}, {"original", b.original},
+		{"hello", one(b.helloBaseline)}, {"burst", one(b.burst)}, {"soldout", one(b.soldOut)}, {"readstorm", one(b.readStorm)},
+		{"sustained", one(b.sustained)}, {"crowd", one(b.crowd)}, {"original", one(b.original)}, {"two", b.two},
 	}
 	for i, s := range steps {
 		if !b.scenarios[s.name] {
@@ -259,15 +269,20 @@ func (b *bench) runScenarios(ctx context.Context) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", s.name)
-		var r row
-		b.prof.during(s.name, b.duration, func() { r = s.fn(ctx, b.base+int64(i)*10_000_000) })
-		if r.err != nil {
-			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", s.name, r.err)
+		if s.name == "two" {
+			b.rss = rssLine(b.runDir)
 		}
-		if s.name == "hello" && r.err == nil {
-			b.hello = baseline{rate: r.stats.rate, capacity: r.capacity}
+		var rs []row
+		b.prof.during(s.name, b.duration, func() { rs = s.fn(ctx, b.base+int64(i)*10_000_000) })
+		for _, r := range rs {
+			if r.err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", r.name, r.err)
+			}
+			if s.name == "hello" && r.err == nil {
+				b.hello = baseline{rate: r.stats.rate, capacity: r.capacity}
+			}
+			b.rows = append(b.rows, r)
 		}
-		b.rows = append(b.rows, r)
 	}
 }
 

@@ -143,12 +143,12 @@ func printNotes(out io.Writer, b *bench) {
 
 // printRSS writes each service's peak resident memory (VmHWM), read from /proc for the
 // pids that scripts/suite.sh recorded.
-func printRSS(out io.Writer, runDir string) {
+func rssLine(runDir string) string {
 	var parts []string
 	for _, name := range serviceNames {
 		parts = append(parts, fmt.Sprintf("%s %s", name, peakRSS(filepath.Join(runDir, name+".pid"))))
 	}
-	fmt.Fprintf(out, "peak RSS (VmHWM): %s\n", strings.Join(parts, ", "))
+	return fmt.Sprintf("peak RSS (VmHWM) of the one-instance suite: %s\n", strings.Join(parts, ", "))
 }
 
 func peakRSS(pidFile string) string {

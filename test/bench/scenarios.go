@@ -274,7 +274,11 @@ func (b *bench) readStorm(ctx context.Context, _ int64) row {
 // loop, then the capacity sweep, each step on a commodity of its own; the durable orders/s
 // reported is the capacity step's.
 func (b *bench) sustained(ctx context.Context, base int64) row {
-	const name = "sustained"
+	return b.sustainedOnce(ctx, "sustained", base)
+}
+
+// sustainedOnce is the sustained scenario under name.
+func (b *bench) sustainedOnce(ctx context.Context, name string, base int64) row {
 	users := base
 	run := func(l loop, n int) (measured, float64, error) {
 		id, err := load.CreateCommodity(ctx, b.client, b.cfg, "bench-sustained", b.sustainedUnits)
