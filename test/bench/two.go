@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -92,7 +93,7 @@ func (b *bench) soldOutCommodity(ctx context.Context, base int64) (int64, error)
 		return 0, err
 	}
 	if first := load.Buy(ctx, b.client, b.cfg, tok, base+1, id, "bench-two-first"); first.Reason != "ok" && first.Reason != "pending" {
-		return 0, fmt.Errorf("buying the only unit of commodity %d: %d %s: %w", id, first.Status, first.Reason, first.Err)
+		return 0, errors.Join(fmt.Errorf("buying the only unit of commodity %d: %d %s", id, first.Status, first.Reason), first.Err)
 	}
 	return id, nil
 }
