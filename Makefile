@@ -24,7 +24,7 @@ GOFILES_CMD = find . -type f -name '*.go' -not -path './.git/*' -not -path './bi
 	| xargs -0 -r grep -L -E '^// Code generated .* DO NOT EDIT\.$$' || true
 
 .DEFAULT_GOAL := help
-.PHONY: help run up down status services build test bench proto fmt lint token micro
+.PHONY: help run up down status services build test bench ceilings proto fmt lint token micro
 
 help:
 	@echo "make run       build, start Postgres/Redis/NATS if needed and the six services; Ctrl-C stops"
@@ -34,6 +34,7 @@ help:
 	@echo "make build     go build ./... and the six binaries into bin/"
 	@echo "make test      the whole test suite (what CI runs)"
 	@echo "make bench     the flash-sale load test"
+	@echo "make ceilings  the ceilings of the edge, Postgres, Redis and JetStream (docs/SCALING.md)"
 	@echo "make proto     regenerate the protobuf and go-micro code"
 	@echo "make fmt       gofmt -w;  make lint: go vet, a gofmt check and golangci-lint (built into bin/)"
 	@echo "make token USER_ID=42        a buyer's bearer token for local use"
@@ -68,6 +69,9 @@ bench:
 	export SECBUY_PAY_TIMEOUT=$${SECBUY_PAY_TIMEOUT:-24h}; \
 	INSTANCES=1 PPROF=1 bash scripts/suite.sh up || exit $$?; \
 	go run ./test/bench $(ARGS)
+
+ceilings:
+	@bash scripts/ceilings.sh
 
 proto:
 	@if ! command -v protoc >/dev/null 2>&1; then \

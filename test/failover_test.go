@@ -63,10 +63,10 @@ func (r crowdRun) rate(from, to time.Duration) float64 {
 }
 
 // recovered returns how long after the fault (at, from the start) the answers came at
-// least at share of the rate before it again, over a 500 ms window; or -1 if they never
-// did while the crowd ran.
+// least at share of the rate of the second before it again, over a 500 ms window; or -1 if
+// they never did while the crowd ran.
 func (r crowdRun) recovered(at time.Duration, share float64) time.Duration {
-	before := r.rate(200*time.Millisecond, at)
+	before := r.rate(at-time.Second, at)
 	end := r.answered[len(r.answered)-1].Sub(r.start)
 	for d := at; d+500*time.Millisecond <= end; d += 100 * time.Millisecond {
 		if r.rate(d, d+500*time.Millisecond) >= share*before {
@@ -104,7 +104,7 @@ func TestFailover(t *testing.T) {
 
 	for _, unit := range []string{"order-srv-1", "stock-srv-1", "payment-srv-1", "order-web-1", "stock-web-1", "payment-web-1"} {
 		t.Run("kill -9 "+unit, func(t *testing.T) {
-			at := 800 * time.Millisecond
+			at := 1500 * time.Millisecond // a second of steady buying before it
 			run := runCrowd(t, cfg, crowd, map[time.Duration]func(){at: func() { s.Kill(unit) }})
 			checkCrowd(t, cfg, run, "kill -9 "+unit)
 			if limit := crowd.buyers / 50; run.resent > limit {
@@ -116,7 +116,7 @@ func TestFailover(t *testing.T) {
 			rec := run.recovered(at, 0.7)
 			t.Logf("kill -9 %s: %d of %d presses resent (%d resends), p99 %v (no fault: %v), rate before %.0f/s, back within %v; %d of %d reads and payments resent",
 				unit, run.resent, crowd.buyers, run.resends, run.p99().Round(time.Millisecond), baseP99.Round(time.Millisecond),
-				run.rate(200*time.Millisecond, at), rec, run.sideResent, run.sideRequests)
+				run.rate(at-time.Second, at), rec, run.sideResent, run.sideRequests)
 			if rec < 0 || rec > 2*time.Second {
 				t.Errorf("the answers did not come back to 70%% of the rate before the kill within 2 s (%v)", rec)
 			}
