@@ -55,7 +55,7 @@ func jetStream(ctx context.Context, url string, d time.Duration) error {
 		Storage: jetstream.FileStorage, Duplicates: time.Minute}); err != nil {
 		return err
 	}
-	defer js.DeleteStream(ctx, name)
+	defer func() { _ = js.DeleteStream(context.Background(), name) }()
 	payload := make([]byte, 256)
 	var n int
 	start := time.Now()
@@ -88,7 +88,7 @@ func hotRows(ctx context.Context, url string, d time.Duration) error {
 		CREATE TABLE `+sales+` (request_id text PRIMARY KEY, n int NOT NULL)`); err != nil {
 		return err
 	}
-	defer pool.Exec(context.Background(), `DROP TABLE `+rows+`, `+sales)
+	defer func() { _, _ = pool.Exec(context.Background(), `DROP TABLE `+rows+`, `+sales) }()
 	const clients = 16
 	for _, batch := range []int{1, 64} {
 		if err := hotRowsAt(ctx, pool, rows, sales, clients, batch, d); err != nil {
