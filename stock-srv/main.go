@@ -30,6 +30,7 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	h := handler.New(repo.New(d))
+	h.DefaultBuckets = cfg.StockBuckets
 	if err := srv.Handle(func(s server.Server) error { return pb.RegisterStockServiceHandler(s, h) }); err != nil {
 		return err
 	}

@@ -750,8 +750,25 @@ func TestChaosSameKey(t *testing.T) {
 // around that very moment. Each payment ends either paid (the buyer was told 200) or
 // expired (409), never both; every expired order is cancelled and its unit released once;
 // then a second crowd buys the returned units until the commodity is sold out again.
-func TestChaosExpiryRace(t *testing.T) {
-	_, cfg := chaosSuite(t, "", "SECBUY_PAY_TIMEOUT=3s", "SECBUY_EXPIRE_EVERY=200ms")
+func TestChaosExpiryRace(t *testing.T) { expiryRace(t) }
+
+// TestChaosBuckets: the cases that move stock the most, with every commodity's count split
+// over 4 rows (stock buckets): stock-srv killed mid-sale, and the expiry race, which gives
+// units back to their buckets and sells them again.
+func TestChaosBuckets(t *testing.T) {
+	t.Run("kill stock-srv", func(t *testing.T) {
+		s, cfg := chaosSuite(t, "", "SECBUY_STOCK_BUCKETS=4")
+		x := &chaosRun{t: t, s: s, cfg: cfg, rng: chaosRNG(t), payShare: 0.5}
+		pause := between(x.rng, 100*time.Millisecond, 600*time.Millisecond)
+		x.inject = func(x *chaosRun) { x.restart("stock-srv", pause) }
+		x.run()
+	})
+	t.Run("expiry race", func(t *testing.T) { expiryRace(t, "SECBUY_STOCK_BUCKETS=4") })
+}
+
+// expiryRace is TestChaosExpiryRace on a suite with env added.
+func expiryRace(t *testing.T, env ...string) {
+	_, cfg := chaosSuite(t, "", append([]string{"SECBUY_PAY_TIMEOUT=3s", "SECBUY_EXPIRE_EVERY=200ms"}, env...)...)
 	rng := chaosRNG(t)
 	cfg.Buyers, cfg.Units = 400, 200
 	ctx := context.Background()

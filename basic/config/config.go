@@ -59,6 +59,9 @@ type Config struct {
 	RegisterInterval Duration `json:"register_interval" env:"REGISTER_INTERVAL"`
 	RegisterTTL      Duration `json:"register_ttl" env:"REGISTER_TTL"`
 	StopDelay        Duration `json:"stop_delay" env:"STOP_DELAY"`
+	// StockBuckets is how many rows a new commodity's count is split over unless it asks
+	// for a number of its own (1: one row; see stock-srv migration 004).
+	StockBuckets int `json:"stock_buckets" env:"STOCK_BUCKETS"`
 	// OutboxRetention is how long a sent outbox row is kept before it is deleted.
 	OutboxRetention Duration `json:"outbox_retention" env:"OUTBOX_RETENTION"`
 	// RecoverAfter is how old a pending order must be before recovery drives it;
@@ -263,7 +266,7 @@ func (c Config) check() error {
 		{"SECBUY_TOKEN_CACHE_SIZE", int64(c.TokenCacheSize), 1}, {"SECBUY_MAX_BODY_BYTES", c.MaxBodyBytes, 1},
 		{"SECBUY_RATE_USER_PER_SEC", int64(c.RateUserPerSec), 0}, {"SECBUY_RATE_IP_PER_SEC", int64(c.RateIPPerSec), 0},
 		{"SECBUY_MEM_LIMIT_MB", int64(c.MemLimitMB), 0}, {"SECBUY_GC_PERCENT", int64(c.GCPercent), -1},
-		{"SECBUY_NATS_REPLICAS", int64(c.NATSReplicas), 1},
+		{"SECBUY_NATS_REPLICAS", int64(c.NATSReplicas), 1}, {"SECBUY_STOCK_BUCKETS", int64(c.StockBuckets), 1},
 	} {
 		if n.v < n.min {
 			errs = append(errs, fmt.Errorf("%s must be at least %d", n.name, n.min))
@@ -284,6 +287,9 @@ func (c Config) check() error {
 		if d.v.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	if c.StockBuckets > 64 {
+		errs = append(errs, errors.New("SECBUY_STOCK_BUCKETS must be at most 64"))
 	}
 	if c.StopDelay.Duration < 0 {
 		errs = append(errs, errors.New("SECBUY_STOP_DELAY must not be negative"))

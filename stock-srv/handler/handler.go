@@ -54,12 +54,14 @@ type Store interface {
 type Stock struct {
 	store Store
 	sells *batch.Batcher[repo.SellItem, repo.SellResult]
+	// DefaultBuckets is the buckets of a commodity created without a number of its own.
+	DefaultBuckets int
 }
 
 // New returns the handler on store. It starts the workers that batch Sell calls; Close
 // stops them.
 func New(store Store) *Stock {
-	return &Stock{store: store, sells: batch.New(sellWorkers, sellBatchMax, sellBatchTimeout, store.SellBatch)}
+	return &Stock{store: store, sells: batch.New(sellWorkers, sellBatchMax, sellBatchTimeout, store.SellBatch), DefaultBuckets: 1}
 }
 
 // Close stops batching Sell calls, once those already queued are answered. Call it after
@@ -73,6 +75,9 @@ type badInput = outcome.InvalidInput
 func (h *Stock) CreateCommodity(ctx context.Context, in *pb.Commodity, out *pb.Response) error {
 	c, err := validate(in)
 	if err == nil {
+		if c.Buckets == 0 {
+			c.Buckets = h.DefaultBuckets
+		}
 		c, err = h.store.Create(ctx, c)
 	}
 	if err != nil {
@@ -102,8 +107,11 @@ func validate(in *pb.Commodity) (repo.Commodity, error) {
 		return repo.Commodity{}, badInput("startTime and endTime must be unix seconds, or 0 for open")
 	case in.StartTime != 0 && in.EndTime != 0 && in.EndTime <= in.StartTime:
 		return repo.Commodity{}, badInput("endTime must be after startTime")
+	case in.Buckets < 0 || in.Buckets > repo.MaxBuckets:
+		return repo.Commodity{}, badInput("buckets must be between 1 and 64, or 0 for the default")
 	}
-	return repo.Commodity{Name: name, Count: in.Count, StartTime: unix(in.StartTime), EndTime: unix(in.EndTime)}, nil
+	return repo.Commodity{Name: name, Count: in.Count, StartTime: unix(in.StartTime), EndTime: unix(in.EndTime),
+		Buckets: int(in.Buckets)}, nil
 }
 
 // GetCommodity returns one commodity.
@@ -345,7 +353,8 @@ func toProto(c repo.Commodity) *pb.Commodity {
 	if c.ID == 0 {
 		return nil
 	}
-	p := &pb.Commodity{Id: c.ID, Name: c.Name, Count: c.Count, Sale: c.Sale, CreateTime: c.CreateTime.Unix(), Left: c.Left(time.Now())}
+	p := &pb.Commodity{Id: c.ID, Name: c.Name, Count: c.Count, Sale: c.Sale, CreateTime: c.CreateTime.Unix(), Left: c.Left(time.Now()),
+		Buckets: int32(c.Buckets)}
 	if c.StartTime != nil {
 		p.StartTime = c.StartTime.Unix()
 	}

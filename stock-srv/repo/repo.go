@@ -2,12 +2,15 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"secbuy/basic/db"
@@ -40,7 +43,14 @@ type Commodity struct {
 	EndTime    *time.Time
 	Held       int64
 	HeldUntil  *time.Time
+	// Buckets is how many rows the count is split over: 1, the stock row itself, or K > 1
+	// stock_bucket rows (see migration 004). Read from stock_now, Sale and Held add up the
+	// buckets'.
+	Buckets int
 }
+
+// MaxBuckets is the most rows one commodity's count may be split over.
+const MaxBuckets = 64
 
 // Left is how many units can be bought at now.
 func (c Commodity) Left(now time.Time) int64 {
@@ -81,12 +91,23 @@ const activeHeld = `(CASE WHEN s.held_until > now() THEN s.held ELSE 0 END)`
 // has the row's lock, judges it.
 const heldAtClock = `(CASE WHEN s.held_until > clock_timestamp() THEN s.held ELSE 0 END)`
 
-// Create inserts c (Name, Count, StartTime, EndTime) and returns the stored row.
+// Create inserts c (Name, Count, StartTime, EndTime, Buckets) and returns the stored row.
+// A commodity of K > 1 buckets (never more than its count) gets K bucket rows that share
+// its count as evenly as they can.
 func (r *Repo) Create(ctx context.Context, c Commodity) (Commodity, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
-	row := Commodity{Name: c.Name, Count: c.Count, StartTime: c.StartTime, EndTime: c.EndTime}
-	if err := g.Omit("ID", "Sale", "CreateTime", "Version").Create(&row).Error; err != nil {
+	k := max(1, min(c.Buckets, MaxBuckets, int(min(c.Count, MaxBuckets))))
+	row := Commodity{Name: c.Name, Count: c.Count, StartTime: c.StartTime, EndTime: c.EndTime, Buckets: k}
+	err := g.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Omit("ID", "Sale", "CreateTime", "Version").Create(&row).Error; err != nil || k == 1 {
+			return err
+		}
+		return tx.Exec(`INSERT INTO stock_bucket (sid, n, count)
+			SELECT ?, n, ?::bigint / ? + CASE WHEN n < ?::bigint % ? THEN 1 ELSE 0 END FROM generate_series(0, ? - 1) n`,
+			row.ID, row.Count, k, row.Count, k, k).Error
+	})
+	if err != nil {
 		return Commodity{}, fmt.Errorf("create commodity: %w", err)
 	}
 	return r.Get(ctx, row.ID)
@@ -97,7 +118,7 @@ func (r *Repo) Get(ctx context.Context, id int64) (Commodity, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var c Commodity
-	err := g.Where("id = ?", id).Take(&c).Error
+	err := g.Table("stock_now").Where("id = ?", id).Take(&c).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Commodity{}, ErrNotFound
 	}
@@ -112,7 +133,7 @@ func (r *Repo) List(ctx context.Context, offset, limit int) ([]Commodity, error)
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var cs []Commodity
-	if err := g.Order("id").Offset(offset).Limit(limit).Find(&cs).Error; err != nil {
+	if err := g.Table("stock_now").Order("id").Offset(offset).Limit(limit).Find(&cs).Error; err != nil {
 		return nil, fmt.Errorf("list commodities: %w", err)
 	}
 	return cs, nil
@@ -126,7 +147,7 @@ func (r *Repo) Audit(ctx context.Context, id int64) (Audit, error) {
 	res := g.Raw(`SELECT count, sale,
 		(SELECT count(*) FROM stock_sale WHERE sid = s.id AND granted AND NOT released) AS granted,
 		(SELECT count(*) FROM stock_sale WHERE sid = s.id AND granted AND released) AS released
-		FROM stock s WHERE id = ?`, id).Scan(&a)
+		FROM stock_now s WHERE id = ?`, id).Scan(&a)
 	if res.Error != nil {
 		return Audit{}, fmt.Errorf("audit commodity %d: %w", id, res.Error)
 	}
@@ -146,15 +167,38 @@ func (r *Repo) Audit(ctx context.Context, id int64) (Audit, error) {
 func (r *Repo) SoldOut(ctx context.Context, id int64) (soldOut bool, validFor time.Duration, err error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
+	var buckets int
+	res := g.Raw(`SELECT buckets FROM stock WHERE id = ?`, id).Scan(&buckets)
+	switch {
+	case res.Error != nil:
+		return false, 0, fmt.Errorf("sold out %d: %w", id, res.Error)
+	case res.RowsAffected == 0:
+		return false, 0, ErrNotFound
+	}
 	var row struct {
 		SoldOut  bool
 		ValidFor float64 // seconds
 	}
-	res := g.Raw(`SELECT s.sale + `+activeHeld+` >= s.count
+	q := `SELECT s.sale + ` + activeHeld + ` >= s.count
 			AND (s.start_time IS NULL OR s.start_time <= now()) AND (s.end_time IS NULL OR s.end_time > now()) AS sold_out,
-		LEAST(CASE WHEN `+activeHeld+` > 0 THEN extract(epoch FROM s.held_until - now()) END, ?,
+		LEAST(CASE WHEN ` + activeHeld + ` > 0 THEN extract(epoch FROM s.held_until - now()) END, ?,
 			extract(epoch FROM s.end_time - now())) AS valid_for
-		FROM stock s WHERE id = ? FOR SHARE`, r.returnDelay.Seconds(), id).Scan(&row)
+		FROM stock s WHERE id = ? FOR SHARE`
+	args := []any{r.returnDelay.Seconds(), id}
+	if buckets > 1 {
+		// Every bucket is sold out, and the soonest hold to end bounds the promise. The
+		// buckets are read in order (FOR SHARE), as sellers lock them.
+		q = `WITH b AS (
+				SELECT s.sale, s.count, ` + activeHeld + ` AS held, s.held_until FROM stock_bucket s
+				WHERE s.sid = ? ORDER BY s.n FOR SHARE)
+			SELECT (SELECT bool_and(sale + held >= count) FROM b)
+				AND (s.start_time IS NULL OR s.start_time <= now()) AND (s.end_time IS NULL OR s.end_time > now()) AS sold_out,
+			LEAST((SELECT min(extract(epoch FROM held_until - now())) FROM b WHERE held > 0), ?,
+				extract(epoch FROM s.end_time - now())) AS valid_for
+			FROM stock s WHERE s.id = ?`
+		args = []any{id, r.returnDelay.Seconds(), id}
+	}
+	res = g.Raw(q, args...).Scan(&row)
 	switch {
 	case res.Error != nil:
 		return false, 0, fmt.Errorf("sold out %d: %w", id, res.Error)
@@ -226,7 +270,25 @@ RETURNING s.*, s.sale - cur.sale AS taken`
 // refusedSQL reads the row of a commodity that had nothing to give, and why (now() is the
 // transaction's time, as in takeSQL).
 const refusedSQL = `SELECT *, CASE WHEN start_time > now() THEN 'NOT_STARTED'
-	WHEN end_time <= now() THEN 'ENDED' ELSE 'SOLD_OUT' END AS reason FROM stock s WHERE id = ?`
+	WHEN end_time <= now() THEN 'ENDED' ELSE 'SOLD_OUT' END AS reason FROM stock_now s WHERE id = ?`
+
+// takeBucketSQL is takeSQL for bucket ? of commodity ? (the window is the commodity's):
+// it takes up to ? units from that one row and returns how many it took. With NOWAIT it
+// fails at once (55P03) rather than wait for another seller's lock on the row.
+const takeBucketSQL = `WITH cur AS (
+	SELECT s.sid, s.n, s.sale, ` + activeHeld + ` AS held FROM stock_bucket s JOIN stock c ON c.id = s.sid
+	WHERE s.sid = ? AND s.n = ? AND s.sale + ` + activeHeld + ` < s.count
+		AND (c.start_time IS NULL OR c.start_time <= now()) AND (c.end_time IS NULL OR c.end_time > now())
+	FOR NO KEY UPDATE OF s%s
+)
+UPDATE stock_bucket s SET sale = s.sale + LEAST(?, s.count - s.sale - cur.held), held = cur.held
+FROM cur WHERE s.sid = cur.sid AND s.n = cur.n
+RETURNING s.sale - cur.sale AS taken`
+
+var (
+	takeBucketWait   = fmt.Sprintf(takeBucketSQL, "")
+	takeBucketNoWait = fmt.Sprintf(takeBucketSQL, " NOWAIT")
+)
 
 // refusals are the refusals of a sale, by the code stock_sale.reason stores them under
 // (and by the words that binaries before the codes stored, which one of them may still
@@ -250,20 +312,37 @@ func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, e
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var out []SellResult
-	err := g.Transaction(func(tx *gorm.DB) error {
-		b := &saleBatch{tx: tx, items: items}
-		for _, step := range []func() error{b.readStock, b.record, b.recall, b.take} {
-			if err := step(); err != nil {
-				return err
+	var err error
+	// A batch that would have to wait for a bucket out of order (see takeBuckets) starts
+	// again, in a new transaction, from another bucket.
+	for attempt := 1; ; attempt++ {
+		err = g.Transaction(func(tx *gorm.DB) error {
+			b := &saleBatch{tx: tx, items: items}
+			for _, step := range []func() error{b.readStock, b.record, b.recall, b.take} {
+				if err := step(); err != nil {
+					return err
+				}
 			}
+			out = b.answers()
+			return nil
+		})
+		if !lockNotAvailable(err) || attempt == maxSellAttempts {
+			break
 		}
-		out = b.answers()
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sell batch of %d: %w", len(items), err)
 	}
 	return out, nil
+}
+
+// maxSellAttempts bounds how often SellBatch starts again after finding a bucket locked.
+const maxSellAttempts = 8
+
+// lockNotAvailable is Postgres's answer to a NOWAIT lock that another transaction holds.
+func lockNotAvailable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // saleBatch is one SellBatch transaction, step by step (DESIGN.md, step 3): read the
@@ -289,7 +368,7 @@ func (b *saleBatch) readStock() error {
 		}
 	}
 	var rows []Commodity
-	if err := b.tx.Raw(`SELECT * FROM stock WHERE id = ANY(?)`, db.Array(sids)).Scan(&rows).Error; err != nil {
+	if err := b.tx.Raw(`SELECT * FROM stock_now WHERE id = ANY(?)`, db.Array(sids)).Scan(&rows).Error; err != nil {
 		return err
 	}
 	b.stock = make(map[int64]Commodity, len(rows))
@@ -372,11 +451,55 @@ func (b *saleBatch) take() error {
 	}
 	slices.Sort(hot)
 	for _, sid := range hot {
-		if err := b.takeOne(sid, fresh[sid]); err != nil {
+		take := b.takeOne
+		if b.stock[sid].Buckets > 1 {
+			take = b.takeBuckets
+		}
+		if err := take(sid, fresh[sid]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// takeBuckets takes commodity sid's units for want from its buckets, and refuses the rest.
+// It starts at a random bucket, so that concurrent batches take from different rows, and
+// goes on to the next while it wants more: up to the last bucket it waits for a bucket that
+// another seller holds; past it, coming round to the lower ones, it does not wait (NOWAIT)
+// and the whole batch starts again if one is held. So locks are only ever waited for in
+// bucket order, and two batches cannot deadlock. Every bucket has been tried, under its
+// lock, before a buyer is refused "sold out": none is refused while a bucket has a unit.
+func (b *saleBatch) takeBuckets(sid int64, want []string) error {
+	k := b.stock[sid].Buckets
+	start := rand.IntN(k)
+	left := want
+	for i := 0; i < k && len(left) > 0; i++ {
+		n, q := (start+i)%k, takeBucketWait
+		if start+i >= k {
+			q = takeBucketNoWait
+		}
+		var taken int64
+		res := b.tx.Raw(q, sid, n, len(left)).Scan(&taken)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 || taken == 0 {
+			continue
+		}
+		if taken < 0 || taken > int64(len(left)) {
+			return fmt.Errorf("commodity %d bucket %d: took %d of %d", sid, n, taken, len(left))
+		}
+		if err := b.tx.Exec(`UPDATE stock_sale SET bucket = ? WHERE request_id = ANY(?)`, n, db.Array(left[:taken])).Error; err != nil {
+			return err
+		}
+		left = left[taken:]
+	}
+	var row takenRow
+	if err := b.tx.Raw(refusedSQL, sid).Scan(&row).Error; err != nil {
+		return err
+	}
+	b.stock[sid] = row.Commodity
+	return b.refuse(left, row.Reason)
 }
 
 // takeOne takes commodity sid's units for the request ids want, and refuses the rest.
@@ -393,13 +516,17 @@ func (b *saleBatch) takeOne(sid int64, want []string) error {
 		return fmt.Errorf("commodity %d: took %d of %d", sid, row.Taken, len(want))
 	}
 	b.stock[sid] = row.Commodity
-	refused := want[row.Taken:]
+	return b.refuse(want[row.Taken:], row.Reason)
+}
+
+// refuse records the request ids refused as refused, for reason ("": sold out, the
+// commodity had fewer units left than were asked for).
+func (b *saleBatch) refuse(refused []string, reason string) error {
 	if len(refused) == 0 {
 		return nil
 	}
-	reason := row.Reason
 	if reason == "" {
-		reason = "SOLD_OUT" // it had fewer units left than were asked for
+		reason = "SOLD_OUT"
 	}
 	for _, rid := range refused {
 		rec := b.owner[rid]
@@ -466,6 +593,7 @@ func (r *Repo) ReleaseBatch(ctx context.Context, requestIDs []string) ([]Release
 		RequestID string
 		Sid       int64
 		Granted   bool
+		Bucket    *int
 	}
 	var changed, known []sale
 	err := g.Transaction(func(tx *gorm.DB) error {
@@ -473,35 +601,53 @@ func (r *Repo) ReleaseBatch(ctx context.Context, requestIDs []string) ([]Release
 		if err := tx.Raw(`UPDATE stock_sale SET released = true WHERE request_id IN (
 				SELECT request_id FROM stock_sale WHERE request_id = ANY(?) AND granted AND NOT released
 				ORDER BY request_id FOR UPDATE)
-			AND granted AND NOT released RETURNING request_id, sid, granted`, db.Array(requestIDs)).Scan(&changed).Error; err != nil {
+			AND granted AND NOT released RETURNING request_id, sid, granted, bucket`, db.Array(requestIDs)).Scan(&changed).Error; err != nil {
 			return err
 		}
-		// Commodities in id order, as SellBatch takes them.
-		per := map[int64]int64{}
+		// Each unit goes back where it was taken from: its commodity's row, or its bucket.
+		// Commodities in id order and buckets in bucket order, as SellBatch takes them.
+		type place struct {
+			sid    int64
+			bucket int // -1: the stock row
+		}
+		per := map[place]int64{}
 		for _, s := range changed {
-			per[s.Sid]++
+			p := place{s.Sid, -1}
+			if s.Bucket != nil {
+				p.bucket = *s.Bucket
+			}
+			per[p]++
 		}
-		sids := make([]int64, 0, len(per))
-		for sid := range per {
-			sids = append(sids, sid)
+		places := make([]place, 0, len(per))
+		for p := range per {
+			places = append(places, p)
 		}
-		slices.Sort(sids)
+		slices.SortFunc(places, func(a, b place) int {
+			if a.sid != b.sid {
+				return cmp.Compare(a.sid, b.sid)
+			}
+			return cmp.Compare(a.bucket, b.bucket)
+		})
 		// The units go back held: on sale again only after the return delay, counted from
 		// when this statement has the row (clock_timestamp(), not the transaction's start),
 		// so from after any SoldOut that did not see them (see SoldOut). Units given back
 		// while others are held join their hold, which ends sooner: a snapshot alive now
 		// ends by then too (it was taken while that hold was on, or before it began, and so
 		// at least a delay before its end), and returns never keep each other off sale.
-		for _, sid := range sids {
-			if err := tx.Exec(`UPDATE stock s SET sale = sale - ?, held = `+heldAtClock+` + ?,
+		for _, p := range places {
+			table, where, args := "stock", "id = ?", []any{p.sid}
+			version := ", version = version + 1"
+			if p.bucket >= 0 {
+				table, where, args, version = "stock_bucket", "sid = ? AND n = ?", []any{p.sid, p.bucket}, ""
+			}
+			if err := tx.Exec(`UPDATE `+table+` s SET sale = sale - ?, held = `+heldAtClock+` + ?,
 				held_until = CASE WHEN `+heldAtClock+` > 0 THEN s.held_until
-					ELSE clock_timestamp() + make_interval(secs => ?) END,
-				version = version + 1 WHERE id = ?`,
-				per[sid], per[sid], r.returnDelay.Seconds(), sid).Error; err != nil {
+					ELSE clock_timestamp() + make_interval(secs => ?) END`+version+` WHERE `+where,
+				append([]any{per[p], per[p], r.returnDelay.Seconds()}, args...)...).Error; err != nil {
 				return err
 			}
 		}
-		return tx.Raw(`SELECT request_id, sid, granted FROM stock_sale WHERE request_id = ANY(?)`,
+		return tx.Raw(`SELECT request_id, sid, granted, bucket FROM stock_sale WHERE request_id = ANY(?)`,
 			db.Array(requestIDs)).Scan(&known).Error
 	})
 	if err != nil {

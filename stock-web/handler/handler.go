@@ -63,6 +63,8 @@ type createBody struct {
 	Sale      int64  `json:"sale"`
 	StartTime int64  `json:"startTime"`
 	EndTime   int64  `json:"endTime"`
+	// Buckets splits the count over that many rows (optional; see StockService).
+	Buckets int32 `json:"buckets"`
 }
 
 // create is admin only: the X-Admin-Key header must carry the configured key.
@@ -78,7 +80,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rsp, err := h.stock.CreateCommodity(r.Context(), &pb.Commodity{
-		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime})
+		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime, Buckets: b.Buckets})
 	if err == nil && rsp.GetCommodity() != nil {
 		h.cache.forget(rsp.Commodity.Id<<1, rsp.Commodity.Id<<1|1)
 	}

@@ -10,6 +10,7 @@
 //	readstorm  GET /stock/get on the hot commodity (buyers refreshing the page)
 //	sustained  buys that all can succeed; durable orders/s counts orders that have their
 //	           payment record when the run ends
+//	buckets    sustained buys (closed loop) on commodities of K = 1, 2, 4, 8 stock buckets
 //	crowd      100,000 distinct buyers, 10,000 units, 1,024 connections, every one with an
 //	           Idempotency-Key, 10% pressing twice
 //	original   the 2019 original's test: 500 buyers, 10 units, all at once
@@ -65,7 +66,7 @@ func main() {
 type baseline struct{ rate, capacity float64 }
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "crowd", "original", "two"}
+var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "buckets", "crowd", "original", "two"}
 
 // opts are the command's flags.
 type opts struct {
@@ -258,7 +259,8 @@ func (b *bench) runScenarios(ctx context.Context) {
 		fn   func(context.Context, int64) []row
 	}{
 		{"hello", one(b.helloBaseline)}, {"burst", one(b.burst)}, {"soldout", one(b.soldOut)}, {"readstorm", one(b.readStorm)},
-		{"sustained", one(b.sustained)}, {"crowd", one(b.crowd)}, {"original", one(b.original)}, {"two", b.two},
+		{"sustained", one(b.sustained)}, {"buckets", b.buckets}, {"crowd", one(b.crowd)}, {"original", one(b.original)},
+		{"two", b.two},
 	}
 	for i, s := range steps {
 		if !b.scenarios[s.name] {

@@ -274,14 +274,29 @@ func (b *bench) readStorm(ctx context.Context, _ int64) row {
 // loop, then the capacity sweep, each step on a commodity of its own; the durable orders/s
 // reported is the capacity step's.
 func (b *bench) sustained(ctx context.Context, base int64) row {
-	return b.sustainedOnce(ctx, "sustained", base)
+	return b.sustainedOnce(ctx, "sustained", base, 0, b.sweep)
 }
 
-// sustainedOnce is the sustained scenario under name.
-func (b *bench) sustainedOnce(ctx context.Context, name string, base int64) row {
+// buckets is the sustained closed loop on commodities whose count is split over K = 1, 2,
+// 4 and 8 rows (stock buckets): the hot row's part in the rate of buys.
+func (b *bench) buckets(ctx context.Context, base int64) []row {
+	var rows []row
+	for i, k := range []int{1, 2, 4, 8} {
+		r := b.sustainedOnce(ctx, fmt.Sprintf("buckets-%d", k), base+int64(i)*1_000_000, k, false)
+		r.note = fmt.Sprintf("K=%d rows; ", k) + r.note
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// sustainedOnce is the sustained scenario under name, on commodities of the given buckets
+// (0: the default), with the capacity sweep if sweep.
+func (b *bench) sustainedOnce(ctx context.Context, name string, base int64, buckets int, sweep bool) row {
 	users := base
+	cfg := b.cfg
+	cfg.Buckets = buckets
 	run := func(l loop, n int) (measured, float64, error) {
-		id, err := load.CreateCommodity(ctx, b.client, b.cfg, "bench-sustained", b.sustainedUnits)
+		id, err := load.CreateCommodity(ctx, b.client, cfg, "bench-sustained", b.sustainedUnits)
 		if err != nil {
 			return measured{}, 0, err
 		}
@@ -315,7 +330,7 @@ func (b *bench) sustainedOnce(ctx context.Context, name string, base int64) row 
 	r := newRow(name, m)
 	r.durable, r.checked, r.err = durable, err == nil, err
 	r.note = fmt.Sprintf("closed loop: %.0f durable orders/s (orders with their payment record at most %v after the buys stopped)", durable, b.payWait)
-	if err != nil || !b.sweep {
+	if err != nil || !sweep {
 		return r
 	}
 	var capDurable float64

@@ -77,7 +77,7 @@ func (b *bench) two(ctx context.Context, base int64) []row {
 	}
 	soldOut("two-lb-2", b.cfg.OrderURL, "through HAProxy, both order-web instances")
 	// Sustained buys through HAProxy, checked whole as the one-instance row is.
-	r := b.sustainedOnce(ctx, "two-sustained", base+5_000_000)
+	r := b.sustainedOnce(ctx, "two-sustained", base+5_000_000, 0, b.sweep)
 	r.note = "two of everything, through HAProxy; " + r.note
 	return append(rows, r)
 }

@@ -40,6 +40,8 @@ type Config struct {
 	NATSURL string
 	// Settle is how long to wait for pending orders and payments before checking.
 	Settle time.Duration
+	// Buckets, if set, is how many rows the created commodity's count is split over.
+	Buckets int
 }
 
 // Reply is one buy request's outcome.
@@ -169,7 +171,11 @@ func send(ctx context.Context, c *http.Client, method, url, token string, header
 
 // CreateCommodity creates a commodity of units through stock-web and returns its id.
 func CreateCommodity(ctx context.Context, c *http.Client, cfg Config, name string, units int64) (int64, error) {
-	body, _ := json.Marshal(map[string]any{"name": name, "count": units})
+	fields := map[string]any{"name": name, "count": units}
+	if cfg.Buckets > 0 {
+		fields["buckets"] = cfg.Buckets
+	}
+	body, _ := json.Marshal(fields)
 	code, r, err := call(ctx, c, "POST", cfg.StockURL+"/stock/create", "", map[string]string{"X-Admin-Key": cfg.AdminKey}, body)
 	if err != nil {
 		return 0, err

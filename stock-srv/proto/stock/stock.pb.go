@@ -26,15 +26,18 @@ const (
 // left is how many units can be bought now: count - sale, less the units given back in the
 // last moment (a returned unit waits a second before it is on sale again; see SoldOut).
 type Commodity struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Count         int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	Sale          int64                  `protobuf:"varint,4,opt,name=sale,proto3" json:"sale,omitempty"`
-	CreateTime    int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
-	StartTime     int64                  `protobuf:"varint,6,opt,name=startTime,proto3" json:"startTime,omitempty"`
-	EndTime       int64                  `protobuf:"varint,7,opt,name=endTime,proto3" json:"endTime,omitempty"`
-	Left          int64                  `protobuf:"varint,8,opt,name=left,proto3" json:"left,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Count      int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Sale       int64                  `protobuf:"varint,4,opt,name=sale,proto3" json:"sale,omitempty"`
+	CreateTime int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
+	StartTime  int64                  `protobuf:"varint,6,opt,name=startTime,proto3" json:"startTime,omitempty"`
+	EndTime    int64                  `protobuf:"varint,7,opt,name=endTime,proto3" json:"endTime,omitempty"`
+	Left       int64                  `protobuf:"varint,8,opt,name=left,proto3" json:"left,omitempty"`
+	// How many rows the count is split over, so that several grants are taken at once
+	// (1: one row). On create, 0 means the configured default (SECBUY_STOCK_BUCKETS).
+	Buckets       int32 `protobuf:"varint,9,opt,name=buckets,proto3" json:"buckets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -121,6 +124,13 @@ func (x *Commodity) GetEndTime() int64 {
 func (x *Commodity) GetLeft() int64 {
 	if x != nil {
 		return x.Left
+	}
+	return 0
+}
+
+func (x *Commodity) GetBuckets() int32 {
+	if x != nil {
+		return x.Buckets
 	}
 	return 0
 }
@@ -862,7 +872,7 @@ var File_stock_srv_proto_stock_stock_proto protoreflect.FileDescriptor
 
 const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\n" +
-	"!stock-srv/proto/stock/stock.proto\x12\x05stock\x1a\x1bproto/outcome/outcome.proto\"\xc5\x01\n" +
+	"!stock-srv/proto/stock/stock.proto\x12\x05stock\x1a\x1bproto/outcome/outcome.proto\"\xdf\x01\n" +
 	"\tCommodity\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -873,7 +883,8 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"createTime\x12\x1c\n" +
 	"\tstartTime\x18\x06 \x01(\x03R\tstartTime\x12\x18\n" +
 	"\aendTime\x18\a \x01(\x03R\aendTime\x12\x12\n" +
-	"\x04left\x18\b \x01(\x03R\x04left\"\x19\n" +
+	"\x04left\x18\b \x01(\x03R\x04left\x12\x18\n" +
+	"\abuckets\x18\t \x01(\x05R\abuckets\"\x19\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\"S\n" +
 	"\vSellRequest\x12\x0e\n" +
