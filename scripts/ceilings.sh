@@ -12,7 +12,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 D=${DURATION:-10}
 
-trap 'bash scripts/suite.sh down >/dev/null 2>&1 || true' EXIT
+db=ceilings_$$
+script=$(mktemp)
+cleanup() {
+	bash scripts/suite.sh down >/dev/null 2>&1 || true
+	psql -qAt -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" postgres >/dev/null 2>&1 || true
+	rm -f "$script"
+}
+trap cleanup EXIT
 INSTANCES=1 SECBUY_PAY_TIMEOUT=24h bash scripts/suite.sh up >/dev/null
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
@@ -28,15 +35,11 @@ cores=$(awk -v a="$after" -v b="$before" -v hz="$hz" -v d="$D" 'BEGIN {printf "%
 echo "edge: sold-out presses: $rate/s ($reqs in ${D}s), order-web busy $cores cores: $(awk -v r="$rate" -v c="$cores" 'BEGIN {printf "%.0f", r / c}') presses/s per order-web core"
 bash scripts/suite.sh down >/dev/null
 
-db=ceilings_$$
 psql -qAt -h 127.0.0.1 -U postgres -c "CREATE DATABASE $db" postgres
-script=$(mktemp)
 echo 'INSERT INTO t (v) VALUES (1);' >"$script"
 psql -qAt -h 127.0.0.1 -U postgres -c 'CREATE TABLE t (id bigserial PRIMARY KEY, v int)' "$db"
 pg=$(pgbench -h 127.0.0.1 -U postgres -n -c 16 -j 2 -T "$D" -f "$script" "$db" 2>/dev/null | grep -E '^tps' | awk '{printf "%.0f", $3}')
 echo "postgres: $pg commits/s (one-row insert transactions, 16 clients, synchronous commit)"
-psql -qAt -h 127.0.0.1 -U postgres -c "DROP DATABASE $db" postgres
-rm -f "$script"
 
 sha=$(redis-cli -h 127.0.0.1 SCRIPT LOAD "return redis.call('INCR', KEYS[1])")
 rd=$(redis-benchmark -h 127.0.0.1 -q -n 1000000 -c 32 -P 16 evalsha "$sha" 1 ceilings:key 2>/dev/null | tr '\r' '\n' | grep -oE '[0-9.]+ requests per second' | tail -1 | awk '{printf "%.0f", $1}')

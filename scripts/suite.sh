@@ -47,16 +47,7 @@ web_addr() {
 }
 
 # web_url NAME: an http:// URL reaching web service NAME from this machine.
-web_url() {
-	local addr host port
-	addr=$(web_addr "$1")
-	host=${addr%:*}
-	port=${addr##*:}
-	case $host in
-	"" | 0.0.0.0 | "[::]" | "::") host=127.0.0.1 ;;
-	esac
-	echo "http://$host:$port"
-}
+web_url() { url_of "$(web_addr "$1")"; }
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 
@@ -85,12 +76,13 @@ unit_addr() {
 	*-web)
 		addr=$(web_addr "$svc")
 		[ "$2" -eq 1 ] && { echo "$addr"; return; }
+		# Behind HAProxy an instance trusts X-Forwarded-For: only loopback may reach it.
 		port=${addr##*:}
-		echo "${addr%:*}:$((port + 10000 + 100 * (i - 1)))"
+		echo "127.0.0.1:$((port + 10000 + 100 * (i - 1)))"
 		;;
 	stock-srv | order-srv | payment-srv)
 		case $svc in stock-srv) k=0 ;; order-srv) k=1 ;; payment-srv) k=2 ;; esac
-		echo "127.0.0.1:$((17011 + 10 * k + i - 1))"
+		echo "127.0.0.1:$((17011 + 100 * k + i - 1))"
 		;;
 	esac
 }
@@ -107,15 +99,21 @@ url_of() {
 # live_pid UNIT: print the pid of our running UNIT, if its pid file names a live process
 # that is really our binary (not a stranger that got the pid later).
 live_pid() {
-	local f pid argv0 want
+	local f pid argv argv0 want
 	f=$(pid_file "$1")
 	[ -f "$f" ] || return 1
 	pid=$(<"$f")
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
-	argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 1p) || return 1
-	if [ "$1" = haproxy ]; then want=haproxy; else want=$BIN_DIR/$(service_of "$1"); fi
-	[[ $argv0 == "$want" || ($1 == haproxy && $argv0 == */haproxy) ]] || return 1
+	argv=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	argv0=${argv%% *}
+	if [ "$1" = haproxy ]; then
+		# scripts/lb.sh, which becomes HAProxy (exec) once it has written its configuration.
+		[[ $argv0 == */haproxy || $argv == *scripts/lb.sh* ]] || return 1
+	else
+		want=$BIN_DIR/$(service_of "$1")
+		[ "$argv0" = "$want" ] || return 1
+	fi
 	echo "$pid"
 }
 
@@ -131,7 +129,14 @@ http_answers() {
 
 # ready_code URL: the status code of URL/health/ready (000: no answer).
 ready_code() {
-	curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1/health/ready" 2>/dev/null || true
+	if command -v curl >/dev/null 2>&1; then
+		curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1/health/ready" 2>/dev/null || true
+		return
+	fi
+	local hp=${1#http://} line
+	line=$(timeout 2 bash -c "exec 3<>/dev/tcp/${hp%:*}/${hp##*:}; printf 'GET /health/ready HTTP/1.0\r\n\r\n' >&3; IFS= read -r l <&3; printf '%s' \"\$l\"" 2>/dev/null) || line=""
+	line=${line#HTTP/* }
+	echo "${line:0:3}" | grep -E '^[0-9]{3}$' || echo 000
 }
 
 log_tail() {
@@ -145,8 +150,8 @@ log_tail() {
 
 cmd_down() {
 	local unit pid pids=() names=() i
-	# The load balancer first, so that clients stop reaching the instances; then the web
-	# instances, then the srv ones.
+	# All at once: each instance stops in its own order (not ready, withdraw, serve the stop
+	# delay, drain), and the load balancer only answers "busy" once none is left.
 	for unit in haproxy $(units "$(instances)" | tac); do
 		if pid=$(live_pid "$unit"); then
 			kill -TERM "$pid" 2>/dev/null || true

@@ -94,6 +94,9 @@ func TestFailover(t *testing.T) {
 	for _, svc := range []string{"stock-srv", "order-srv"} {
 		a := srvCalls(t, s)[svc+"-1"] - before[svc+"-1"]
 		b := srvCalls(t, s)[svc+"-2"] - before[svc+"-2"]
+		if a+b == 0 {
+			t.Fatalf("%s: no calls counted on either instance's /metrics", svc)
+		}
 		share := a / (a + b)
 		t.Logf("%s: instance 1 served %.0f calls, instance 2 %.0f (%.0f%% / %.0f%%)", svc, a, b, 100*share, 100*(1-share))
 		if share < 0.3 || share > 0.7 {
@@ -228,8 +231,20 @@ func runCrowd(t *testing.T, cfg load.Config, crowd failoverCrowd, faults map[tim
 		resends atomic.Int64
 	)
 	run.start = time.Now()
+	var struck sync.WaitGroup
+	var late atomic.Int32 // faults that struck after the crowd was over
+	crowdOver := make(chan struct{})
 	for at, f := range faults {
-		time.AfterFunc(at, f)
+		struck.Add(1)
+		time.AfterFunc(at, func() {
+			defer struck.Done()
+			select {
+			case <-crowdOver:
+				late.Add(1)
+			default:
+			}
+			f()
+		})
 	}
 	// Side traffic, resent on 503 like the buys: readers of the commodity's page, and
 	// buyers who pay as soon as they are told the order is theirs.
@@ -308,11 +323,16 @@ func runCrowd(t *testing.T, cfg load.Config, crowd failoverCrowd, faults map[tim
 		})
 	}
 	workers.Wait()
+	close(crowdOver)
 	wg.Wait()
 	run.res.Elapsed = time.Since(run.start)
 	close(crowdDone)
 	close(pays)
 	sideWG.Wait()
+	struck.Wait() // a fault must not strike what the next step starts
+	if late.Load() > 0 {
+		t.Errorf("the crowd of %d was over before %d of its faults struck: make it larger", crowd.buyers, late.Load())
+	}
 	run.resent, run.resends = int(resent.Load()), int(resends.Load())
 	run.sideRequests, run.sideResent = int(sideRequests.Load()), int(sideResent.Load())
 	return run

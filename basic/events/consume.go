@@ -80,24 +80,16 @@ func (c *Consumer[E]) Config() jetstream.ConsumerConfig {
 	}
 }
 
-// create creates (or updates) the durable consumer, trying again while the server does
-// not answer (a JetStream cluster answers nothing while it elects a leader) until ctx is
+// create creates (or updates) the durable consumer, trying again (see retry) until ctx is
 // done.
 func (c *Consumer[E]) create(ctx context.Context, stream jetstream.Stream) (jetstream.Consumer, error) {
-	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		cons, err := stream.CreateOrUpdateConsumer(tctx, c.Config())
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return cons, err
-		}
-		slog.Warn("events: create consumer, trying again", "consumer", c.Durable, "err", err, "in", delay)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
-	}
+	var cons jetstream.Consumer
+	err := retry(ctx, "create consumer "+c.Durable, func(ctx context.Context) error {
+		var err error
+		cons, err = stream.CreateOrUpdateConsumer(ctx, c.Config())
+		return err
+	})
+	return cons, err
 }
 
 // Run creates (or updates) the durable consumer on stream and handles its events until

@@ -36,28 +36,39 @@ func Connect(ctx context.Context, url string, replicas int, name string) (*nats.
 		nc.Close()
 		return nil, nil, nil, err
 	}
-	// A JetStream cluster answers nothing while it elects a leader: try again for a while.
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var s jetstream.Stream
-	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
-		s, err = declare(tctx, js, replicas)
-		tcancel()
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		slog.Warn("events: declare the stream, trying again", "stream", eventpb.Stream, "err", err, "in", delay)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-	}
+	err = retry(ctx, "declare the stream", func(ctx context.Context) error {
+		var err error
+		s, err = declare(ctx, js, replicas)
+		return err
+	})
 	if err != nil {
 		nc.Close()
 		return nil, nil, nil, fmt.Errorf("create stream %s (is JetStream enabled? nats-server -js): %w", eventpb.Stream, err)
 	}
 	return nc, js, s, nil
+}
+
+// retry calls f, each call bounded by 5 s, until it succeeds or ctx is done, waiting
+// 250 ms, then twice as long each time up to 5 s: a JetStream cluster answers nothing while
+// it elects a leader. It returns f's last error.
+func retry(ctx context.Context, what string, f func(context.Context) error) error {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := f(tctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		slog.Warn("events: "+what+", trying again", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // declare creates the stream, or updates it with the subjects it lacks. The subjects only

@@ -163,7 +163,9 @@ func (g *Guard) renew() {
 		if len(calls) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout+redisTimeout)
+		// A round may take a third of the TTL: a slower Redis lets the marks lapse (they are
+		// only a courtesy; the database refuses a second order) rather than fall behind.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.ttlMS)*time.Millisecond/3)
 		if _, err := g.runScripts(ctx, calls); err != nil {
 			g.failOpen(err)
 		}
@@ -328,7 +330,9 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, 
 	g.mu.Unlock()
 	return func() {
 		g.mu.Lock()
-		delete(g.held, mark)
+		if g.held[mark] == value { // not another press's, that took the mark after this one's lapsed
+			delete(g.held, mark)
+		}
 		g.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout+redisTimeout)
 		defer cancel()

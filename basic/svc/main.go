@@ -43,7 +43,6 @@ func start(service string, run func(context.Context, config.Config) error) error
 		}
 		defer stop()
 	}
-	Check("nats", NATSCheck(cfg.NATSURL))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return run(ctx, cfg)

@@ -81,6 +81,7 @@ func NewServer(name, addr string, reg registry.Registry, cfg config.Config) (*Se
 			server.RegisterTTL(cfg.RegisterTTL.Duration), server.RegisterInterval(cfg.RegisterInterval.Duration),
 			server.WrapHandler(prom.NewHandlerWrapper())}, faultOptions()...)
 	}
+	Check("nats", NATSCheck(cfg.NATSURL)) // the registry, and the stream where there is one
 	return &Server{
 		servers: []server.Server{
 			server.NewRPCServer(append(opts(name, addr), server.Wait(nil))...),
@@ -124,6 +125,9 @@ func (s *Server) Run(ctx context.Context) error {
 			for _, started := range s.servers[:i] {
 				_ = started.Stop()
 			}
+			if hs != nil {
+				_ = hs.Close()
+			}
 			return fmt.Errorf("start %s: %w", srv.Options().Name, err)
 		}
 		slog.Info("serving", "name", srv.Options().Name, "addr", srv.Options().Address)
@@ -156,6 +160,10 @@ func (s *Server) Run(ctx context.Context) error {
 // (up to 10 s). cfg's HTTP timeouts bound reading a request and writing its answer (the
 // header alone must come within half the read timeout).
 func Web(name, addr string, reg registry.Registry, h http.Handler, cfg config.Config) func(context.Context) error {
+	// Shown, but not making the instance unready: a web instance goes on answering from its
+	// registry cache and its sold-out snapshots while NATS is away, and a NATS blip must not
+	// take every instance out of the load balancer at once.
+	Report("nats", NATSCheck(cfg.NATSURL))
 	return func(ctx context.Context) error {
 		return runWeb(ctx, name, addr, reg, withHealth(h), cfg)
 	}

@@ -53,6 +53,10 @@ func TestBucketsCreate(t *testing.T) {
 	if one := create(t, r, 5); one.Buckets != 1 {
 		t.Errorf("default: %d buckets", one.Buckets)
 	}
+	// A binary from before buckets would sell from the stock row: the database refuses.
+	if err := d.Exec(`UPDATE stock SET sale = sale + 1 WHERE id = ?`, c.ID).Error; err == nil {
+		t.Error("a sale from a bucketed commodity's stock row was accepted")
+	}
 }
 
 // Concurrent batches asking for exactly the commodity's count, spread over its buckets:

@@ -91,13 +91,18 @@ const activeHeld = `(CASE WHEN s.held_until > now() THEN s.held ELSE 0 END)`
 // has the row's lock, judges it.
 const heldAtClock = `(CASE WHEN s.held_until > clock_timestamp() THEN s.held ELSE 0 END)`
 
+// openWindow is, in SQL, "the sale window of the stock row a is open now".
+func openWindow(a string) string {
+	return "(" + a + ".start_time IS NULL OR " + a + ".start_time <= now()) AND (" + a + ".end_time IS NULL OR " + a + ".end_time > now())"
+}
+
 // Create inserts c (Name, Count, StartTime, EndTime, Buckets) and returns the stored row.
 // A commodity of K > 1 buckets (never more than its count) gets K bucket rows that share
 // its count as evenly as they can.
 func (r *Repo) Create(ctx context.Context, c Commodity) (Commodity, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
-	k := max(1, min(c.Buckets, MaxBuckets, int(min(c.Count, MaxBuckets))))
+	k := max(1, min(c.Buckets, MaxBuckets, int(min(c.Count, MaxBuckets)))) // never more buckets than units
 	row := Commodity{Name: c.Name, Count: c.Count, StartTime: c.StartTime, EndTime: c.EndTime, Buckets: k}
 	err := g.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Omit("ID", "Sale", "CreateTime", "Version").Create(&row).Error; err != nil || k == 1 {
@@ -180,7 +185,7 @@ func (r *Repo) SoldOut(ctx context.Context, id int64) (soldOut bool, validFor ti
 		ValidFor float64 // seconds
 	}
 	q := `SELECT s.sale + ` + activeHeld + ` >= s.count
-			AND (s.start_time IS NULL OR s.start_time <= now()) AND (s.end_time IS NULL OR s.end_time > now()) AS sold_out,
+			AND ` + openWindow("s") + ` AS sold_out,
 		LEAST(CASE WHEN ` + activeHeld + ` > 0 THEN extract(epoch FROM s.held_until - now()) END, ?,
 			extract(epoch FROM s.end_time - now())) AS valid_for
 		FROM stock s WHERE id = ? FOR SHARE`
@@ -192,7 +197,7 @@ func (r *Repo) SoldOut(ctx context.Context, id int64) (soldOut bool, validFor ti
 				SELECT s.sale, s.count, ` + activeHeld + ` AS held, s.held_until FROM stock_bucket s
 				WHERE s.sid = ? ORDER BY s.n FOR SHARE)
 			SELECT (SELECT bool_and(sale + held >= count) FROM b)
-				AND (s.start_time IS NULL OR s.start_time <= now()) AND (s.end_time IS NULL OR s.end_time > now()) AS sold_out,
+				AND ` + openWindow("s") + ` AS sold_out,
 			LEAST((SELECT min(extract(epoch FROM held_until - now())) FROM b WHERE held > 0), ?,
 				extract(epoch FROM s.end_time - now())) AS valid_for
 			FROM stock s WHERE s.id = ?`
@@ -258,9 +263,9 @@ type takenRow struct {
 // on that seller's commit), so sale - cur.sale is exactly what this statement took. FOR NO
 // KEY UPDATE, not FOR UPDATE: the latter conflicts with the key-share lock that inserting a
 // stock_sale row takes on its commodity, and concurrent batches would deadlock.
-const takeSQL = `WITH cur AS (
+var takeSQL = `WITH cur AS (
 	SELECT id, sale, ` + activeHeld + ` AS held FROM stock s WHERE id = ? AND sale + ` + activeHeld + ` < count
-		AND (start_time IS NULL OR start_time <= now()) AND (end_time IS NULL OR end_time > now())
+		AND ` + openWindow("s") + `
 	FOR NO KEY UPDATE
 )
 UPDATE stock s SET sale = s.sale + LEAST(?, s.count - s.sale - cur.held), held = cur.held, version = s.version + 1
@@ -275,10 +280,10 @@ const refusedSQL = `SELECT *, CASE WHEN start_time > now() THEN 'NOT_STARTED'
 // takeBucketSQL is takeSQL for bucket ? of commodity ? (the window is the commodity's):
 // it takes up to ? units from that one row and returns how many it took. With NOWAIT it
 // fails at once (55P03) rather than wait for another seller's lock on the row.
-const takeBucketSQL = `WITH cur AS (
+var takeBucketSQL = `WITH cur AS (
 	SELECT s.sid, s.n, s.sale, ` + activeHeld + ` AS held FROM stock_bucket s JOIN stock c ON c.id = s.sid
 	WHERE s.sid = ? AND s.n = ? AND s.sale + ` + activeHeld + ` < s.count
-		AND (c.start_time IS NULL OR c.start_time <= now()) AND (c.end_time IS NULL OR c.end_time > now())
+		AND ` + openWindow("c") + `
 	FOR NO KEY UPDATE OF s%s
 )
 UPDATE stock_bucket s SET sale = s.sale + LEAST(?, s.count - s.sale - cur.held), held = cur.held
@@ -314,10 +319,11 @@ func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, e
 	var out []SellResult
 	var err error
 	// A batch that would have to wait for a bucket out of order (see takeBuckets) starts
-	// again, in a new transaction, from another bucket.
+	// again, in a new transaction, walking every commodity's buckets from the first: that
+	// walk only waits, in bucket order, and so always finishes.
 	for attempt := 1; ; attempt++ {
 		err = g.Transaction(func(tx *gorm.DB) error {
-			b := &saleBatch{tx: tx, items: items}
+			b := &saleBatch{tx: tx, items: items, fromFirst: attempt > 1}
 			for _, step := range []func() error{b.readStock, b.record, b.recall, b.take} {
 				if err := step(); err != nil {
 					return err
@@ -326,7 +332,7 @@ func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, e
 			out = b.answers()
 			return nil
 		})
-		if !lockNotAvailable(err) || attempt == maxSellAttempts {
+		if !lockNotAvailable(err) || attempt == 2 {
 			break
 		}
 	}
@@ -335,9 +341,6 @@ func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, e
 	}
 	return out, nil
 }
-
-// maxSellAttempts bounds how often SellBatch starts again after finding a bucket locked.
-const maxSellAttempts = 8
 
 // lockNotAvailable is Postgres's answer to a NOWAIT lock that another transaction holds.
 func lockNotAvailable(err error) bool {
@@ -355,6 +358,8 @@ type saleBatch struct {
 	owner map[string]saleRecord // request id → the purchase it stands for, and its answer
 	rids  []string              // the batch's request ids (of commodities that exist), in order
 	isNew map[string]bool       // request ids this batch recorded
+	// fromFirst makes takeBuckets start at bucket 0 (and so never need NOWAIT).
+	fromFirst bool
 }
 
 // readStock reads the batch's commodities; an unknown one is answered without recording.
@@ -465,14 +470,20 @@ func (b *saleBatch) take() error {
 // takeBuckets takes commodity sid's units for want from its buckets, and refuses the rest.
 // It starts at a random bucket, so that concurrent batches take from different rows, and
 // goes on to the next while it wants more: up to the last bucket it waits for a bucket that
-// another seller holds; past it, coming round to the lower ones, it does not wait (NOWAIT)
-// and the whole batch starts again if one is held. So locks are only ever waited for in
-// bucket order, and two batches cannot deadlock. Every bucket has been tried, under its
-// lock, before a buyer is refused "sold out": none is refused while a bucket has a unit.
+// another seller holds; past it, coming round to the lower ones, it does not wait (NOWAIT),
+// and if one is held the whole batch starts again from bucket 0 (fromFirst). So locks are
+// only ever waited for in bucket order, and two batches cannot deadlock. Every bucket has
+// been tried, under its lock, before a buyer is refused "sold out": none is refused while a
+// bucket has a unit.
 func (b *saleBatch) takeBuckets(sid int64, want []string) error {
 	k := b.stock[sid].Buckets
 	start := rand.IntN(k)
+	if b.fromFirst {
+		start = 0
+	}
 	left := want
+	var granted []string
+	var from []int
 	for i := 0; i < k && len(left) > 0; i++ {
 		n, q := (start+i)%k, takeBucketWait
 		if start+i >= k {
@@ -489,10 +500,16 @@ func (b *saleBatch) takeBuckets(sid int64, want []string) error {
 		if taken < 0 || taken > int64(len(left)) {
 			return fmt.Errorf("commodity %d bucket %d: took %d of %d", sid, n, taken, len(left))
 		}
-		if err := b.tx.Exec(`UPDATE stock_sale SET bucket = ? WHERE request_id = ANY(?)`, n, db.Array(left[:taken])).Error; err != nil {
-			return err
+		for _, rid := range left[:taken] {
+			granted, from = append(granted, rid), append(from, n)
 		}
 		left = left[taken:]
+	}
+	if len(granted) > 0 {
+		if err := b.tx.Exec(`UPDATE stock_sale s SET bucket = t.n FROM unnest(?::text[], ?::int[]) AS t(r, n)
+			WHERE s.request_id = t.r`, db.Array(granted), db.Array(from)).Error; err != nil {
+			return err
+		}
 	}
 	var row takenRow
 	if err := b.tx.Raw(refusedSQL, sid).Scan(&row).Error; err != nil {

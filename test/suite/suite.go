@@ -30,6 +30,10 @@ const (
 )
 
 var (
+	// The ports freeAddr gave out in this test process.
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+
 	buildMu sync.Mutex
 	binDir  string
 	built   = map[string]bool{}
@@ -311,11 +315,18 @@ func Eventually(timeout time.Duration, f func() error) error {
 // ephemeral range (32768 and up), so a service that binds port 0 (every srv's gRPC server)
 // cannot be given it before the unit it is meant for starts.
 func freeAddr(t testing.TB) string {
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue // given to another unit, which may not have bound it yet
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		l, err := net.Listen("tcp", addr)
 		if err == nil {
 			l.Close()
+			portsGiven[port] = true
 			return addr
 		}
 	}
