@@ -352,12 +352,7 @@ func (b *bench) newConn() conn {
 // buyers mints the tokens of n buyers, users first, first+1, ..., and prepares the buy
 // of commodity id they send.
 func (b *bench) buyers(id, first int64, n int) ([]string, request, error) {
-	toks, err := mintRange(b.cfg.AuthSecret, first, n)
-	if err != nil {
-		return nil, request{}, err
-	}
-	tmpl, err := newRequest("POST", b.cfg.OrderURL+"/order/sell", fmt.Appendf(nil, `{"id":%d}`, id))
-	return toks, tmpl, err
+	return b.buyersAt(b.cfg.OrderURL, id, first, n)
 }
 
 // mintRange mints n tokens for users first, first+1, ... as ready "Bearer ..." header

@@ -25,8 +25,7 @@ const NATSNodes = 3
 // (SECBUY_NATS_REPLICAS=3); the services are given the three URLs. KillNATSNode kills one.
 func NewNATSCluster(t testing.TB, extraEnv []string) *Suite {
 	t.Helper()
-	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, Services), web: map[string]string{}, procs: map[string]*exec.Cmd{},
-		n: 1, inst: map[string]string{}}
+	s := newSuite(t, Services, 1)
 	var clients, routes []string
 	for range NATSNodes {
 		clients = append(clients, freeAddr(t))
@@ -48,20 +47,7 @@ func NewNATSCluster(t testing.TB, extraEnv []string) *Suite {
 	s.NATSURL = strings.Join(urls, ",")
 	s.waitJetStream()
 	s.DBURL = dbtest.NewURL(t)
-	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
-		s.web[w] = freeAddr(t)
-	}
-	s.Env = append([]string{
-		"SECBUY_DATABASE_URL=" + s.DBURL,
-		"SECBUY_NATS_URL=" + s.NATSURL,
-		"SECBUY_NATS_REPLICAS=3",
-		"SECBUY_AUTH_SECRET=" + AuthSecret,
-		"SECBUY_ADMIN_KEY=" + AdminKey,
-		"SECBUY_STOCK_WEB_ADDR=" + s.web["stock-web"],
-		"SECBUY_ORDER_WEB_ADDR=" + s.web["order-web"],
-		"SECBUY_PAYMENT_WEB_ADDR=" + s.web["payment-web"],
-		"SECBUY_LOG_LEVEL=info",
-	}, extraEnv...)
+	s.Env = s.env(extraEnv, append(s.webEnv(), "SECBUY_NATS_REPLICAS=3")...)
 	t.Cleanup(s.stopAll)
 	for _, name := range Services {
 		s.Start(name)

@@ -22,26 +22,15 @@ import (
 // service, InstanceURL(unit) an instance's own (its health endpoints, for a srv).
 func NewScaled(t testing.TB, n int, extraEnv []string) *Suite {
 	t.Helper()
-	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, Services), web: map[string]string{}, procs: map[string]*exec.Cmd{},
-		n: n, inst: map[string]string{}}
+	s := newSuite(t, Services, n)
 	s.natsDir = filepath.Join(s.dir, "nats")
 	s.NATSURL = "nats://" + freeAddr(t)
 	s.StartNATS()
 	s.DBURL = dbtest.NewURL(t)
-	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
-		s.web[w] = freeAddr(t)
-	}
 	for _, u := range s.Units() {
 		s.inst[u] = freeAddr(t)
 	}
-	s.Env = append([]string{
-		"SECBUY_DATABASE_URL=" + s.DBURL,
-		"SECBUY_NATS_URL=" + s.NATSURL,
-		"SECBUY_AUTH_SECRET=" + AuthSecret,
-		"SECBUY_ADMIN_KEY=" + AdminKey,
-		"SECBUY_LOG_LEVEL=info",
-		"SECBUY_CLIENT_IP_HEADER=X-Forwarded-For", // HAProxy's option forwardfor
-	}, extraEnv...)
+	s.Env = s.env(extraEnv, "SECBUY_CLIENT_IP_HEADER=X-Forwarded-For") // HAProxy's option forwardfor
 	t.Cleanup(s.stopAll)
 	for _, u := range s.Units() {
 		s.Start(u)

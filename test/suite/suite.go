@@ -128,8 +128,7 @@ func NewOn(t testing.TB, dbURL string, extraEnv []string, services ...string) *S
 	if len(services) == 0 {
 		services = Services
 	}
-	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, services), web: map[string]string{}, procs: map[string]*exec.Cmd{},
-		n: 1, inst: map[string]string{}}
+	s := newSuite(t, services, 1)
 	s.natsDir = filepath.Join(s.dir, "nats")
 	s.NATSURL = "nats://" + freeAddr(t)
 	s.StartNATS()
@@ -137,19 +136,7 @@ func NewOn(t testing.TB, dbURL string, extraEnv []string, services ...string) *S
 	if s.DBURL == "" {
 		s.DBURL = dbtest.NewURL(t)
 	}
-	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
-		s.web[w] = freeAddr(t)
-	}
-	s.Env = append([]string{
-		"SECBUY_DATABASE_URL=" + s.DBURL,
-		"SECBUY_NATS_URL=" + s.NATSURL,
-		"SECBUY_AUTH_SECRET=" + AuthSecret,
-		"SECBUY_ADMIN_KEY=" + AdminKey,
-		"SECBUY_STOCK_WEB_ADDR=" + s.web["stock-web"],
-		"SECBUY_ORDER_WEB_ADDR=" + s.web["order-web"],
-		"SECBUY_PAYMENT_WEB_ADDR=" + s.web["payment-web"],
-		"SECBUY_LOG_LEVEL=info",
-	}, extraEnv...)
+	s.Env = s.env(extraEnv, s.webEnv()...)
 	t.Cleanup(s.stopAll)
 	for _, name := range services {
 		s.Start(name)
@@ -160,6 +147,39 @@ func NewOn(t testing.TB, dbURL string, extraEnv []string, services ...string) *S
 		}
 	}
 	return s
+}
+
+// newSuite is a Suite of n instances of each of services (built), with its web
+// services' public addresses chosen; its NATS, database and Env are the caller's.
+func newSuite(t testing.TB, services []string, n int) *Suite {
+	s := &Suite{t: t, dir: t.TempDir(), bin: build(t, services), web: map[string]string{}, procs: map[string]*exec.Cmd{},
+		n: n, inst: map[string]string{}}
+	for _, w := range []string{"stock-web", "order-web", "payment-web"} {
+		s.web[w] = freeAddr(t)
+	}
+	return s
+}
+
+// env is what every unit runs with: the suite's database, NATS and secrets, then own, then
+// the test's extra (which may override any of them).
+func (s *Suite) env(extra []string, own ...string) []string {
+	base := []string{
+		"SECBUY_DATABASE_URL=" + s.DBURL,
+		"SECBUY_NATS_URL=" + s.NATSURL,
+		"SECBUY_AUTH_SECRET=" + AuthSecret,
+		"SECBUY_ADMIN_KEY=" + AdminKey,
+		"SECBUY_LOG_LEVEL=info",
+	}
+	return append(append(base, own...), extra...)
+}
+
+// webEnv points each web service at its public address (a suite of one instance each).
+func (s *Suite) webEnv() []string {
+	return []string{
+		"SECBUY_STOCK_WEB_ADDR=" + s.web["stock-web"],
+		"SECBUY_ORDER_WEB_ADDR=" + s.web["order-web"],
+		"SECBUY_PAYMENT_WEB_ADDR=" + s.web["payment-web"],
+	}
 }
 
 // StartNATS starts (or restarts, keeping its JetStream data) the suite's NATS server.
