@@ -32,10 +32,18 @@ type Store interface {
 	Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]repo.Order, error)
 	Audit(ctx context.Context, sid int64) (repo.Audit, error)
 	Holders(ctx context.Context, sid int64) ([]int64, error)
+	ListByUser(ctx context.Context, userID, offset, limit int64) ([]repo.Order, bool, error)
 }
 
 // MaxBatch is the most orders one CreateOrders call may carry.
 const MaxBatch = 1000
+
+// MaxList is the most orders one ListOrders page may hold; DefaultList is the page size
+// of a request that names none.
+const (
+	MaxList     = 100
+	DefaultList = 20
+)
 
 // Order implements pb.OrderServiceHandler.
 type Order struct {
@@ -314,6 +322,38 @@ func (h *Order) GetOrder(ctx context.Context, in *pb.GetRequest, out *pb.Respons
 		return err
 	}
 	out.Success, out.Order = true, toProto(o)
+	return nil
+}
+
+// ListOrders returns a page of the user's own orders, newest first, of every state, each
+// as GetOrder shows it; more says there are orders after the page.
+func (h *Order) ListOrders(ctx context.Context, in *pb.ListRequest, out *pb.ListResponse) error {
+	limit := in.Limit
+	if limit == 0 {
+		limit = DefaultList
+	}
+	var os []repo.Order
+	var more bool
+	var err error
+	switch {
+	case in.UserId <= 0:
+		err = badInput("userId must be a positive integer")
+	case in.Offset < 0:
+		err = badInput("offset must not be negative")
+	case limit < 0 || limit > MaxList:
+		err = badInput(fmt.Sprintf("limit must be 0 to %d", MaxList))
+	default:
+		os, more, err = h.store.ListByUser(ctx, in.UserId, in.Offset, limit)
+	}
+	if err != nil {
+		out.Error, err = refusal(ctx, err)
+		return err
+	}
+	out.Success, out.More = true, more
+	out.Orders = make([]*pb.Order, len(os))
+	for i, o := range os {
+		out.Orders[i] = toProto(o)
+	}
 	return nil
 }
 

@@ -376,6 +376,24 @@ func (r *Repo) Holders(ctx context.Context, sid int64) ([]int64, error) {
 	return users, nil
 }
 
+// ListByUser returns up to limit of user userID's orders, of every state, newest first
+// (by id), after skipping the offset newest, and whether there are more after them.
+func (r *Repo) ListByUser(ctx context.Context, userID, offset, limit int64) ([]Order, bool, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var out []Order
+	// One row past the page says whether there is another page.
+	err := g.Raw(`SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC OFFSET ? LIMIT ?`,
+		userID, offset, limit+1).Scan(&out).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders of user %d: %w", userID, err)
+	}
+	if int64(len(out)) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
 // Pending returns up to limit pending orders created more than olderThan ago with ids
 // above afterID, by id, so that recovery can walk them all once.
 func (r *Repo) Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]Order, error) {

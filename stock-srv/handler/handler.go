@@ -43,7 +43,7 @@ const (
 type Store interface {
 	Create(ctx context.Context, c repo.Commodity) (repo.Commodity, error)
 	Get(ctx context.Context, id int64) (repo.Commodity, error)
-	List(ctx context.Context, offset, limit int) ([]repo.Commodity, error)
+	List(ctx context.Context, q repo.ListQuery) ([]repo.Commodity, error)
 	SellBatch(ctx context.Context, items []repo.SellItem) ([]repo.SellResult, error)
 	SoldOut(ctx context.Context, id int64) (bool, time.Duration, error)
 	Audit(ctx context.Context, id int64) (repo.Audit, error)
@@ -129,7 +129,8 @@ func (h *Stock) GetCommodity(ctx context.Context, in *pb.Request, out *pb.Respon
 	return nil
 }
 
-// ListCommodities returns commodities by id; limit defaults to 100, at most 1000.
+// ListCommodities returns a page of commodities by id (see ListRequest); limit defaults
+// to 100, at most 1000.
 func (h *Stock) ListCommodities(ctx context.Context, in *pb.ListRequest, out *pb.ListResponse) error {
 	if in.Offset < 0 || in.Limit < 0 || in.Limit > MaxList {
 		out.Error = outcome.Invalid("offset must be >= 0 and limit between 0 and 1000")
@@ -139,7 +140,7 @@ func (h *Stock) ListCommodities(ctx context.Context, in *pb.ListRequest, out *pb
 	if limit == 0 {
 		limit = 100
 	}
-	cs, err := h.store.List(ctx, int(in.Offset), limit)
+	cs, err := h.store.List(ctx, repo.ListQuery{Offset: int(in.Offset), Limit: limit, Newest: in.Newest, Current: in.Current})
 	if err != nil {
 		out.Error, err = refusal(ctx, err)
 		return err

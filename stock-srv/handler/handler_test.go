@@ -38,7 +38,7 @@ func (f *fakeStore) Get(_ context.Context, id int64) (repo.Commodity, error) {
 	f.calls++
 	return repo.Commodity{ID: id, Name: "x", Count: 3}, f.err
 }
-func (f *fakeStore) List(context.Context, int, int) ([]repo.Commodity, error) {
+func (f *fakeStore) List(context.Context, repo.ListQuery) ([]repo.Commodity, error) {
 	f.calls++
 	return nil, f.err
 }

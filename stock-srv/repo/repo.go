@@ -133,12 +133,27 @@ func (r *Repo) Get(ctx context.Context, id int64) (Commodity, error) {
 	return c, nil
 }
 
-// List returns up to limit commodities after skipping offset, by id.
-func (r *Repo) List(ctx context.Context, offset, limit int) ([]Commodity, error) {
+// ListQuery is a page of commodities by id: Limit of them after skipping Offset, oldest
+// first unless Newest; Current keeps only those whose sale has not ended.
+type ListQuery struct {
+	Offset, Limit   int
+	Newest, Current bool
+}
+
+// List returns the page q of commodities.
+func (r *Repo) List(ctx context.Context, q ListQuery) ([]Commodity, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
+	g = g.Table("stock_now")
+	if q.Current {
+		g = g.Where("end_time IS NULL OR end_time > now()")
+	}
+	order := "id"
+	if q.Newest {
+		order = "id DESC"
+	}
 	var cs []Commodity
-	if err := g.Table("stock_now").Order("id").Offset(offset).Limit(limit).Find(&cs).Error; err != nil {
+	if err := g.Order(order).Offset(q.Offset).Limit(q.Limit).Find(&cs).Error; err != nil {
 		return nil, fmt.Errorf("list commodities: %w", err)
 	}
 	return cs, nil

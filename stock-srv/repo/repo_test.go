@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -211,7 +212,7 @@ func TestDatabaseRefusesBadRows(t *testing.T) {
 			}
 		})
 	}
-	cs, err := r.List(ctx, 0, 10)
+	cs, err := r.List(ctx, repo.ListQuery{Limit: 10})
 	if err != nil || len(cs) != 0 {
 		t.Errorf("list after refused creates = %v, %v; want nothing stored", cs, err)
 	}
@@ -246,3 +247,45 @@ func BenchmarkSell(b *testing.B) {
 }
 
 var benchClients = 64
+
+// TestListNewestAndCurrent pages by id both ways, and current leaves out the commodities
+// whose sale has ended.
+func TestListNewestAndCurrent(t *testing.T) {
+	r, _ := newRepoDB(t)
+	ctx := context.Background()
+	past, pastEnd := time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
+	future := time.Now().Add(time.Hour)
+	var ids []int64
+	for _, c := range []repo.Commodity{
+		{Name: "open", Count: 1},
+		{Name: "ended", Count: 1, StartTime: &past, EndTime: &pastEnd},
+		{Name: "until later", Count: 1, EndTime: &future},
+	} {
+		got, err := r.Create(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got.ID)
+	}
+	for _, tc := range []struct {
+		q    repo.ListQuery
+		want []int64
+	}{
+		{repo.ListQuery{Limit: 10}, ids},
+		{repo.ListQuery{Limit: 10, Newest: true}, []int64{ids[2], ids[1], ids[0]}},
+		{repo.ListQuery{Limit: 10, Current: true}, []int64{ids[0], ids[2]}},
+		{repo.ListQuery{Limit: 1, Offset: 1, Newest: true, Current: true}, []int64{ids[0]}},
+	} {
+		cs, err := r.List(ctx, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, c := range cs {
+			got = append(got, c.ID)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("List(%+v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}

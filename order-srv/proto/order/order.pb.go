@@ -675,6 +675,139 @@ func (x *HoldersResponse) GetUsers() []int64 {
 	return nil
 }
 
+// ListRequest pages through one buyer's own orders, newest first (by id): offset orders are
+// skipped, then up to limit are listed (1 to 100; 0 means 20). Orders of every state are
+// listed.
+type ListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        int64                  `protobuf:"varint,1,opt,name=userId,proto3" json:"userId,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Limit         int64                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRequest) Reset() {
+	*x = ListRequest{}
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRequest) ProtoMessage() {}
+
+func (x *ListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
+func (*ListRequest) Descriptor() ([]byte, []int) {
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListRequest) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *ListRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ListRequest) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListResponse holds one page of the buyer's orders, newest first; more says there are
+// orders after this page (ask again with offset + len(orders)).
+type ListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Orders        []*Order               `protobuf:"bytes,3,rep,name=orders,proto3" json:"orders,omitempty"`
+	More          bool                   `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResponse) Reset() {
+	*x = ListResponse{}
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResponse) ProtoMessage() {}
+
+func (x *ListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_order_srv_proto_order_order_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
+func (*ListResponse) Descriptor() ([]byte, []int) {
+	return file_order_srv_proto_order_order_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListResponse) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *ListResponse) GetError() *outcome.Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *ListResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *ListResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 var File_order_srv_proto_order_order_proto protoreflect.FileDescriptor
 
 const file_order_srv_proto_order_order_proto_rawDesc = "" +
@@ -731,13 +864,24 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\n" +
 	"validForMs\x18\x04 \x01(\x03R\n" +
 	"validForMs\x12\x14\n" +
-	"\x05users\x18\x05 \x03(\x03R\x05users2\xb3\x02\n" +
+	"\x05users\x18\x05 \x03(\x03R\x05users\"S\n" +
+	"\vListRequest\x12\x16\n" +
+	"\x06userId\x18\x01 \x01(\x03R\x06userId\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x03R\x05limit\"\x8f\x01\n" +
+	"\fListResponse\x12\x18\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12$\n" +
+	"\x06orders\x18\x03 \x03(\v2\f.order.OrderR\x06orders\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more2\xec\x02\n" +
 	"\fOrderService\x126\n" +
 	"\vCreateOrder\x12\x14.order.CreateRequest\x1a\x0f.order.Response\"\x00\x12G\n" +
 	"\fCreateOrders\x12\x19.order.CreateBatchRequest\x1a\x1a.order.CreateBatchResponse\"\x00\x120\n" +
 	"\bGetOrder\x12\x11.order.GetRequest\x1a\x0f.order.Response\"\x00\x124\n" +
 	"\x05Audit\x12\x13.order.AuditRequest\x1a\x14.order.AuditResponse\"\x00\x12:\n" +
-	"\aHolders\x12\x15.order.HoldersRequest\x1a\x16.order.HoldersResponse\"\x00B$Z\"secbuy/order-srv/proto/order;orderb\x06proto3"
+	"\aHolders\x12\x15.order.HoldersRequest\x1a\x16.order.HoldersResponse\"\x00\x127\n" +
+	"\n" +
+	"ListOrders\x12\x12.order.ListRequest\x1a\x13.order.ListResponse\"\x00B$Z\"secbuy/order-srv/proto/order;orderb\x06proto3"
 
 var (
 	file_order_srv_proto_order_order_proto_rawDescOnce sync.Once
@@ -751,7 +895,7 @@ func file_order_srv_proto_order_order_proto_rawDescGZIP() []byte {
 	return file_order_srv_proto_order_order_proto_rawDescData
 }
 
-var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_order_srv_proto_order_order_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_order_srv_proto_order_order_proto_goTypes = []any{
 	(*Order)(nil),               // 0: order.Order
 	(*CreateRequest)(nil),       // 1: order.CreateRequest
@@ -763,32 +907,38 @@ var file_order_srv_proto_order_order_proto_goTypes = []any{
 	(*CreateBatchResponse)(nil), // 7: order.CreateBatchResponse
 	(*HoldersRequest)(nil),      // 8: order.HoldersRequest
 	(*HoldersResponse)(nil),     // 9: order.HoldersResponse
-	(outcome.Reason)(0),         // 10: secbuy.outcome.Reason
-	(*outcome.Error)(nil),       // 11: secbuy.outcome.Error
+	(*ListRequest)(nil),         // 10: order.ListRequest
+	(*ListResponse)(nil),        // 11: order.ListResponse
+	(outcome.Reason)(0),         // 12: secbuy.outcome.Reason
+	(*outcome.Error)(nil),       // 13: secbuy.outcome.Error
 }
 var file_order_srv_proto_order_order_proto_depIdxs = []int32{
-	10, // 0: order.Order.failure:type_name -> secbuy.outcome.Reason
-	11, // 1: order.Response.error:type_name -> secbuy.outcome.Error
+	12, // 0: order.Order.failure:type_name -> secbuy.outcome.Reason
+	13, // 1: order.Response.error:type_name -> secbuy.outcome.Error
 	0,  // 2: order.Response.order:type_name -> order.Order
-	11, // 3: order.AuditResponse.error:type_name -> secbuy.outcome.Error
+	13, // 3: order.AuditResponse.error:type_name -> secbuy.outcome.Error
 	1,  // 4: order.CreateBatchRequest.items:type_name -> order.CreateRequest
 	3,  // 5: order.CreateBatchResponse.items:type_name -> order.Response
-	11, // 6: order.HoldersResponse.error:type_name -> secbuy.outcome.Error
-	1,  // 7: order.OrderService.CreateOrder:input_type -> order.CreateRequest
-	6,  // 8: order.OrderService.CreateOrders:input_type -> order.CreateBatchRequest
-	2,  // 9: order.OrderService.GetOrder:input_type -> order.GetRequest
-	4,  // 10: order.OrderService.Audit:input_type -> order.AuditRequest
-	8,  // 11: order.OrderService.Holders:input_type -> order.HoldersRequest
-	3,  // 12: order.OrderService.CreateOrder:output_type -> order.Response
-	7,  // 13: order.OrderService.CreateOrders:output_type -> order.CreateBatchResponse
-	3,  // 14: order.OrderService.GetOrder:output_type -> order.Response
-	5,  // 15: order.OrderService.Audit:output_type -> order.AuditResponse
-	9,  // 16: order.OrderService.Holders:output_type -> order.HoldersResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	13, // 6: order.HoldersResponse.error:type_name -> secbuy.outcome.Error
+	13, // 7: order.ListResponse.error:type_name -> secbuy.outcome.Error
+	0,  // 8: order.ListResponse.orders:type_name -> order.Order
+	1,  // 9: order.OrderService.CreateOrder:input_type -> order.CreateRequest
+	6,  // 10: order.OrderService.CreateOrders:input_type -> order.CreateBatchRequest
+	2,  // 11: order.OrderService.GetOrder:input_type -> order.GetRequest
+	4,  // 12: order.OrderService.Audit:input_type -> order.AuditRequest
+	8,  // 13: order.OrderService.Holders:input_type -> order.HoldersRequest
+	10, // 14: order.OrderService.ListOrders:input_type -> order.ListRequest
+	3,  // 15: order.OrderService.CreateOrder:output_type -> order.Response
+	7,  // 16: order.OrderService.CreateOrders:output_type -> order.CreateBatchResponse
+	3,  // 17: order.OrderService.GetOrder:output_type -> order.Response
+	5,  // 18: order.OrderService.Audit:output_type -> order.AuditResponse
+	9,  // 19: order.OrderService.Holders:output_type -> order.HoldersResponse
+	11, // 20: order.OrderService.ListOrders:output_type -> order.ListResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_order_srv_proto_order_order_proto_init() }
@@ -802,7 +952,7 @@ func file_order_srv_proto_order_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_order_srv_proto_order_order_proto_rawDesc), len(file_order_srv_proto_order_order_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ type OrderService interface {
 	GetOrder(ctx context.Context, in *GetRequest, opts ...client.CallOption) (*Response, error)
 	Audit(ctx context.Context, in *AuditRequest, opts ...client.CallOption) (*AuditResponse, error)
 	Holders(ctx context.Context, in *HoldersRequest, opts ...client.CallOption) (*HoldersResponse, error)
+	ListOrders(ctx context.Context, in *ListRequest, opts ...client.CallOption) (*ListResponse, error)
 }
 
 type orderService struct {
@@ -98,6 +99,16 @@ func (c *orderService) Holders(ctx context.Context, in *HoldersRequest, opts ...
 	return out, nil
 }
 
+func (c *orderService) ListOrders(ctx context.Context, in *ListRequest, opts ...client.CallOption) (*ListResponse, error) {
+	req := c.c.NewRequest(c.name, "OrderService.ListOrders", in)
+	out := new(ListResponse)
+	err := c.c.Call(ctx, req, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Server API for OrderService service
 
 type OrderServiceHandler interface {
@@ -106,6 +117,7 @@ type OrderServiceHandler interface {
 	GetOrder(context.Context, *GetRequest, *Response) error
 	Audit(context.Context, *AuditRequest, *AuditResponse) error
 	Holders(context.Context, *HoldersRequest, *HoldersResponse) error
+	ListOrders(context.Context, *ListRequest, *ListResponse) error
 }
 
 func RegisterOrderServiceHandler(s server.Server, hdlr OrderServiceHandler, opts ...server.HandlerOption) error {
@@ -115,6 +127,7 @@ func RegisterOrderServiceHandler(s server.Server, hdlr OrderServiceHandler, opts
 		GetOrder(ctx context.Context, in *GetRequest, out *Response) error
 		Audit(ctx context.Context, in *AuditRequest, out *AuditResponse) error
 		Holders(ctx context.Context, in *HoldersRequest, out *HoldersResponse) error
+		ListOrders(ctx context.Context, in *ListRequest, out *ListResponse) error
 	}
 	type OrderService struct {
 		orderService
@@ -145,4 +158,8 @@ func (h *orderServiceHandler) Audit(ctx context.Context, in *AuditRequest, out *
 
 func (h *orderServiceHandler) Holders(ctx context.Context, in *HoldersRequest, out *HoldersResponse) error {
 	return h.OrderServiceHandler.Holders(ctx, in, out)
+}
+
+func (h *orderServiceHandler) ListOrders(ctx context.Context, in *ListRequest, out *ListResponse) error {
+	return h.OrderServiceHandler.ListOrders(ctx, in, out)
 }

@@ -299,10 +299,15 @@ func (x *Response) GetCommodity() *Commodity {
 	return nil
 }
 
+// ListRequest pages through the commodities, by id: oldest first, or newest first when
+// newest is set. current keeps only those whose sale has not ended (no end time, or an end
+// time in the future): the ones on sale or coming up.
 type ListRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Offset        int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
 	Limit         int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Newest        bool                   `protobuf:"varint,3,opt,name=newest,proto3" json:"newest,omitempty"`
+	Current       bool                   `protobuf:"varint,4,opt,name=current,proto3" json:"current,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -349,6 +354,20 @@ func (x *ListRequest) GetLimit() int64 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListRequest) GetNewest() bool {
+	if x != nil {
+		return x.Newest
+	}
+	return false
+}
+
+func (x *ListRequest) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
 }
 
 type ListResponse struct {
@@ -894,10 +913,12 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\bResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12.\n" +
-	"\tcommodity\x18\x03 \x01(\v2\x10.stock.CommodityR\tcommodity\";\n" +
+	"\tcommodity\x18\x03 \x01(\v2\x10.stock.CommodityR\tcommodity\"m\n" +
 	"\vListRequest\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x03R\x05limit\"\x89\x01\n" +
+	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x16\n" +
+	"\x06newest\x18\x03 \x01(\bR\x06newest\x12\x18\n" +
+	"\acurrent\x18\x04 \x01(\bR\acurrent\"\x89\x01\n" +
 	"\fListResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x122\n" +
