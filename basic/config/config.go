@@ -111,6 +111,15 @@ type Config struct {
 	RateIPExempt   string   `json:"rate_ip_exempt" env:"RATE_IP_EXEMPT"`
 	ClientIPHeader string   `json:"client_ip_header" env:"CLIENT_IP_HEADER"`
 	InflightTTL    Duration `json:"inflight_ttl" env:"INFLIGHT_TTL"`
+
+	// The pages. DevLogin lets order-web's buyer page mint a token for any user name
+	// (development only: `make run` sets it). CORSOrigins (comma-separated) are the page
+	// origins payment-web answers from another origin: the buyer page pays there.
+	// PagePaymentURL is payment-web's address as the buyer page's browser reaches it;
+	// empty means the page's own host on port 8089.
+	DevLogin       bool   `json:"dev_login" env:"DEV_LOGIN"`
+	CORSOrigins    string `json:"cors_origins" env:"CORS_ORIGINS"`
+	PagePaymentURL string `json:"page_payment_url" env:"PAGE_PAYMENT_URL"`
 }
 
 // Duration is a time.Duration written as "3s" in JSON and in the environment.

@@ -185,6 +185,9 @@ func interval(perSec int) (every, burst int64) {
 // Ping checks that Redis answers (a readiness report: the guard fails open without it).
 func (g *Guard) Ping(ctx context.Context) error { return g.rdb.Ping(ctx).Err() }
 
+// Redis is the guard's Redis client, for other counts the instance keeps there.
+func (g *Guard) Redis() *redis.Client { return g.rdb }
+
 // Close stops the renewing and the pipelining and closes the Redis connections.
 func (g *Guard) Close() error {
 	select {

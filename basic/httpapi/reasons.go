@@ -141,3 +141,13 @@ func PrefersChinese(r *http.Request) bool {
 	_, i := language.MatchStrings(languages, h)
 	return i > 0
 }
+
+// Words returns the words of every reason by its name ("SOLD_OUT"), in English and
+// Chinese: what a page shows for a refusal, in the language it is switched to.
+func Words() map[string][2]string {
+	out := make(map[string][2]string, len(words))
+	for reason, w := range words {
+		out[reason.String()] = [2]string{w.en, w.zh}
+	}
+	return out
+}
