@@ -10,8 +10,10 @@ import (
 	"secbuy/basic/config"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/svc"
+	"secbuy/basic/turned"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
+	stockpb "secbuy/stock-srv/proto/stock"
 )
 
 func main() { svc.Main("order-web", run) }
@@ -38,9 +40,20 @@ func run(ctx context.Context, cfg config.Config) error {
 	orders := pb.NewOrderService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	h := handler.New(orders, auth.NewVerifier(cfg.AuthSecret, cfg.TokenCacheSize), cfg.MaxBodyBytes,
 		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration), guard, cfg.RPCTimeout.Duration)
+	counted := turned.NewCounter(guard.Redis(), cfg.RateKeyPrefix)
+	h.CountTurned(counted)
+	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
+	pages := handler.NewPages(stock, handler.PageConfig{
+		AuthSecret: cfg.AuthSecret, DevLogin: cfg.DevLogin, PaymentURL: cfg.PagePaymentURL,
+		MaxBody: cfg.MaxBodyBytes, RPCTimeout: cfg.RPCTimeout.Duration,
+	})
 
 	var g svc.Group
-	g.Serve("http", svc.Web(handler.Name, cfg.OrderWebAddr, reg, h.Routes(), cfg))
+	g.Serve("http", svc.Web(handler.Name, cfg.OrderWebAddr, reg, h.Routes(pages.Endpoints()...), cfg))
+	// A server part: the page streams end as soon as the instance stops, not after its
+	// drain, which they would hold for their whole life. A page reconnects, elsewhere.
+	g.Serve("page stream", func(ctx context.Context) error { pages.Run(ctx); return nil })
+	g.Loop("turned-away counts", counted.Run)
 	g.Drain(h.Close) // the buys already batched are sent to order-srv
 	return g.Run(ctx)
 }

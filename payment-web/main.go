@@ -20,6 +20,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	h := handler.New(payment, auth.NewVerifier(cfg.AuthSecret, cfg.TokenCacheSize), cfg.MaxBodyBytes,
 		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration))
 	var g svc.Group
-	g.Serve("http", svc.Web(handler.Name, cfg.PaymentWebAddr, reg, h.Routes(), cfg))
+	// The buyer page (order-web's origin) pays here: see httpapi.CORS.
+	g.Serve("http", svc.Web(handler.Name, cfg.PaymentWebAddr, reg, httpapi.CORS(cfg.CORSOrigins, h.Routes()), cfg))
 	return g.Run(ctx)
 }

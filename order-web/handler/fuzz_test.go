@@ -85,6 +85,12 @@ func (d *ordersDB) GetOrder(_ context.Context, in *pb.GetRequest, _ ...client.Ca
 	return &pb.Response{Error: outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)}, nil
 }
 
+// ListOrders lists the caller's own order (order id = its owner's id).
+func (d *ordersDB) ListOrders(_ context.Context, in *pb.ListRequest, _ ...client.CallOption) (*pb.ListResponse, error) {
+	d.record(in)
+	return &pb.ListResponse{Success: true, Orders: []*pb.Order{{Id: in.UserId, Sid: 3, UserId: in.UserId, Name: secretOf(in.UserId), State: "created"}}}, nil
+}
+
 // fuzzTokens are the Authorization headers the fuzzer picks from by number: none, user A,
 // user B, and bad ones. The user of each (0: not a valid token).
 func fuzzTokens(f *testing.F, secret string) (headers []string, users []int64) {
@@ -142,6 +148,12 @@ func FuzzOrderRoutes(f *testing.F) {
 		{"GET", "/order//get?id=1", ``, 1, ""},
 		{"GET", "/order/../order/get?id=1", ``, 1, ""},
 		{"GET", "/order/get/", ``, 1, ""},
+		{"GET", "/order/list", ``, 1, ""},
+		{"GET", "/order/list?offset=1&limit=100", ``, 2, ""},
+		{"GET", "/order/list?limit=101", ``, 1, ""},
+		{"GET", "/order/list?offset=-1", ``, 1, ""},
+		{"GET", "/order/list?limit=99999999999999999999", ``, 1, ""},
+		{"POST", "/order/list", `{}`, 1, ""},
 		{"GET", "/", ``, 1, ""},
 		{"GET", "/debug/pprof/", ``, 1, ""},
 	} {
@@ -189,6 +201,10 @@ func FuzzOrderRoutes(f *testing.F) {
 				if req.Method != "GET" || req.URL.Path != "/order/get" || c.Id <= 0 || c.UserId != user ||
 					!sameID(req.URL.Query().Get("id"), c.Id) {
 					t.Fatalf("GetOrder %v from %s %s, user %d", c, method, target, user)
+				}
+			case *pb.ListRequest:
+				if req.Method != "GET" || req.URL.Path != "/order/list" || c.UserId != user || c.Offset < 0 || c.Limit < 0 || c.Limit > handler.MaxListLimit {
+					t.Fatalf("ListOrders %v from %s %s, user %d", c, method, target, user)
 				}
 			default:
 				t.Fatalf("unexpected call %T", c)

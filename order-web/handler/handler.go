@@ -13,6 +13,7 @@ import (
 	"secbuy/basic/auth"
 	"secbuy/basic/batch"
 	"secbuy/basic/httpapi"
+	"secbuy/basic/turned"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/proto/outcome"
 )
@@ -22,6 +23,9 @@ const Name = "go.micro.secbuy.web.order"
 
 // MaxKeyLen is the longest Idempotency-Key accepted.
 const MaxKeyLen = 64
+
+// MaxListLimit is the most orders one page of /order/list holds.
+const MaxListLimit = 100
 
 // Order is the JSON form of an order (createTime in unix seconds); reason says, in
 // English, why a failed order failed.
@@ -53,6 +57,7 @@ type Handler struct {
 	guard   *httpapi.Guard
 	soldOut *soldOut
 	buys    *batch.Batcher[*pb.CreateRequest, *pb.Response]
+	turned  *turned.Counter
 }
 
 // New returns the handler. users verifies the buyers' tokens; maxBody caps request bodies;
@@ -69,6 +74,19 @@ func New(orders pb.OrderService, users *auth.Verifier, maxBody int64, limit *htt
 	return h
 }
 
+// CountTurned makes h count, in c, every press for a commodity that it turns away (for
+// the shop's page).
+func (h *Handler) CountTurned(c *turned.Counter) { h.turned = c }
+
+// turnedAway counts a press for commodity id refused for good: sold out, not started,
+// ended, already bought, slow down or already in progress (not "busy", which the buyer
+// resends, nor bad input).
+func (h *Handler) turnedAway(id int64) {
+	if h.turned != nil {
+		h.turned.Add(id)
+	}
+}
+
 // Close stops the batching once the buys already queued have been sent.
 func (h *Handler) Close() { h.buys.Close() }
 
@@ -80,12 +98,13 @@ func (h *Handler) createOrders(ctx context.Context, items []*pb.CreateRequest) (
 	return rsp.Items, nil
 }
 
-// Routes returns the service's whole HTTP surface.
-func (h *Handler) Routes() http.Handler {
-	return httpapi.Mux(
+// Routes returns the service's whole HTTP surface: its own routes and extra (the pages).
+func (h *Handler) Routes(extra ...httpapi.Endpoint) http.Handler {
+	return httpapi.Mux(append([]httpapi.Endpoint{
 		httpapi.Post("/order/sell", h.sell),
 		httpapi.Get("/order/get", h.get),
-	)
+		httpapi.Get("/order/list", h.list),
+	}, extra...)...)
 }
 
 // sell buys one unit of commodity id for the token's user. With an Idempotency-Key header
@@ -111,6 +130,7 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	// with the time for which nobody else can get one. A press by a holder goes on: it may
 	// be the resend of the press that got the order.
 	if h.soldOut.refuse(id, user) {
+		h.turnedAway(id)
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
 		return
 	}
@@ -123,6 +143,7 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	// 409 "already in progress"; a resend of that same press gets 503 "busy, try again".
 	done, ok := h.guard.Admit(w, r, user, id, requestID)
 	if !ok {
+		h.turnedAway(id) // slow down, or another press already in flight
 		return
 	}
 	defer done()
@@ -132,8 +153,12 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{Sid: id, UserId: user, RequestId: requestID})
-	if err == nil && rsp.GetError().GetReason() == outcome.Reason_SOLD_OUT {
+	switch rsp.GetError().GetReason() {
+	case outcome.Reason_SOLD_OUT:
 		h.soldOut.refresh(id)
+		h.turnedAway(id)
+	case outcome.Reason_NOT_STARTED, outcome.Reason_ENDED, outcome.Reason_ALREADY_BOUGHT:
+		h.turnedAway(id)
 	}
 	httpapi.Reply(w, r, err, rsp.GetError(), "order", rsp.GetOrder(), FromProto)
 }
@@ -179,4 +204,40 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	}
 	rsp, err := h.orders.GetOrder(r.Context(), &pb.GetRequest{Id: id, UserId: user})
 	httpapi.Reply(w, r, err, rsp.GetError(), "order", rsp.GetOrder(), FromProto)
+}
+
+// list returns a page of the token's user's own orders, newest first: ?offset (default 0)
+// and ?limit (default 20, at most 100). The reply is {"success":true,"page":{"orders":
+// [...],"more":B}}; more says whether there are older ones.
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	user, e := httpapi.User(h.users, r)
+	if e != nil {
+		httpapi.Fail(w, r, e)
+		return
+	}
+	var page [2]int64
+	for i, name := range []string{"offset", "limit"} {
+		s := r.URL.Query().Get(name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 || i == 1 && n > MaxListLimit {
+			httpapi.Fail(w, r, httpapi.Invalid("offset must be a non-negative integer and limit from 0 to %d", MaxListLimit))
+			return
+		}
+		page[i] = n
+	}
+	rsp, err := h.orders.ListOrders(r.Context(), &pb.ListRequest{UserId: user, Offset: page[0], Limit: page[1]})
+	list := rsp
+	if rsp.GetError() != nil {
+		list = nil // a refusal shows no list
+	}
+	httpapi.Reply(w, r, err, rsp.GetError(), "page", list, func(l *pb.ListResponse) map[string]any {
+		out := make([]*Order, 0, len(l.Orders))
+		for _, o := range l.Orders {
+			out = append(out, FromProto(o))
+		}
+		return map[string]any{"orders": out, "more": l.More}
+	})
 }
