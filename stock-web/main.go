@@ -1,21 +1,53 @@
-// Command stock-web serves the stock HTTP API (go.micro.secbuy.web.stock, :8087).
+// Command stock-web serves the stock HTTP API and the shop's page (go.micro.secbuy.web.stock, :8087).
 package main
 
 import (
 	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"secbuy/basic/config"
 	"secbuy/basic/svc"
+	orderpb "secbuy/order-srv/proto/order"
+	paymentpb "secbuy/payment-srv/proto/payment"
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-web/handler"
 )
 
 func main() { svc.Main("stock-web", run) }
 
+// quiet drops go-redis's own log, which repeats every failed dial: without Redis the
+// shop's page only lacks its turned-away figures, and the readiness report says why.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func run(ctx context.Context, cfg config.Config) error {
+	redis.SetLogger(quiet{})
+	// Redis holds the presses order-web turned away, which the shop's page shows; the
+	// page works without them, so Redis is reported, not required.
+	rdb := redis.NewClient(&redis.Options{
+		Addr:            cfg.RedisAddr,
+		DialTimeout:     time.Second,
+		ReadTimeout:     500 * time.Millisecond,
+		WriteTimeout:    500 * time.Millisecond,
+		PoolTimeout:     time.Second,
+		MaxRetries:      -1,
+		DisableIdentity: true,
+	})
+	defer rdb.Close()
+	svc.Report("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+
 	reg := svc.Registry(cfg.NATSURL)
-	stock := pb.NewStockService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
-	h := handler.New(stock, cfg.AdminKey, cfg.MaxBodyBytes)
+	rpc := svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration)
+	stock := pb.NewStockService(svc.Internal(pb.Name), rpc)
+	h := handler.NewAdmin(stock, cfg.AdminKey, cfg.MaxBodyBytes, handler.Admin{
+		Orders:       orderpb.NewOrderService(svc.Internal(orderpb.Name), rpc),
+		Payments:     paymentpb.NewPaymentService(svc.Internal(paymentpb.Name), rpc),
+		Redis:        rdb,
+		TurnedPrefix: cfg.RateKeyPrefix,
+	})
 	var g svc.Group
 	g.Serve("http", svc.Web(handler.Name, cfg.StockWebAddr, reg, h.Routes(), cfg))
 	return g.Run(ctx)

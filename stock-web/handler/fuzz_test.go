@@ -62,9 +62,10 @@ func (d *stockDB) ListCommodities(_ context.Context, in *pb.ListRequest, _ ...cl
 }
 
 // FuzzStockRoutes drives stock-web's whole HTTP surface with fuzzed method, target, body
-// and admin key: every reply is a well-formed JSON reply; stock-srv is asked to create
-// only with the admin key and a body that decodes strictly, and to get or list only with
-// the numbers the query holds, each in range.
+// and admin key: every reply but the page's files is a well-formed JSON reply; stock-srv
+// is asked to create only with the admin key and a body that decodes strictly, to get or
+// list only with the numbers the query holds, each in range, and for the shop's stats
+// only with the admin key.
 func FuzzStockRoutes(f *testing.F) {
 	for _, s := range []struct {
 		method, target, body string
@@ -92,6 +93,16 @@ func FuzzStockRoutes(f *testing.F) {
 		{"DELETE", "/stock/list", ``, true},
 		{"GET", "/stock/../stock/list", ``, false},
 		{"GET", "/stock", ``, false},
+		{"GET", "/admin", ``, false},
+		{"GET", "/admin/", ``, false},
+		{"GET", "/admin/app.js", ``, false},
+		{"GET", "/admin/stats", ``, false},
+		{"GET", "/admin/stats", ``, true},
+		{"POST", "/admin/stats", `{}`, true},
+		{"POST", "/admin/signin", `{"key":"` + adminKey + `"}`, false},
+		{"POST", "/admin/signin", `{"key":"nope"}`, false},
+		{"POST", "/admin/signin", `{"key":1}`, false},
+		{"POST", "/admin/signout", ``, false},
 	} {
 		f.Add(s.method, s.target, []byte(s.body), s.admin)
 	}
@@ -107,7 +118,13 @@ func FuzzStockRoutes(f *testing.F) {
 		}
 		w := httptest.NewRecorder()
 		routes.ServeHTTP(w, req)
-		httpapitest.CheckReply(t, w)
+		if req.Method == "GET" && pageFiles[req.URL.Path] && !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+			if w.Code != 200 || w.Header().Get("Content-Security-Policy") == "" {
+				t.Fatalf("GET %s: %d, CSP %q; want the page's file with its policy", target, w.Code, w.Header().Get("Content-Security-Policy"))
+			}
+		} else {
+			httpapitest.CheckReply(t, w)
+		}
 
 		q := req.URL.Query()
 		for _, c := range db.take() {
@@ -125,6 +142,12 @@ func FuzzStockRoutes(f *testing.F) {
 					t.Fatalf("GetCommodity %v from %s %s", c, method, target)
 				}
 			case *pb.ListRequest:
+				if req.URL.Path == "/admin/stats" {
+					if !admin || req.Method != "GET" || !c.Newest || c.Limit != statsList || c.Offset != 0 {
+						t.Fatalf("ListCommodities %v from %s %s (admin %v)", c, method, target, admin)
+					}
+					continue
+				}
 				if req.Method != "GET" || req.URL.Path != "/stock/list" || c.Offset < 0 || c.Limit < 0 ||
 					!isNumber(q.Get("offset"), c.Offset) || !isNumber(q.Get("limit"), c.Limit) {
 					t.Fatalf("ListCommodities %v from %s %s", c, method, target)
@@ -135,6 +158,9 @@ func FuzzStockRoutes(f *testing.F) {
 		}
 	})
 }
+
+// pageFiles are the shop's page's files: HTML, JS and CSS, not JSON replies.
+var pageFiles = map[string]bool{"/admin": true, "/admin/app.js": true, "/admin/app.css": true}
 
 // isNumber says whether s is a decimal form of n ("" stands for 0).
 func isNumber(s string, n int64) bool {

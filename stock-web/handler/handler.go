@@ -3,10 +3,10 @@ package handler
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"secbuy/basic/httpapi"
 	"secbuy/proto/outcome"
@@ -35,26 +35,39 @@ func FromProto(c *pb.Commodity) *Commodity {
 		CreateTime: c.CreateTime, StartTime: c.StartTime, EndTime: c.EndTime, Left: c.Left}
 }
 
-// Handler serves /stock/*.
+// Handler serves /stock/* and the shop's page, /admin.
 type Handler struct {
 	stock    pb.StockService
 	adminKey string
 	maxBody  int64
 	cache    *getCache
+
+	// session is the admin's session cookie value (see sessionValue).
+	session    string
+	admin      Admin
+	now        func() time.Time
+	statsCache statsCache
 }
 
-// New returns the handler. adminKey guards /stock/create; maxBody caps request bodies.
+// New returns the handler. adminKey guards /stock/create and the shop's page; maxBody caps
+// request bodies. The page's figures from other services are null (see NewAdmin).
 func New(stock pb.StockService, adminKey string, maxBody int64) *Handler {
-	return &Handler{stock: stock, adminKey: adminKey, maxBody: maxBody, cache: newGetCache(CacheTTL)}
+	return NewAdmin(stock, adminKey, maxBody, Admin{})
+}
+
+// NewAdmin returns the handler, with what the shop's page reads besides the stock service.
+func NewAdmin(stock pb.StockService, adminKey string, maxBody int64, admin Admin) *Handler {
+	return &Handler{stock: stock, adminKey: adminKey, maxBody: maxBody, cache: newGetCache(CacheTTL),
+		session: sessionValue(adminKey), admin: admin, now: time.Now}
 }
 
 // Routes returns the service's whole HTTP surface.
 func (h *Handler) Routes() http.Handler {
-	return httpapi.Mux(
+	return httpapi.Mux(append([]httpapi.Endpoint{
 		httpapi.Post("/stock/create", h.create),
 		httpapi.Get("/stock/get", h.get),
 		httpapi.Get("/stock/list", h.list),
-	)
+	}, h.adminEndpoints()...)...)
 }
 
 type createBody struct {
@@ -67,10 +80,10 @@ type createBody struct {
 	Buckets int32 `json:"buckets"`
 }
 
-// create is admin only: the X-Admin-Key header must carry the configured key.
+// create is admin only: the X-Admin-Key header must carry the configured key, or a JSON
+// request the admin's session cookie (see authorized).
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("X-Admin-Key")
-	if h.adminKey == "" || subtle.ConstantTimeCompare([]byte(key), []byte(h.adminKey)) != 1 {
+	if !h.authorized(r) {
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ADMIN_KEY_REQUIRED))
 		return
 	}
@@ -83,6 +96,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime, Buckets: b.Buckets})
 	if err == nil && rsp.GetCommodity() != nil {
 		h.cache.forget(rsp.Commodity.Id<<1, rsp.Commodity.Id<<1|1)
+		h.statsCache.forget() // the shop's page shows the new commodity at its next poll
 	}
 	httpapi.Reply(w, r, err, rsp.GetError(), "commodity", rsp.GetCommodity(), FromProto)
 }
