@@ -51,7 +51,7 @@ build:
 	go build -o bin/ $(addprefix ./,$(SERVICES))
 
 test: lint
-	bash scripts/services.sh
+	bash scripts/services.sh --browser
 	go test -race -count=1 -timeout 10m -p 2 $$(go list ./... | grep -v '^secbuy/test$$')
 	@# Fault injection is compiled only into test builds (the whole-suite tests use it).
 	go test -race -count=1 -tags faultinject -run Fault ./basic/svc/

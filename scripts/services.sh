@@ -4,7 +4,8 @@
 #   Redis    on 127.0.0.1:6379,
 #   NATS     on 127.0.0.1:4222, with JetStream;
 # and that HAProxy, the load balancer in front of several instances (scripts/lb.sh), is
-# installed (it is started by the suite, not here).
+# installed (it is started by the suite, not here); with --browser, that Chromium is
+# installed too, for the page tests.
 # It is idempotent: a server that already answers is left alone. One that is installed but
 # stopped is started; one that is missing is installed with apt-get (Debian/Ubuntu, as
 # root) and started. Otherwise it says what to do and exits 1.
@@ -15,6 +16,8 @@ PG_PORT=5432
 REDIS_PORT=6379
 NATS_PORT=4222
 WAIT_SECONDS=${SECBUY_SERVICES_WAIT:-30}
+BROWSER=0
+[ "${1:-}" != --browser ] || BROWSER=1
 
 say() { printf 'services: %s\n' "$*"; }
 warn() { printf 'services: %s\n' "$*" >&2; }
@@ -82,6 +85,9 @@ pg_installed() {
 redis_installed() { command -v redis-server >/dev/null 2>&1; }
 nats_installed() { [ -x /usr/sbin/nats-server ]; }
 haproxy_installed() { command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; }
+chromium_installed() { command -v chromium >/dev/null 2>&1; }
+# A font with Chinese glyphs, so the pages' screenshots show the Chinese texts.
+cjk_font_installed() { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null)" ]; }
 
 # pg_fresh_setup: after apt installed PostgreSQL, make sure a cluster "main" exists and
 # user postgres may connect over TCP from loopback without a password.
@@ -158,6 +164,9 @@ main() {
 	if [ "$need_redis" -eq 1 ] && ! redis_installed; then pkgs+=(redis-server); fi
 	if [ "$need_nats" -eq 1 ] && ! nats_installed; then pkgs+=(nats-server); fi
 	if ! haproxy_installed; then pkgs+=(haproxy); fi
+	# --browser (make test): the page tests drive Debian's Chromium, headless.
+	if [ "$BROWSER" -eq 1 ] && ! chromium_installed; then pkgs+=(chromium); fi
+	if [ "$BROWSER" -eq 1 ] && ! cjk_font_installed; then pkgs+=(fonts-wqy-microhei); fi
 	if [ "${#pkgs[@]}" -gt 0 ]; then
 		if ! can_apt; then
 			give_up "not installed: ${pkgs[*]} (and no apt-get as root to install them)"
@@ -201,7 +210,7 @@ main() {
 		fi
 	fi
 
-	say "ok: PostgreSQL $HOST:$PG_PORT, Redis $HOST:$REDIS_PORT, NATS+JetStream $HOST:$NATS_PORT, HAProxy installed"
+	say "ok: PostgreSQL $HOST:$PG_PORT, Redis $HOST:$REDIS_PORT, NATS+JetStream $HOST:$NATS_PORT, HAProxy installed$([ "$BROWSER" -eq 0 ] || echo ", Chromium installed")"
 }
 
 main "$@"

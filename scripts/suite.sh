@@ -239,6 +239,8 @@ cmd_up() {
 			envs+=("SECBUY_${var^^}_WEB_ADDR=$(unit_addr "$unit" "$n")")
 			# Behind HAProxy, the client's address is the last of X-Forwarded-For.
 			[ "$n" -eq 1 ] || envs+=("SECBUY_CLIENT_IP_HEADER=${SECBUY_CLIENT_IP_HEADER:-X-Forwarded-For}")
+			# The buyer page's sign-in by user name: this is a development suite.
+			[ "$svc" != order-web ] || envs+=("SECBUY_DEV_LOGIN=${SECBUY_DEV_LOGIN:-1}")
 			;;
 		*) envs+=("SECBUY_HEALTH_ADDR=$(unit_addr "$unit" "$n")") ;;
 		esac
@@ -312,6 +314,10 @@ secbuy is up (logs in run/logs/, stop with: make down); $front:
   stock    $(web_url stock-web)
   order    $(web_url order-web)
   payment  $(web_url payment-web)
+
+The pages, in a browser:
+  buyers   $(web_url order-web)/          (sign in with any user name: development login)
+  the shop $(web_url stock-web)/admin     (the admin key: SECBUY_ADMIN_KEY, by default secbuy-dev-admin-key)
 
 The services find each other through the NATS registry; for the micro CLI:
   export MICRO_REGISTRY=nats MICRO_REGISTRY_ADDRESS=$MICRO_REGISTRY_ADDRESS

@@ -173,12 +173,15 @@ func (s *Suite) env(extra []string, own ...string) []string {
 	return append(append(base, own...), extra...)
 }
 
-// webEnv points each web service at its public address (a suite of one instance each).
+// webEnv points each web service at its public address (a suite of one instance each),
+// and the buyer page at payment-web, which lets the page's origin call it.
 func (s *Suite) webEnv() []string {
 	return []string{
 		"SECBUY_STOCK_WEB_ADDR=" + s.web["stock-web"],
 		"SECBUY_ORDER_WEB_ADDR=" + s.web["order-web"],
 		"SECBUY_PAYMENT_WEB_ADDR=" + s.web["payment-web"],
+		"SECBUY_PAGE_PAYMENT_URL=" + s.URL("payment-web"),
+		"SECBUY_CORS_ORIGINS=" + s.URL("order-web"),
 	}
 }
 
