@@ -1,12 +1,16 @@
 package suite
 
 import (
+	"encoding/csv"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,17 +95,48 @@ func (s *Suite) Ready(unit string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// WaitReady waits until unit is ready.
+// WaitReady waits until unit is ready, and a web instance behind HAProxy until HAProxy
+// sends to it again: as a rolling upgrade must, before it stops the next instance.
 func (s *Suite) WaitReady(unit string, timeout time.Duration) {
 	s.t.Helper()
 	if err := Eventually(timeout, func() error {
 		if !s.Ready(unit) {
 			return fmt.Errorf("%s is not ready within %v", unit, timeout)
 		}
+		if svc, _ := ServiceOf(unit); s.lb != nil && strings.HasSuffix(svc, "-web") {
+			if st, err := s.lbStatus(svc, unit); err != nil || !strings.HasPrefix(st, "UP") {
+				return fmt.Errorf("HAProxy has %s %q (%v) after %v", unit, st, err, timeout)
+			}
+		}
 		return nil
 	}); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// lbStatus is HAProxy's status of server unit in backend svc ("UP", "DOWN", ...), from
+// its admin socket.
+func (s *Suite) lbStatus(svc, unit string) (string, error) {
+	c, err := net.DialTimeout("unix", filepath.Join(s.dir, "lb", "haproxy.sock"), time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "show stat\n"); err != nil {
+		return "", err
+	}
+	rows, err := csv.NewReader(c).ReadAll()
+	if err != nil || len(rows) == 0 {
+		return "", fmt.Errorf("show stat: %v", err)
+	}
+	status := slices.Index(rows[0], "status")
+	for _, r := range rows[1:] {
+		if len(r) > status && status >= 0 && r[0] == svc && r[1] == unit {
+			return r[status], nil
+		}
+	}
+	return "", fmt.Errorf("no server %s/%s", svc, unit)
 }
 
 // StartLB starts HAProxy in front of the web instances, as `make up INSTANCES=n` does.
