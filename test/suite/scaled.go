@@ -2,6 +2,7 @@ package suite
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -104,8 +105,12 @@ func (s *Suite) WaitReady(unit string, timeout time.Duration) {
 			return fmt.Errorf("%s is not ready within %v", unit, timeout)
 		}
 		if svc, _ := ServiceOf(unit); s.lb != nil && strings.HasSuffix(svc, "-web") {
-			if st, err := s.lbStatus(svc, unit); err != nil || !strings.HasPrefix(st, "UP") {
-				return fmt.Errorf("HAProxy has %s %q (%v) after %v", unit, st, err, timeout)
+			st, err := s.lbStatus(svc, unit)
+			if err != nil {
+				return fmt.Errorf("HAProxy's status of %s: %w", unit, err)
+			}
+			if !strings.HasPrefix(st, "UP") {
+				return fmt.Errorf("HAProxy has %s %s after %v", unit, st, timeout)
 			}
 		}
 		return nil
@@ -127,8 +132,11 @@ func (s *Suite) lbStatus(svc, unit string) (string, error) {
 		return "", err
 	}
 	rows, err := csv.NewReader(c).ReadAll()
-	if err != nil || len(rows) == 0 {
-		return "", fmt.Errorf("show stat: %v", err)
+	if err != nil {
+		return "", fmt.Errorf("show stat: %w", err)
+	}
+	if len(rows) == 0 {
+		return "", errors.New("show stat: no answer")
 	}
 	status := slices.Index(rows[0], "status")
 	for _, r := range rows[1:] {
