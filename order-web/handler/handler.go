@@ -143,7 +143,7 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	// 409 "already in progress"; a resend of that same press gets 503 "busy, try again".
 	done, ok := h.guard.Admit(w, r, user, id, requestID)
 	if !ok {
-		h.turnedAway(id) // slow down, or another press already in flight
+		h.turnedAway(id) // slow down, another press in flight (or, rarely, the resend of this one while it is)
 		return
 	}
 	defer done()
