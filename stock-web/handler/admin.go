@@ -12,14 +12,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go-micro.dev/v6/client"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/singleflight"
 
 	"secbuy/basic/httpapi"
 	"secbuy/basic/turned"
@@ -176,76 +174,53 @@ type StatsCommodity struct {
 	TurnedPerSec *int64 `json:"turnedPerSec"`
 }
 
-// statsAnswer is one stats answer, shared by every page for StatsTTL: the figures, when
-// they were read (unix ms), or the refusal in their place.
+// statsAnswer is one stats answer: the figures and when they were read (unix ms), or the
+// refusal in their place.
 type statsAnswer struct {
 	commodities []*StatsCommodity
 	serverMs    int64
 	refusal     *outcome.Error
-	expires     time.Time
 }
 
-// statsCache keeps the latest stats answer, and makes one answer at a time.
-type statsCache struct {
-	mu     sync.Mutex
-	last   *statsAnswer
-	flight singleflight.Group
-}
-
-// forget drops the kept answer (a commodity was created).
-func (c *statsCache) forget() {
-	c.mu.Lock()
-	c.last = nil
-	c.mu.Unlock()
-}
-
-// stats answers the page's poll: the newest commodities with their live figures.
+// stats answers the page's poll: the newest commodities with their live figures. One
+// answer (per language, as for GET /stock/get) serves every page for StatsTTL, and pages
+// that ask while it is made wait for it (h.statsCache). A refusal is kept too: with the
+// services down, pages cost them one call a second, not one each.
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ADMIN_KEY_REQUIRED))
 		return
 	}
-	a := h.currentStats(r.Context())
-	w.Header().Set("Cache-Control", "no-store")
-	if a.refusal != nil {
-		httpapi.Fail(w, r, a.refusal)
-		return
+	var key int64
+	if httpapi.PrefersChinese(r) {
+		key = 1
 	}
-	httpapi.JSON(w, http.StatusOK, map[string]any{"success": true, "serverMs": a.serverMs, "commodities": a.commodities})
-}
-
-// currentStats returns the answer of the last StatsTTL, or makes one: callers that arrive
-// while it is being made wait for it. It is made without the first caller's cancellation
-// (statsTimeout bounds it), so that caller leaving fails nobody else. A refusal is kept
-// for StatsTTL too: with the services down, pages cost them one call a second, not one
-// each.
-func (h *Handler) currentStats(ctx context.Context) *statsAnswer {
-	c := &h.statsCache
-	fresh := func() *statsAnswer {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.last != nil && h.now().Before(c.last.expires) {
-			return c.last
-		}
-		return nil
-	}
-	if a := fresh(); a != nil {
-		return a
-	}
-	v, _, _ := c.flight.Do("stats", func() (any, error) {
-		if a := fresh(); a != nil { // made by the flight that ended just before this one
-			return a, nil
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statsTimeout)
+	c, err := h.statsCache.get(r.Context(), key, func(ctx context.Context) (reply cached, keep bool) {
+		rec := newRecorder()
+		rec.Header().Set("Cache-Control", "no-store")
+		// The answer is made outside this request's goroutine, beyond httpapi.Recover's reach.
+		defer func() {
+			if v := recover(); v != nil {
+				slog.Error("admin stats panic", "panic", v)
+				rec = newRecorder()
+				httpapi.Fail(rec, r, outcome.Refuse(outcome.Reason_INTERNAL))
+				reply, keep = rec.reply(), false
+			}
+		}()
+		ctx, cancel := context.WithTimeout(ctx, statsTimeout)
 		defer cancel()
 		a := h.makeStats(ctx)
-		a.expires = h.now().Add(StatsTTL)
-		c.mu.Lock()
-		c.last = a
-		c.mu.Unlock()
-		return a, nil
+		if a.refusal != nil {
+			httpapi.Fail(rec, r, a.refusal)
+		} else {
+			httpapi.JSON(rec, http.StatusOK, map[string]any{"success": true, "serverMs": a.serverMs, "commodities": a.commodities})
+		}
+		return rec.reply(), true
 	})
-	return v.(*statsAnswer)
+	if err != nil {
+		return // this reader's own request ended while it waited
+	}
+	writeCached(w, c)
 }
 
 // makeStats reads the newest commodities, then their orders and payments (a few calls at

@@ -25,7 +25,8 @@ const cacheMax = 10000
 // getCache keeps the rendered reply (status, body) of GET /stock/get per commodity id and
 // coalesces concurrent misses for one id into a single GetCommodity RPC. Only final answers
 // are kept: a commodity (200) and an unknown id (404). A failed RPC is not cached, so the
-// next reader asks again.
+// next reader asks again. A second one, of StatsTTL, holds the shop's stats answer (see
+// stats).
 type getCache struct {
 	ttl time.Duration
 	now func() time.Time

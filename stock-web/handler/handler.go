@@ -46,7 +46,7 @@ type Handler struct {
 	session    string
 	admin      Admin
 	now        func() time.Time
-	statsCache statsCache
+	statsCache *getCache
 }
 
 // New returns the handler. adminKey guards /stock/create and the shop's page; maxBody caps
@@ -57,8 +57,10 @@ func New(stock pb.StockService, adminKey string, maxBody int64) *Handler {
 
 // NewAdmin returns the handler, with what the shop's page reads besides the stock service.
 func NewAdmin(stock pb.StockService, adminKey string, maxBody int64, admin Admin) *Handler {
-	return &Handler{stock: stock, adminKey: adminKey, maxBody: maxBody, cache: newGetCache(CacheTTL),
-		session: sessionValue(adminKey), admin: admin, now: time.Now}
+	h := &Handler{stock: stock, adminKey: adminKey, maxBody: maxBody, cache: newGetCache(CacheTTL),
+		session: sessionValue(adminKey), admin: admin, now: time.Now, statsCache: newGetCache(StatsTTL)}
+	h.statsCache.now = func() time.Time { return h.now() }
+	return h
 }
 
 // Routes returns the service's whole HTTP surface.
@@ -96,7 +98,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime, Buckets: b.Buckets})
 	if err == nil && rsp.GetCommodity() != nil {
 		h.cache.forget(rsp.Commodity.Id<<1, rsp.Commodity.Id<<1|1)
-		h.statsCache.forget() // the shop's page shows the new commodity at its next poll
+		h.statsCache.forget(0, 1) // the shop's page shows the new commodity at its next poll
 	}
 	httpapi.Reply(w, r, err, rsp.GetError(), "commodity", rsp.GetCommodity(), FromProto)
 }
