@@ -4,8 +4,6 @@ package main
 import (
 	"context"
 
-	"github.com/redis/go-redis/v9"
-
 	"secbuy/basic/auth"
 	"secbuy/basic/config"
 	"secbuy/basic/httpapi"
@@ -18,14 +16,8 @@ import (
 
 func main() { svc.Main("order-web", run) }
 
-// quiet drops go-redis's own log, which repeats every failed dial; the guard reports
-// Redis trouble itself, at most every 10 s. (go-redis has one logger per process.)
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
 func run(ctx context.Context, cfg config.Config) error {
-	redis.SetLogger(quiet{})
+	httpapi.QuietRedis()
 	guard, err := httpapi.NewGuard(httpapi.GuardConfig{
 		RedisAddr: cfg.RedisAddr, KeyPrefix: cfg.RateKeyPrefix,
 		UserPerSec: cfg.RateUserPerSec, IPPerSec: cfg.RateIPPerSec, IPExempt: cfg.RateIPExempt,

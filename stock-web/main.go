@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"secbuy/basic/config"
+	"secbuy/basic/httpapi"
 	"secbuy/basic/svc"
 	orderpb "secbuy/order-srv/proto/order"
 	paymentpb "secbuy/payment-srv/proto/payment"
@@ -17,14 +18,8 @@ import (
 
 func main() { svc.Main("stock-web", run) }
 
-// quiet drops go-redis's own log, which repeats every failed dial: without Redis the
-// shop's page only lacks its turned-away figures, and the readiness report says why.
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
 func run(ctx context.Context, cfg config.Config) error {
-	redis.SetLogger(quiet{})
+	httpapi.QuietRedis()
 	// Redis holds the presses order-web turned away, which the shop's page shows; the
 	// page works without them, so Redis is reported, not required.
 	rdb := redis.NewClient(&redis.Options{

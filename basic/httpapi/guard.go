@@ -185,6 +185,15 @@ func interval(perSec int) (every, burst int64) {
 // Ping checks that Redis answers (a readiness report: the guard fails open without it).
 func (g *Guard) Ping(ctx context.Context) error { return g.rdb.Ping(ctx).Err() }
 
+// QuietRedis drops go-redis's own log, which repeats every failed dial: a service that
+// uses Redis reports Redis trouble itself (the guard at most every 10 s, readiness
+// reports). go-redis has one logger per process.
+func QuietRedis() { redis.SetLogger(quiet{}) }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 // Redis is the guard's Redis client, for other counts the instance keeps there.
 func (g *Guard) Redis() *redis.Client { return g.rdb }
 
