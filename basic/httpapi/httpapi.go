@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"time"
@@ -289,3 +290,24 @@ func (l *Limiter) Acquire(w http.ResponseWriter, r *http.Request) (release func(
 }
 
 func (l *Limiter) release() { <-l.slots }
+
+// Paging reads a list route's ?offset and ?limit: absent is 0, otherwise a non-negative
+// integer, and the limit at most maxLimit (0: the RPC service bounds it).
+func Paging(q url.Values, maxLimit int64) (offset, limit int64, e *outcome.Error) {
+	var page [2]int64
+	for i, name := range []string{"offset", "limit"} {
+		s := q.Get(name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, Invalid("%s must be a non-negative integer", name)
+		}
+		page[i] = n
+	}
+	if maxLimit > 0 && page[1] > maxLimit {
+		return 0, 0, Invalid("limit must be at most %d", maxLimit)
+	}
+	return page[0], page[1], nil
+}

@@ -215,20 +215,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, e)
 		return
 	}
-	var page [2]int64
-	for i, name := range []string{"offset", "limit"} {
-		s := r.URL.Query().Get(name)
-		if s == "" {
-			continue
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 || i == 1 && n > MaxListLimit {
-			httpapi.Fail(w, r, httpapi.Invalid("offset must be a non-negative integer and limit from 0 to %d", MaxListLimit))
-			return
-		}
-		page[i] = n
+	offset, limit, e := httpapi.Paging(r.URL.Query(), MaxListLimit)
+	if e != nil {
+		httpapi.Fail(w, r, e)
+		return
 	}
-	rsp, err := h.orders.ListOrders(r.Context(), &pb.ListRequest{UserId: user, Offset: page[0], Limit: page[1]})
+	rsp, err := h.orders.ListOrders(r.Context(), &pb.ListRequest{UserId: user, Offset: offset, Limit: limit})
 	list := rsp
 	if rsp.GetError() != nil {
 		list = nil // a refusal shows no list

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"secbuy/basic/httpapi"
@@ -142,22 +141,10 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var offset, limit int64
-	for _, p := range []struct {
-		name string
-		v    *int64
-	}{{"offset", &offset}, {"limit", &limit}} {
-		s := q.Get(p.name)
-		if s == "" {
-			continue
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			httpapi.Fail(w, r, httpapi.Invalid("%s must be a non-negative integer", p.name))
-			return
-		}
-		*p.v = n
+	offset, limit, e := httpapi.Paging(r.URL.Query(), 0) // stock-srv bounds the limit
+	if e != nil {
+		httpapi.Fail(w, r, e)
+		return
 	}
 	rsp, err := h.stock.ListCommodities(r.Context(), &pb.ListRequest{Offset: offset, Limit: limit})
 	list := rsp
