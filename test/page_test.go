@@ -84,7 +84,11 @@ func until(t *testing.T, ctx context.Context, what, expr string, timeout time.Du
 	c, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
 	if _, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+		// What the page showed then, to tell why.
+		d, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		text, _ := chromedp.Run(d, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("waiting for %s (%s): %v; the page said:\n%s", what, expr, err, text)
 	}
 }
 

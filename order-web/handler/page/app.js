@@ -360,16 +360,25 @@ async function loadOrders() {
   ordersLoading = true;
   const mine = signIns;
   try {
-    const res = await fetch("/order/list?limit=10&offset=" + state.ordersOffset, { headers: { Authorization: "Bearer " + state.token } });
-    const body = await res.json();
-    if (mine !== signIns) return;
-    if (!res.ok) { $("#orders-msg").textContent = reasonText(body); return; }
-    state.ordersMore = body.page.more;
-    orders = body.page.orders.map((o) => ({ o, pay: null }));
-    renderOrders();
-    for (const entry of orders) loadPayment(entry, mine);
-  } catch { $("#orders-msg").textContent = t("network"); }
-  finally {
+    // A busy answer or a network error is asked again, like a press; so is a page that
+    // holds an order whose outcome is not known yet.
+    for (let i = 0; i < 30 && mine === signIns; i++) {
+      let res = null, body = null;
+      try {
+        res = await fetch("/order/list?limit=10&offset=" + state.ordersOffset, { headers: { Authorization: "Bearer " + state.token } });
+        body = await res.json();
+      } catch { res = null; }
+      if (mine !== signIns) return;
+      if (!res || res.status >= 500) { $("#orders-msg").textContent = t(res ? "busy" : "network"); await sleep(retryAfter(res)); continue; }
+      if (!res.ok) { $("#orders-msg").textContent = reasonText(body); return; }
+      state.ordersMore = body.page.more;
+      orders = body.page.orders.map((o) => ({ o, pay: null }));
+      renderOrders();
+      for (const entry of orders) loadPayment(entry, mine);
+      if (!orders.some((e) => e.o.state === "pending")) return;
+      await sleep(1000);
+    }
+  } finally {
     ordersLoading = false;
     if (ordersAgain) { ordersAgain = false; loadOrders(); }
   }
