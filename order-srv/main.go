@@ -11,6 +11,7 @@ import (
 	"secbuy/basic/config"
 	"secbuy/basic/db"
 	"secbuy/basic/events"
+	"secbuy/basic/metrics"
 	"secbuy/basic/outbox"
 	"secbuy/basic/svc"
 	"secbuy/order-srv/expired"
@@ -42,6 +43,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	defer nc.Close()
 
 	store := repo.New(d)
+	metrics.Register(metrics.Figure("secbuy_orders_pending", "Orders pending: their unit not yet granted or refused, or that answer not yet recorded.", store.CountPending))
 	reg := svc.Registry(cfg.NATSURL)
 	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	relay := outbox.NewRelay(store, js, eventpb.PayTopic)

@@ -11,6 +11,7 @@ import (
 	"secbuy/basic/config"
 	"secbuy/basic/db"
 	"secbuy/basic/events"
+	"secbuy/basic/metrics"
 	"secbuy/basic/outbox"
 	"secbuy/basic/svc"
 	"secbuy/payment-srv/consumer"
@@ -38,6 +39,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	svc.Check("postgres", d.Ping)
 
 	store := repo.New(d)
+	metrics.Register(metrics.Figure("secbuy_payments_pending", "Payments waiting to be paid (neither paid nor expired).", store.CountUnpaid))
 	srv, err := svc.NewServer(pb.Name, cfg.PaymentSrvAddr, svc.Registry(cfg.NATSURL), cfg)
 	if err != nil {
 		return err

@@ -3,11 +3,14 @@ package main
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"go-micro.dev/v6/server"
 
 	"secbuy/basic/config"
 	"secbuy/basic/db"
+	"secbuy/basic/metrics"
 	"secbuy/basic/svc"
 	"secbuy/stock-srv/handler"
 	"secbuy/stock-srv/migrations"
@@ -29,7 +32,9 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	h := handler.New(repo.New(d))
+	store := repo.New(d)
+	metrics.Register(unitsLeft(store))
+	h := handler.New(store)
 	h.DefaultBuckets = cfg.StockBuckets
 	if err := srv.Handle(func(s server.Server) error { return pb.RegisterStockServiceHandler(s, h) }); err != nil {
 		return err
@@ -38,4 +43,22 @@ func run(ctx context.Context, cfg config.Config) error {
 	g.Serve("rpc", srv.Run)
 	g.Drain(h.Close) // the Sell calls already batched, before the database closes
 	return g.Run(ctx)
+}
+
+// unitsLeft is the probe of the units left of each commodity on sale now (of the 100 newest
+// not ended), labelled with its id.
+func unitsLeft(store *repo.Repo) *metrics.Probe {
+	return metrics.NewProbe(func(ctx context.Context, emit func(int, float64, ...string)) error {
+		cs, err := store.List(ctx, repo.ListQuery{Current: true, Newest: true, Limit: 100})
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for _, c := range cs {
+			if c.StartTime == nil || !c.StartTime.After(now) {
+				emit(0, float64(c.Count-c.Sale), strconv.FormatInt(c.ID, 10))
+			}
+		}
+		return nil
+	}, metrics.Gauge{Name: "secbuy_stock_left", Help: "Units left of each commodity on sale now.", Labels: []string{"commodity"}})
 }

@@ -82,8 +82,18 @@ type Config struct {
 	MaxInflight int      `json:"max_inflight" env:"MAX_INFLIGHT"`
 	QueueWait   Duration `json:"queue_wait" env:"QUEUE_WAIT"`
 	// TokenCacheSize bounds each web instance's cache of verified bearer tokens.
-	TokenCacheSize int    `json:"token_cache_size" env:"TOKEN_CACHE_SIZE"`
-	LogLevel       string `json:"log_level" env:"LOG_LEVEL"`
+	TokenCacheSize int `json:"token_cache_size" env:"TOKEN_CACHE_SIZE"`
+	// LogLevel is the least level logged (debug, info, warn, error); LogFormat is "json",
+	// "text", or "auto": text when stderr is a terminal, JSON otherwise.
+	LogLevel  string `json:"log_level" env:"LOG_LEVEL"`
+	LogFormat string `json:"log_format" env:"LOG_FORMAT"`
+	// Metrics makes the web routes count their requests by route, status and reason
+	// (false: to measure what that costs). /metrics is served either way.
+	Metrics bool `json:"metrics" env:"METRICS"`
+	// TraceFile, if set, makes every service write its trace spans there, one JSON object
+	// per line (a test's exporter). OTEL_EXPORTER_OTLP_ENDPOINT, the OpenTelemetry
+	// variable, sends them over OTLP/HTTP instead. With neither, nothing is traced.
+	TraceFile string `json:"trace_file" env:"TRACE_FILE"`
 	// ProfileDir, if set, makes every service write CPU and allocation profiles there when
 	// it stops (a development knob, used by `make bench`).
 	ProfileDir string `json:"profile_dir" env:"PROFILE_DIR"`

@@ -11,11 +11,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"secbuy/basic/metrics"
+	"secbuy/basic/tracing"
 )
 
 // DB is a gorm handle whose calls get a deadline.
@@ -71,7 +77,16 @@ func Open(ctx context.Context, dsn string, maxConns int, timeout time.Duration) 
 	if err := ensureDatabase(ctx, dsn); err != nil {
 		return nil, err
 	}
-	g, err := gorm.Open(postgres.Open(dsn), &gorm.Config{
+	conn, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if tracing.Enabled() {
+		// A span per statement, in the trace of the context it runs under; without the
+		// statements' values, which may hold a buyer's data.
+		conn.Tracer = otelpgx.NewTracer()
+	}
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*conn)}), &gorm.Config{
 		Logger:                 logger.Default.LogMode(logger.Silent),
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
@@ -86,6 +101,11 @@ func Open(ctx context.Context, dsn string, maxConns int, timeout time.Duration) 
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	// The pool's figures (go_sql_in_use_connections, go_sql_max_open_connections…,
+	// labelled with the database's name) on /metrics.
+	if u, err := url.Parse(dsn); err == nil {
+		metrics.Register(collectors.NewDBStatsCollector(sqlDB, strings.TrimPrefix(u.Path, "/")))
+	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := sqlDB.PingContext(pctx); err != nil {

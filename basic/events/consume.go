@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/metrics"
+	"secbuy/basic/tracing"
 )
 
 // ErrStopped means a consumer stopped by itself (connection closed, consumer deleted).
@@ -45,9 +47,10 @@ type Consumer[E any] struct {
 	Decode func(data []byte) (E, error)
 	// Apply does the work of a batch of events and returns nil if all are done, or one
 	// error per event: nil, done (acknowledged); a Permanent one (terminated and logged);
-	// any other (redelivered after RetryDelay). Apply is not given the consumer's
-	// context: the events in hand are finished even while shutting down.
-	Apply func(events []E) []error
+	// any other (redelivered after RetryDelay). Its context carries the batch's trace
+	// (see tracing.StartBatch), never the consumer's cancellation: the events in hand are
+	// finished even while shutting down.
+	Apply func(ctx context.Context, events []E) []error
 
 	// Size is the most events in a batch, Workers how many batches are applied at once.
 	Size, Workers int
@@ -59,7 +62,7 @@ type Consumer[E any] struct {
 
 // NewConsumer returns a Consumer with secbuy's tuning: batches of 256, two at a time;
 // redelivery 5 s after a delivery nobody acknowledged, 1 s after a failure; 20 s to drain.
-func NewConsumer[E any](durable, subject string, decode func([]byte) (E, error), apply func([]E) []error) *Consumer[E] {
+func NewConsumer[E any](durable, subject string, decode func([]byte) (E, error), apply func(context.Context, []E) []error) *Consumer[E] {
 	return &Consumer[E]{Durable: durable, Subject: subject, Decode: decode, Apply: apply,
 		Size: 256, Workers: 2, AckWait: 5 * time.Second, RetryDelay: time.Second, Drain: 20 * time.Second}
 }
@@ -103,6 +106,7 @@ func (c *Consumer[E]) Run(ctx context.Context, stream jetstream.Stream) error {
 		}
 		return fmt.Errorf("create consumer %s: %w", c.Durable, err)
 	}
+	c.watch(cons)
 	// The callback runs on one goroutine and only queues the event; it blocks while the
 	// queue is full, so at most the pull buffer, the queue and the batches in hand are
 	// delivered but not yet acknowledged.
@@ -155,7 +159,15 @@ func (c *Consumer[E]) Handle(msgs []jetstream.Msg) {
 	if len(evs) == 0 {
 		return
 	}
-	errs := c.Apply(evs)
+	traceparents := make([]string, len(valid))
+	for i, msg := range valid {
+		if h := msg.Headers(); h != nil {
+			traceparents[i] = h.Get("traceparent")
+		}
+	}
+	ctx, span := tracing.StartBatch(context.Background(), "consume "+c.Subject, traceparents)
+	defer span.End()
+	errs := c.Apply(ctx, evs)
 	if errs != nil && len(errs) != len(evs) {
 		errs = Each(len(evs), fmt.Errorf("consumer %s: %d verdicts for %d events", c.Durable, len(errs), len(evs)))
 	}
@@ -243,4 +255,23 @@ func describe(msg jetstream.Msg) (msgID string, seq, delivered uint64) {
 		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
 	}
 	return msgID, seq, delivered
+}
+
+// watch exports cons's figures at each scrape: the events not yet delivered, those
+// delivered and not acknowledged, and those delivered more than once.
+func (c *Consumer[E]) watch(cons jetstream.Consumer) {
+	metrics.Register(metrics.NewProbe(func(ctx context.Context, emit func(int, float64, ...string)) error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		emit(0, float64(info.NumPending), c.Durable)
+		emit(1, float64(info.NumAckPending), c.Durable)
+		emit(2, float64(info.NumRedelivered), c.Durable)
+		return nil
+	},
+		metrics.Gauge{Name: "secbuy_jetstream_consumer_pending", Help: "Events on the stream not yet delivered to the consumer.", Labels: []string{"consumer"}},
+		metrics.Gauge{Name: "secbuy_jetstream_consumer_ack_pending", Help: "Events delivered to the consumer and not yet acknowledged.", Labels: []string{"consumer"}},
+		metrics.Gauge{Name: "secbuy_jetstream_consumer_redelivered", Help: "Events delivered more than once and not yet acknowledged.", Labels: []string{"consumer"}},
+	))
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"testing"
@@ -15,7 +16,7 @@ func TestHandleSettlesByVerdict(t *testing.T) {
 	t.Parallel()
 	var applied []int
 	c := NewConsumer("test", "t.x", func(b []byte) (int, error) { return strconv.Atoi(string(b)) },
-		func(evs []int) []error {
+		func(_ context.Context, evs []int) []error {
 			applied = append(applied, evs...)
 			errs := make([]error, len(evs))
 			for i, ev := range evs {
@@ -53,7 +54,7 @@ func TestHandleWholeBatch(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cons := NewConsumer("test", "t.x", func(b []byte) (string, error) { return string(b), nil },
-				func([]string) []error { return c.verdict })
+				func(context.Context, []string) []error { return c.verdict })
 			a, b := testutil.NewMsg([]byte("a")), testutil.NewMsg([]byte("b"))
 			cons.Handle(testutil.Msgs(a, b))
 			if got := testutil.Settled(a, b); got != c.want {

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/metrics"
 	"secbuy/proto/outcome"
 )
 
@@ -297,7 +298,11 @@ return 0
 // Guard admits everything.
 func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, requestID string) (release func(), ok bool) {
 	noop := func() {}
-	if g == nil || time.Now().UnixNano() < g.skipUntil.Load() {
+	if g == nil {
+		return noop, true
+	}
+	if time.Now().UnixNano() < g.skipUntil.Load() {
+		metrics.RedisFailOpen.Inc()
 		return noop, true
 	}
 	ipKey, ipEvery := g.prefix+"rate:ip:"+"-", int64(0)
@@ -321,6 +326,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, 
 	}
 	if err != nil {
 		g.failOpen(err)
+		metrics.RedisFailOpen.Inc()
 		return noop, true
 	}
 	switch res[0] {

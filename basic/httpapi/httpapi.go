@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -19,6 +18,7 @@ import (
 	merrors "go-micro.dev/v6/errors"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/metrics"
 	"secbuy/proto/outcome"
 )
 
@@ -34,6 +34,7 @@ func JSON(w http.ResponseWriter, status int, v any) {
 // with status S. A refusal that is its reason alone (most of a crowd's: "sold out") is
 // written from bytes rendered once.
 func Fail(w http.ResponseWriter, r *http.Request, e *outcome.Error) {
+	note(w, e.GetReason())
 	if b, ok := rendered(r, e); ok {
 		h := w.Header()
 		h["Content-Type"] = jsonType
@@ -76,8 +77,10 @@ func Reply[M comparable, J any](w http.ResponseWriter, r *http.Request, err erro
 	case err != nil:
 		Fail(w, r, FromRPC(err))
 	case refusal.GetReason() == outcome.Reason_ORDER_PENDING && m != none:
+		note(w, outcome.Reason_ORDER_PENDING)
 		JSON(w, http.StatusAccepted, map[string]any{"success": true, key: render(m)})
 	case refusal != nil:
+		note(w, refusal.GetReason())
 		e := problem(r, refusal)
 		body := map[string]any{"success": false, "error": e}
 		if m != none {
@@ -191,13 +194,14 @@ func Get(path string, h http.HandlerFunc) Endpoint { return Endpoint{path, http.
 func Post(path string, h http.HandlerFunc) Endpoint { return Endpoint{path, http.MethodPost, h} }
 
 // Mux returns a service's whole HTTP surface: the endpoints (each answering other methods
-// with 405), a JSON 404 for any other path, and panics turned into a JSON 500 (Recover).
+// with 405, a panic with a JSON 500, and counted: see serve), and a JSON 404 for any other
+// path (withNotFound).
 func Mux(endpoints ...Endpoint) http.Handler {
 	mux := http.NewServeMux()
 	for _, e := range endpoints {
-		mux.HandleFunc(e.Path, Route(e.Method, e.Handler))
+		mux.HandleFunc(e.Path, serve(e.Path, Route(e.Method, e.Handler)))
 	}
-	return Recover(mux)
+	return withNotFound(mux)
 }
 
 // DecodeID reads a body of the form {"id":N}, of at most max bytes, and returns N, which
@@ -230,22 +234,16 @@ func Route(method string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// Recover turns a panic in h into a 500 JSON reply without a stack trace, and logs it.
-// Unknown paths, and paths not in canonical form (which the mux would answer with an HTML
-// redirect), get a 404 JSON reply.
-func Recover(mux *http.ServeMux) http.Handler {
+// withNotFound answers unknown paths, and paths not in canonical form (which the mux would
+// answer with an HTML redirect), with a JSON 404 (counted under the route "unmatched"),
+// and everything else from mux.
+func withNotFound(mux *http.ServeMux) http.Handler {
+	notFound := serve("unmatched", func(w http.ResponseWriter, r *http.Request) {
+		Fail(w, r, outcome.Refuse(outcome.Reason_ROUTE_NOT_FOUND))
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-					panic(v)
-				}
-				slog.Error("handler panic", "path", r.URL.Path, "panic", v)
-				Fail(w, r, outcome.Refuse(outcome.Reason_INTERNAL))
-			}
-		}()
 		if _, pattern := mux.Handler(r); pattern == "" || r.URL.EscapedPath() != path.Clean(r.URL.EscapedPath()) {
-			Fail(w, r, outcome.Refuse(outcome.Reason_ROUTE_NOT_FOUND))
+			notFound(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -260,8 +258,10 @@ type Limiter struct {
 	wait  time.Duration
 }
 
-// NewLimiter returns a Limiter of max slots; waiting for one lasts at most wait.
+// NewLimiter returns a Limiter of max slots; waiting for one lasts at most wait. Its use
+// is on /metrics (secbuy_inflight_in_use, _capacity and _wait_seconds).
 func NewLimiter(max int, wait time.Duration) *Limiter {
+	metrics.InflightCapacity.Set(float64(max))
 	return &Limiter{slots: make(chan struct{}, max), wait: wait}
 }
 
@@ -273,13 +273,18 @@ func (l *Limiter) Acquire(w http.ResponseWriter, r *http.Request) (release func(
 	}
 	select {
 	case l.slots <- struct{}{}:
+		metrics.InflightInUse.Inc()
+		metrics.InflightWait.Observe(0)
 		return l.release, true
 	default:
 	}
+	start := time.Now()
 	t := time.NewTimer(l.wait)
 	defer t.Stop()
+	defer func() { metrics.InflightWait.Observe(time.Since(start).Seconds()) }()
 	select {
 	case l.slots <- struct{}{}:
+		metrics.InflightInUse.Inc()
 		return l.release, true
 	case <-t.C:
 	case <-r.Context().Done():
@@ -289,7 +294,10 @@ func (l *Limiter) Acquire(w http.ResponseWriter, r *http.Request) (release func(
 	return nil, false
 }
 
-func (l *Limiter) release() { <-l.slots }
+func (l *Limiter) release() {
+	<-l.slots
+	metrics.InflightInUse.Dec()
+}
 
 // Paging reads a list route's ?offset and ?limit: absent is 0, otherwise a non-negative
 // integer, and the limit at most maxLimit (0: the RPC service bounds it).

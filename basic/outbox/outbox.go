@@ -13,17 +13,21 @@ import (
 	"gorm.io/gorm"
 
 	"secbuy/basic/db"
+	"secbuy/basic/metrics"
 )
 
-// Event is an outbox row: a message and its JetStream dedup id.
+// Event is an outbox row: a message, its JetStream dedup id, and the W3C traceparent of
+// the change it announces ("" if that was not traced), sent in the message's headers.
 type Event struct {
-	ID      int64
-	MsgID   string
-	Payload []byte
+	ID          int64
+	MsgID       string
+	Payload     []byte
+	Traceparent string
 }
 
 // Table is one service's outbox table, with columns id, msg_id (unique), payload (jsonb),
-// create_time and sent_time (NULL until sent); the service's migrations create it.
+// traceparent (text, ” for none), create_time and sent_time (NULL until sent); the
+// service's migrations create it.
 type Table struct {
 	db    *db.DB
 	ident string // the quoted table name
@@ -34,26 +38,52 @@ type Table struct {
 // lock is the advisory lock key that lets one relay at a time publish it; each table needs
 // its own key, since services may share a database.
 func NewTable(d *db.DB, name string, lock int64) *Table {
-	return &Table{db: d, ident: pgx.Identifier{name}.Sanitize(), lock: lock}
+	t := &Table{db: d, ident: pgx.Identifier{name}.Sanitize(), lock: lock}
+	metrics.Register(metrics.NewProbe(func(ctx context.Context, emit func(int, float64, ...string)) error {
+		n, lag, err := t.backlog(ctx)
+		if err == nil {
+			emit(0, float64(n), name)
+			emit(1, lag, name)
+		}
+		return err
+	},
+		metrics.Gauge{Name: "secbuy_outbox_backlog", Help: "Events in the outbox not yet sent to the stream.", Labels: []string{"table"}},
+		metrics.Gauge{Name: "secbuy_outbox_lag_seconds", Help: "Age of the oldest event not yet sent (0: none).", Labels: []string{"table"}},
+	))
+	return t
 }
 
-// Add writes events (msgIDs[i] with JSON payloads[i], in that order) in tx, the caller's
-// transaction. A msg id already in the table is left as it is.
-func (t *Table) Add(tx *gorm.DB, msgIDs, payloads []string) error {
+// backlog returns how many events are unsent and the age of the oldest, in seconds.
+func (t *Table) backlog(ctx context.Context) (n int64, lag float64, err error) {
+	g, cancel := t.db.Ctx(ctx)
+	defer cancel()
+	var row struct {
+		N   int64
+		Lag float64
+	}
+	err = g.Raw(`SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(create_time)), 0)::float8 AS lag
+		FROM ` + t.ident + ` WHERE sent_time IS NULL`).Scan(&row).Error
+	return row.N, row.Lag, err
+}
+
+// Add writes events (msgIDs[i] with JSON payloads[i] and traceparents[i], in that order;
+// traceparents may be nil) in tx, the caller's transaction. A msg id already in the table
+// is left as it is.
+func (t *Table) Add(tx *gorm.DB, msgIDs, payloads, traceparents []string) error {
 	if len(msgIDs) == 0 {
 		return nil
 	}
-	return tx.Exec(`INSERT INTO `+t.ident+` (msg_id, payload)
-		SELECT m, p::jsonb FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS t(m, p, n) ORDER BY n
-		ON CONFLICT (msg_id) DO NOTHING`, db.Array(msgIDs), db.Array(payloads)).Error
+	if traceparents == nil {
+		traceparents = make([]string, len(msgIDs))
+	}
+	return tx.Exec(`INSERT INTO `+t.ident+` (msg_id, payload, traceparent)
+		SELECT m, p::jsonb, tp FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS t(m, p, tp, n) ORDER BY n
+		ON CONFLICT (msg_id) DO NOTHING`, db.Array(msgIDs), db.Array(payloads), db.Array(traceparents)).Error
 }
 
 // Unsent counts the events not yet sent.
 func (t *Table) Unsent(ctx context.Context) (int64, error) {
-	g, cancel := t.db.Ctx(ctx)
-	defer cancel()
-	var n int64
-	err := g.Raw(`SELECT count(*) FROM ` + t.ident + ` WHERE sent_time IS NULL`).Scan(&n).Error
+	n, _, err := t.backlog(ctx)
 	return n, err
 }
 
@@ -75,7 +105,7 @@ func (t *Table) Relay(ctx context.Context, limit int, publish func([]Event) ([]i
 			return nil
 		}
 		var evs []Event
-		if err := tx.Raw(`SELECT id, msg_id, payload FROM `+t.ident+` WHERE sent_time IS NULL ORDER BY id LIMIT ?`,
+		if err := tx.Raw(`SELECT id, msg_id, payload, traceparent FROM `+t.ident+` WHERE sent_time IS NULL ORDER BY id LIMIT ?`,
 			limit).Scan(&evs).Error; err != nil {
 			return err
 		}

@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"secbuy/basic/tracing"
 )
 
 // Tuning of the relay.
@@ -30,7 +33,7 @@ type Store interface {
 
 // Publisher is the part of jetstream.JetStream the relay uses.
 type Publisher interface {
-	PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
 }
 
 // Relay moves an outbox to the stream, every event on one subject. One Relay runs per
@@ -122,7 +125,16 @@ func (r *Relay) publish(evs []Event) ([]int64, error) {
 	var errs []error
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
 	for _, ev := range evs {
-		f, err := r.js.PublishAsync(r.subject, ev.Payload, jetstream.WithMsgID(ev.MsgID))
+		msg := &nats.Msg{Subject: r.subject, Data: ev.Payload}
+		if ev.Traceparent != "" {
+			// The publish is a span of the change's trace; its consumer's span is its child.
+			ctx, span := tracing.Start(context.Background(), "publish "+r.subject, ev.Traceparent)
+			if tp := tracing.Traceparent(ctx); tp != "" {
+				msg.Header = nats.Header{"traceparent": []string{tp}}
+			}
+			span.End()
+		}
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.MsgID))
 		if err != nil {
 			// Later events would overtake this one; leave them for the next step.
 			errs = append(errs, fmt.Errorf("publish %s: %w", ev.MsgID, err))

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go-micro.dev/v6/health"
 )
 
@@ -61,20 +62,25 @@ func servingErr() error {
 }
 
 // withHealth serves /health, /health/live and /health/ready from go-micro's health
-// package and everything else from h (nil: 404).
+// package, /metrics (the default Prometheus registry: secbuy's figures, go-micro's per
+// RPC endpoint, Go's runtime and the process's) and everything else from h (nil: 404).
 func withHealth(h http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	addServing()
 	health.RegisterHandlers(mux)
+	metrics := promhttp.Handler()
 	if h == nil {
 		h = http.NotFoundHandler()
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/health") {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/health"):
 			mux.ServeHTTP(w, r)
-			return
+		case r.URL.Path == "/metrics":
+			metrics.ServeHTTP(w, r)
+		default:
+			h.ServeHTTP(w, r)
 		}
-		h.ServeHTTP(w, r)
 	})
 }
 

@@ -8,10 +8,14 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"go-micro.dev/v6/logger"
 
 	"secbuy/basic/config"
+	"secbuy/basic/httpapi"
+	"secbuy/basic/logs"
+	"secbuy/basic/tracing"
 )
 
 // Main is the whole of a service's main: it loads the configuration, sets up the log (and
@@ -30,7 +34,19 @@ func start(service string, run func(context.Context, config.Config) error) error
 		// Not yet a logger of the service's: say it plainly.
 		return fmt.Errorf("%s: %w", service, err)
 	}
-	setupLog(service, cfg.LogLevel)
+	setupLog(service, cfg.LogLevel, cfg.LogFormat)
+	httpapi.Observed = cfg.Metrics
+	stopTracing, err := tracing.Setup(context.Background(), service, cfg.TraceFile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			slog.Warn("flush traces", "err", err)
+		}
+	}()
 	debug.SetGCPercent(cfg.GCPercent)
 	if cfg.MemLimitMB > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemLimitMB) << 20)
@@ -48,14 +64,9 @@ func start(service string, run func(context.Context, config.Config) error) error
 	return run(ctx, cfg)
 }
 
-// setupLog makes slog the process's logger, at level ("debug", "info", "warn", "error"),
-// tagged with the service name, and quiets go-micro's own chatter to warnings.
-func setupLog(service, level string) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})
-	slog.SetDefault(slog.New(h).With("service", service))
+// setupLog makes slog the process's logger (see logs.New), tagged with the service name,
+// and quiets go-micro's own chatter to warnings.
+func setupLog(service, level, format string) {
+	slog.SetDefault(logs.New(os.Stderr, service, level, format))
 	_ = logger.Init(logger.WithLevel(logger.WarnLevel))
 }

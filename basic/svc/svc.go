@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go-micro.dev/v6/client"
 	gclient "go-micro.dev/v6/client/grpc"
 	"go-micro.dev/v6/registry"
@@ -23,8 +22,11 @@ import (
 	gserver "go-micro.dev/v6/server/grpc"
 	"go-micro.dev/v6/web"
 	prom "go-micro.dev/v6/wrapper/monitoring/prometheus"
+	microotel "go-micro.dev/v6/wrapper/trace/opentelemetry"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"secbuy/basic/config"
+	"secbuy/basic/tracing"
 )
 
 // Registry returns go-micro's NATS registry on natsURL (one URL, or a comma-separated
@@ -44,7 +46,11 @@ func Internal(name string) string { return name + GRPCSuffix }
 // instances that could not be reached are passed over. An instance not heard from in ttl
 // (its registry announcements stopped: it was killed) is dropped.
 func Client(reg registry.Registry, timeout, ttl time.Duration) client.Client {
-	return gclient.NewClient(
+	var traced []client.Option
+	if tracing.Enabled() {
+		traced = append(traced, client.WrapCall(microotel.NewCallWrapper()))
+	}
+	return gclient.NewClient(append(traced,
 		client.Registry(reg),
 		client.Selector(newSkipDead(reg, ttl)),
 		client.RequestTimeout(timeout),
@@ -52,7 +58,7 @@ func Client(reg registry.Registry, timeout, ttl time.Duration) client.Client {
 		client.Retry(retryTransport),
 		client.Backoff(retryAt),
 		client.PoolSize(64),
-	)
+	)...)
 }
 
 // Server serves one set of handlers twice. Under name it speaks go-micro's default RPC, so
@@ -76,10 +82,14 @@ func NewServer(name, addr string, reg registry.Registry, cfg config.Config) (*Se
 	if err != nil {
 		return nil, fmt.Errorf("%s address %q: %w", name, addr, err)
 	}
+	var traced []server.Option
+	if tracing.Enabled() {
+		traced = append(traced, server.WrapHandler(microotel.NewHandlerWrapper()))
+	}
 	opts := func(n, a string) []server.Option {
 		return append([]server.Option{server.Name(n), server.Address(a), server.Registry(reg),
 			server.RegisterTTL(cfg.RegisterTTL.Duration), server.RegisterInterval(cfg.RegisterInterval.Duration),
-			server.WrapHandler(prom.NewHandlerWrapper())}, faultOptions()...)
+			server.WrapHandler(prom.NewHandlerWrapper())}, append(faultOptions(), traced...)...)
 	}
 	Check("nats", NATSCheck(cfg.NATSURL)) // the registry, and the stream where there is one
 	return &Server{
@@ -114,9 +124,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("health address %s: %w", s.healthAddr, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.Handler())
-		hs = &http.Server{Handler: withHealth(mux), ReadHeaderTimeout: 5 * time.Second}
+		hs = &http.Server{Handler: withHealth(nil), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(l) }()
 		slog.Info("health", "addr", l.Addr().String())
 	}
@@ -164,6 +172,11 @@ func Web(name, addr string, reg registry.Registry, h http.Handler, cfg config.Co
 	// registry cache and its sold-out snapshots while NATS is away, and a NATS blip must not
 	// take every instance out of the load balancer at once.
 	Report("nats", NATSCheck(cfg.NATSURL))
+	if tracing.Enabled() {
+		h = otelhttp.NewHandler(h, name, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			return r.Method + " " + r.URL.Path
+		}))
+	}
 	return func(ctx context.Context) error {
 		return runWeb(ctx, name, addr, reg, withHealth(h), cfg)
 	}

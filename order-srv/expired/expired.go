@@ -51,19 +51,19 @@ type canceller struct {
 
 // apply cancels the orders of a batch of events, then releases their units; it returns
 // each event's verdict.
-func (c *canceller) apply(orders []int64) []error {
-	rids, errs, err := c.cancel(orders)
+func (c *canceller) apply(ctx context.Context, orders []int64) []error {
+	rids, errs, err := c.cancel(ctx, orders)
 	if err != nil {
 		return events.Each(len(orders), fmt.Errorf("cancel orders of expired payments: %w", err))
 	}
-	c.release(rids, errs)
+	c.release(ctx, rids, errs)
 	return errs
 }
 
 // cancel cancels the orders and returns each one's request id, to release its unit by; an
 // order that is unknown, or that was never created, gets a permanent error instead.
-func (c *canceller) cancel(orders []int64) (rids []string, errs []error, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+func (c *canceller) cancel(ctx context.Context, orders []int64) (rids []string, errs []error, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	found, err := c.store.Cancel(ctx, orders, repo.ExpiredReason)
 	if err != nil {
@@ -88,7 +88,7 @@ func (c *canceller) cancel(orders []int64) (rids []string, errs []error, err err
 // release gives back the units of the cancelled orders (those with a request id) in one
 // call, and records each one's verdict in errs. A request id named twice (the same event
 // delivered twice in one batch) is released once and answers both.
-func (c *canceller) release(rids []string, errs []error) {
+func (c *canceller) release(ctx context.Context, rids []string, errs []error) {
 	req := &stockpb.ReleaseBatchRequest{}
 	at := map[string]int{}
 	for _, rid := range rids {
@@ -100,7 +100,7 @@ func (c *canceller) release(rids []string, errs []error) {
 	if len(req.Items) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	rsp, err := c.stock.ReleaseBatch(ctx, req)
 	cancel()
 	if err == nil && len(rsp.Items) != len(req.Items) {

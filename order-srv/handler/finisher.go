@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/tracing"
 	"secbuy/order-srv/repo"
 )
 
@@ -19,12 +20,14 @@ const (
 )
 
 // finishItem is stock-srv's answer for one pending order: granted (with the commodity's
-// name) or refused (with the reason).
+// name) or refused (with the reason); traceparent is the press's (its payment event
+// carries it on).
 type finishItem struct {
-	id      int64
-	granted bool
-	name    string
-	reason  string
+	id          int64
+	granted     bool
+	name        string
+	reason      string
+	traceparent string
 }
 
 // finisher records stock-srv's answers in the background, in batches that span calls: the
@@ -72,7 +75,13 @@ func (f *finisher) close() {
 
 func (f *finisher) flush(items []finishItem) {
 	defer f.unrecorded.Add(-int64(len(items)))
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	traceparents := make([]string, len(items))
+	for i, it := range items {
+		traceparents[i] = it.traceparent
+	}
+	ctx, span := tracing.StartBatch(context.Background(), "order-srv record orders", traceparents)
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if _, err := f.record(ctx, items); err != nil {
 		slog.Error("finish orders (they stay pending; recovery finishes them)", "orders", len(items), "err", err)
@@ -86,7 +95,7 @@ func (f *finisher) record(ctx context.Context, items []finishItem) (map[int64]re
 	var refusals []repo.Refusal
 	for _, it := range items {
 		if it.granted {
-			grants = append(grants, repo.Grant{ID: it.id, Name: it.name})
+			grants = append(grants, repo.Grant{ID: it.id, Name: it.name, Traceparent: it.traceparent})
 		} else {
 			refusals = append(refusals, repo.Refusal{ID: it.id, Reason: it.reason})
 		}

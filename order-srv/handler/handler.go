@@ -14,6 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/logs"
+	"secbuy/basic/metrics"
+	"secbuy/basic/tracing"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-srv/repo"
 	"secbuy/proto/outcome"
@@ -85,6 +88,10 @@ var errNotYours = errors.New("not your order")
 // the answer is the refusal ORDER_PENDING, with the order. Concurrent calls are run
 // together in batches (see CreateOrders).
 func (h *Order) CreateOrder(ctx context.Context, in *pb.CreateRequest, out *pb.Response) error {
+	ctx = logs.With(ctx, "commodity", in.Sid, "request", in.RequestId)
+	if in.Traceparent == "" {
+		in.Traceparent = tracing.Traceparent(ctx)
+	}
 	rsp, err := h.batch.Do(ctx, in)
 	if err != nil {
 		return unavailable(ctx, fmt.Errorf("create order %s: %w", in.RequestId, err))
@@ -120,6 +127,9 @@ func (h *Order) createBatch(ctx context.Context, items []*pb.CreateRequest) ([]*
 	}
 	if err := h.lookUp(ctx, b); err != nil {
 		return nil, err
+	}
+	for i := range b.orders {
+		b.orders[i].Traceparent = b.items[i].Traceparent
 	}
 	finished := h.finishPending(ctx, b.orders)
 	for i, o := range b.orders {
@@ -251,11 +261,16 @@ func validate(in *pb.CreateRequest) error {
 // it is recorded before finish returns. On an error the orders stay pending (and are not
 // returned). Racing callers are safe: the store changes only pending orders, and stock-srv
 // answers a request id the same way every time.
-func (h *Order) finish(ctx context.Context, pending []repo.Order, wait bool) (map[int64]repo.Order, error) {
+func (h *Order) finish(ctx context.Context, pending []repo.Order, wait bool) (_ map[int64]repo.Order, err error) {
+	metrics.BatchSize.WithLabelValues("sell").Observe(float64(len(pending)))
 	req := &stockpb.SellBatchRequest{Items: make([]*stockpb.SellRequest, len(pending))}
+	traceparents := make([]string, len(pending))
 	for i, o := range pending {
 		req.Items[i] = &stockpb.SellRequest{Id: o.Sid, RequestId: o.RequestID, UserId: o.UserID}
+		traceparents[i] = o.Traceparent
 	}
+	ctx, span := tracing.StartBatch(ctx, "order-srv SellBatch", traceparents)
+	defer func() { tracing.End(span, err) }()
 	sctx, cancel := context.WithTimeout(ctx, h.sellTimeout)
 	rsp, err := h.stock.SellBatch(sctx, req)
 	cancel()
@@ -271,10 +286,10 @@ func (h *Order) finish(ctx context.Context, pending []repo.Order, wait bool) (ma
 		o := pending[i]
 		if r.GetSuccess() {
 			o.State, o.Name = repo.Created, r.GetCommodity().GetName()
-			items[i] = finishItem{id: o.ID, granted: true, name: o.Name}
+			items[i] = finishItem{id: o.ID, granted: true, name: o.Name, traceparent: o.Traceparent}
 		} else {
 			o.State, o.Reason = repo.Failed, r.GetError().GetReason().String()
-			items[i] = finishItem{id: o.ID, reason: o.Reason}
+			items[i] = finishItem{id: o.ID, reason: o.Reason, traceparent: o.Traceparent}
 		}
 		done[o.ID] = o
 	}

@@ -45,6 +45,9 @@ type Order struct {
 	State      string
 	Reason     string
 	UpdateTime time.Time
+	// Traceparent is the press's trace while it is being served (not stored with the
+	// order; its payment event carries it).
+	Traceparent string `gorm:"-"`
 }
 
 // Event is an outbox row: a payment.payevent message and its dedup id.
@@ -190,8 +193,9 @@ func (r *Repo) FindByRequests(ctx context.Context, requestIDs []string) (map[str
 // Grant and Refusal are stock-srv's answers for pending orders.
 type (
 	Grant struct {
-		ID   int64
-		Name string
+		ID          int64
+		Name        string
+		Traceparent string // the press's, for its payment event
 	}
 	Refusal struct {
 		ID     int64
@@ -242,15 +246,18 @@ func (r *Repo) Finish(ctx context.Context, grants []Grant, refusals []Refusal) (
 // it adds the orders it changed to out.
 func (r *Repo) create(tx *gorm.DB, grants []Grant, out map[int64]Order) error {
 	ids, names := make([]int64, len(grants)), make([]string, len(grants))
+	traceparents := make(map[int64]string, len(grants))
 	for i, gr := range grants {
 		ids[i], names[i] = gr.ID, gr.Name
+		traceparents[gr.ID] = gr.Traceparent
 	}
 	created, err := mark(tx, Created, "name", ids, names, out)
 	if err != nil || len(created) == 0 {
 		return err
 	}
-	msgIDs, payloads := make([]string, len(created)), make([]string, len(created))
+	msgIDs, payloads, traces := make([]string, len(created)), make([]string, len(created)), make([]string, len(created))
 	for i, o := range created {
+		traces[i] = traceparents[o.ID]
 		p, err := eventpb.Marshal(&eventpb.PayEvent{
 			OrderId: o.ID, CommodityId: o.Sid, UserId: o.UserID, Name: o.Name, CreateTime: o.CreateTime.Unix(),
 		})
@@ -259,7 +266,7 @@ func (r *Repo) create(tx *gorm.DB, grants []Grant, out map[int64]Order) error {
 		}
 		msgIDs[i], payloads[i] = eventpb.PayMsgID(o.ID), p
 	}
-	return r.Add(tx, msgIDs, payloads)
+	return r.Add(tx, msgIDs, payloads, traces)
 }
 
 // fail makes the pending orders among refusals failed, in tx, with the reasons; it adds the
@@ -295,7 +302,7 @@ func mark(tx *gorm.DB, state, column string, ids []int64, vals []string, out map
 
 // MarkCreated is Finish for one granted order; ErrNotFound if there is no such order.
 func (r *Repo) MarkCreated(ctx context.Context, id int64, name string) (Order, error) {
-	return r.finishOne(ctx, []Grant{{id, name}}, nil, id)
+	return r.finishOne(ctx, []Grant{{ID: id, Name: name}}, nil, id)
 }
 
 // MarkFailed is Finish for one refused order; ErrNotFound if there is no such order.
@@ -395,6 +402,16 @@ func (r *Repo) ListByUser(ctx context.Context, userID, offset, limit int64) ([]O
 }
 
 // Pending returns up to limit pending orders created more than olderThan ago with ids
+// CountPending counts the orders still pending (their unit not yet asked for, or its
+// answer not yet recorded).
+func (r *Repo) CountPending(ctx context.Context) (int64, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var n int64
+	err := g.Raw(`SELECT count(*) FROM orders WHERE state = 'pending'`).Scan(&n).Error
+	return n, err
+}
+
 // above afterID, by id, so that recovery can walk them all once.
 func (r *Repo) Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]Order, error) {
 	g, cancel := r.db.Ctx(ctx)

@@ -13,6 +13,8 @@ import (
 	"secbuy/basic/auth"
 	"secbuy/basic/batch"
 	"secbuy/basic/httpapi"
+	"secbuy/basic/metrics"
+	"secbuy/basic/tracing"
 	"secbuy/basic/turned"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/proto/outcome"
@@ -90,7 +92,14 @@ func (h *Handler) turnedAway(id int64) {
 // Close stops the batching once the buys already queued have been sent.
 func (h *Handler) Close() { h.buys.Close() }
 
-func (h *Handler) createOrders(ctx context.Context, items []*pb.CreateRequest) ([]*pb.Response, error) {
+func (h *Handler) createOrders(ctx context.Context, items []*pb.CreateRequest) (_ []*pb.Response, err error) {
+	metrics.BatchSize.WithLabelValues("create_orders").Observe(float64(len(items)))
+	traceparents := make([]string, 0, len(items))
+	for _, it := range items {
+		traceparents = append(traceparents, it.Traceparent)
+	}
+	ctx, span := tracing.StartBatch(ctx, "order-web CreateOrders", traceparents)
+	defer func() { tracing.End(span, err) }()
 	rsp, err := h.orders.CreateOrders(ctx, &pb.CreateBatchRequest{Items: items})
 	if err != nil {
 		return nil, err
@@ -152,7 +161,8 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{Sid: id, UserId: user, RequestId: requestID})
+	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{Sid: id, UserId: user, RequestId: requestID,
+		Traceparent: tracing.Traceparent(r.Context())})
 	switch rsp.GetError().GetReason() {
 	case outcome.Reason_SOLD_OUT:
 		h.soldOut.refresh(id)

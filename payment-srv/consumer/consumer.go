@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"secbuy/basic/events"
+	"secbuy/basic/metrics"
 	"secbuy/payment-srv/repo"
 	eventpb "secbuy/proto/events"
 )
@@ -28,8 +29,9 @@ type Store interface {
 
 // New returns the consumer of payment.payevent that stores the payments in store.
 func New(store Store) *events.Consumer[repo.Payment] {
-	return events.NewConsumer(Durable, eventpb.PayTopic, decode, func(ps []repo.Payment) []error {
-		if _, err := store.CreateBatch(context.Background(), ps); err != nil {
+	return events.NewConsumer(Durable, eventpb.PayTopic, decode, func(ctx context.Context, ps []repo.Payment) []error {
+		metrics.BatchSize.WithLabelValues("payments").Observe(float64(len(ps)))
+		if _, err := store.CreateBatch(ctx, ps); err != nil {
 			return events.Each(len(ps), fmt.Errorf("store payments: %w", err))
 		}
 		return nil

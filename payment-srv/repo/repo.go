@@ -149,6 +149,15 @@ func (r *Repo) Get(ctx context.Context, orderID, userID int64) (Payment, error) 
 	return p, nil
 }
 
+// CountUnpaid counts the payments waiting to be paid (not paid, not expired).
+func (r *Repo) CountUnpaid(ctx context.Context) (int64, error) {
+	g, cancel := r.db.Ctx(ctx)
+	defer cancel()
+	var n int64
+	err := g.Raw(`SELECT count(*) FROM payments WHERE state = ?`, StateUnpaid).Scan(&n).Error
+	return n, err
+}
+
 // Audit counts one commodity's payments by state; OrderIDSum adds their order ids, so a
 // checker can tell the right orders from merely the right number of them. Live counts the
 // payments not expired (those of created orders) and LiveOrderIDSum adds their order ids.
@@ -204,7 +213,7 @@ func (r *Repo) Expire(ctx context.Context, olderThan time.Duration, limit int) (
 			}
 			msgIDs[i], payloads[i] = eventpb.ExpiredMsgID(p.Sid), b
 		}
-		return r.Add(tx, msgIDs, payloads)
+		return r.Add(tx, msgIDs, payloads, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expire payments: %w", err)

@@ -198,7 +198,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	c, err := h.statsCache.get(r.Context(), key, func(ctx context.Context) (reply cached, keep bool) {
 		rec := newRecorder()
 		rec.Header().Set("Cache-Control", "no-store")
-		// The answer is made outside this request's goroutine, beyond httpapi.Recover's reach.
+		// The answer is made outside this request's goroutine, beyond the reach of httpapi.Mux's recovery.
 		defer func() {
 			if v := recover(); v != nil {
 				slog.Error("admin stats panic", "panic", v)
@@ -247,8 +247,8 @@ func (h *Handler) makeStats(ctx context.Context) *statsAnswer {
 	var first atomic.Pointer[[]any]
 	var g errgroup.Group
 	g.SetLimit(auditLimit)
-	// task runs read in the group; its failure (or panic: it runs beyond httpapi.Recover's
-	// reach) leaves its figures null, and the first one is logged, with how many there were.
+	// task runs read in the group; its failure (or panic: it runs beyond the reach of httpapi.Mux's
+	// recovery) leaves its figures null, and the first one is logged, with how many there were.
 	task := func(what string, id int64, read func() error) {
 		g.Go(func() error {
 			err := errors.New("panic")

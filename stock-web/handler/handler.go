@@ -118,7 +118,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.cache.get(r.Context(), key, func(ctx context.Context) (reply cached, keep bool) {
 		rec := newRecorder()
-		// The fetch runs outside this request's goroutine, beyond httpapi.Recover's reach.
+		// The fetch runs outside this request's goroutine, beyond the reach of httpapi.Mux's recovery.
 		defer func() {
 			if v := recover(); v != nil {
 				slog.Error("get commodity panic", "id", id, "panic", v)

@@ -29,7 +29,7 @@ var leaks = []string{"goroutine ", ".go:", "runtime/", "runtime.", "panic", "\n\
 // CheckReply fails t unless w holds one JSON object of the form {"success":true,...} with
 // status 200 or 202, or {"success":false,"error":{"code":S,"detail":"...","reason":R}}
 // with status S from 400 to 599, other than 500, and R the name of an outcome.Reason; with the fakes of a test, a 500 only comes from a
-// panic that httpapi.Recover caught. It also fails on anything that looks like a stack
+// panic that httpapi.Mux caught. It also fails on anything that looks like a stack
 // trace. It returns the decoded reply.
 func CheckReply(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
 	t.Helper()

@@ -1,0 +1,5 @@
+-- The W3C traceparent of the press a payment event announces, sent in the NATS message's
+-- headers so that payment-srv's span joins the buyer's trace ('' when it was not traced).
+-- A constant default: the column is added without rewriting the table, and a binary from
+-- before (which does not name it) goes on writing rows.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text NOT NULL DEFAULT '';
