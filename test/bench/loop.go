@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -59,7 +60,25 @@ var (
 	reasonOK      = intern("ok")
 	reasonPending = intern("pending")
 	reasonError   = intern("error")
+	reasonSoldOut = intern("sold out")
 )
+
+// outcome sorts s into the progress line's kinds, as load.Reply.Outcome does a reply.
+func (s sample) outcome() load.Outcome {
+	switch {
+	case s.failed:
+		return load.OutcomeOther
+	case s.reason == reasonOK:
+		return load.OutcomeOK
+	case s.reason == reasonPending:
+		return load.OutcomePending
+	case s.reason == reasonSoldOut:
+		return load.OutcomeSoldOut
+	case s.status == http.StatusServiceUnavailable || s.status == http.StatusTooManyRequests:
+		return load.OutcomeBusy
+	}
+	return load.OutcomeOther
+}
 
 // worker is one connection's loop state: its connection and a memo of the error bodies
 // seen, since a crowd gets the same few refusals byte for byte.
@@ -69,6 +88,7 @@ type worker struct {
 	memo    map[string]uint16
 	samples []sample
 	lastErr error
+	tally   *load.Tally // the progress line's counts (nil: no line)
 }
 
 const memoMax = 64
@@ -154,8 +174,9 @@ type measured struct {
 // latency of every request that waited behind it (the coordinated-omission fix of wrk2 and
 // vegeta); a request that finds every connection busy waits for one. next returns the
 // request numbered seq; seq counts from 0 across all workers, so each request can have its
-// own user.
+// own user. On a terminal, a run with a label shows a live progress line under that label.
 type loop struct {
+	label   string
 	conns   int
 	newConn func() conn
 	orders  bool    // parse order ids out of successful replies (buys)
@@ -187,8 +208,13 @@ func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
 		}
 		return n, time.Now(), true
 	}
+	var tally *load.Tally
+	stopProgress := func() {}
+	if l.label != "" {
+		tally, stopProgress = load.ShowProgress(os.Stdout, l.label, l.total(), l.d)
+	}
 	for i := range workers {
-		w := &worker{conn: l.newConn(), memo: map[string]uint16{}, samples: make([]sample, 0, 1024)}
+		w := &worker{conn: l.newConn(), memo: map[string]uint16{}, samples: make([]sample, 0, 1024), tally: tally}
 		workers[i] = w
 		wg.Go(func() {
 			defer w.conn.close()
@@ -201,7 +227,12 @@ func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
 					return
 				}
 				req := next(n)
+				w.tally.Sent()
 				w.do(&req, n, l.orders, at)
+				if w.tally != nil {
+					s := w.samples[len(w.samples)-1]
+					w.tally.Answered(s.outcome(), s.latency)
+				}
 			}
 		})
 	}
@@ -213,6 +244,7 @@ func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
 	}
 	wg.Wait()
 	r := measured{elapsed: time.Since(t0)}
+	stopProgress()
 	if l.rate > 0 {
 		r.offered = l.rate
 	}
@@ -229,6 +261,17 @@ func (l loop) run(ctx context.Context, next func(seq int64) request) measured {
 		}
 	}
 	return r
+}
+
+// total is how many requests the loop sends at most (0: not known).
+func (l loop) total() int64 {
+	switch {
+	case l.rate > 0 && l.d > 0 && l.n > 0:
+		return min(l.n, int64(l.d.Seconds()*l.rate)+1)
+	case l.rate > 0 && l.d > 0:
+		return int64(l.d.Seconds()*l.rate) + 1
+	}
+	return l.n
 }
 
 // pace puts the numbers of the open loop's requests on due as they fall due (checking the

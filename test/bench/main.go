@@ -14,6 +14,8 @@
 //	crowd      100,000 distinct buyers, 10,000 units, 1,024 connections, every one with an
 //	           Idempotency-Key, 10% pressing twice
 //	original   the 2019 original's test: 500 buyers, 10 units, all at once
+//	observe    the burst with the routes' request counting off and on (three of each,
+//	           restarting the suite), and with tracing on: what the metrics cost
 //	two        last, as it restarts the suite: two instances of everything behind HAProxy,
 //	           sold-out buys direct, through the balancer to one and to two edge
 //	           instances, and sustained buys (see two.go)
@@ -66,7 +68,7 @@ func main() {
 type baseline struct{ rate, capacity float64 }
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "buckets", "crowd", "original", "two"}
+var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "buckets", "crowd", "original", "observe", "two"}
 
 // opts are the command's flags.
 type opts struct {
@@ -105,6 +107,8 @@ type bench struct {
 	hello   baseline
 	rows    []row
 	rss     string // the one-instance suite's peak memory, read before two restarts it
+	// scenario is the one running, whose name labels its loops' progress lines.
+	scenario string
 }
 
 func run() error {
@@ -260,7 +264,7 @@ func (b *bench) runScenarios(ctx context.Context) {
 	}{
 		{"hello", one(b.helloBaseline)}, {"burst", one(b.burst)}, {"soldout", one(b.soldOut)}, {"readstorm", one(b.readStorm)},
 		{"sustained", one(b.sustained)}, {"buckets", b.buckets}, {"crowd", one(b.crowd)}, {"original", one(b.original)},
-		{"two", b.two},
+		{"observe", b.observe}, {"two", b.two},
 	}
 	for i, s := range steps {
 		if !b.scenarios[s.name] {
@@ -271,6 +275,7 @@ func (b *bench) runScenarios(ctx context.Context) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", s.name)
+		b.scenario = s.name
 		if s.name == "two" {
 			b.rss = rssLine(b.runDir)
 		}
@@ -333,12 +338,12 @@ func newRow(name string, r measured) row {
 
 // closed is the closed loop of the timed scenarios.
 func (b *bench) closed(orders bool) loop {
-	return loop{conns: b.conns, newConn: b.newConn, orders: orders, d: b.duration}
+	return loop{label: b.scenario, conns: b.conns, newConn: b.newConn, orders: orders, d: b.duration}
 }
 
 // open is an open loop at rate for d.
 func (b *bench) open(rate float64, d time.Duration) loop {
-	return loop{conns: b.openConns, newConn: b.newConn, orders: true, rate: rate, d: d}
+	return loop{label: fmt.Sprintf("%s at %.0f/s", b.scenario, rate), conns: b.openConns, newConn: b.newConn, orders: true, rate: rate, d: d}
 }
 
 // newConn returns a connection of the client chosen by -client.

@@ -94,7 +94,7 @@ func (b *bench) presses(ctx context.Context, name string, cfg load.Config, conns
 		keys[seq] = "press-" + strconv.Itoa(j.buyer) + "-" + strconv.Itoa(j.n)
 	}
 	key := func(seq int64) string { return keys[seq] }
-	l := loop{conns: conns, newConn: b.newConn, orders: true, n: int64(len(jobs))}
+	l := loop{label: name, conns: conns, newConn: b.newConn, orders: true, n: int64(len(jobs))}
 	m := l.run(ctx, func(seq int64) request {
 		r := tmpl
 		j := jobs[seq]

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +43,9 @@ type Config struct {
 	Settle time.Duration
 	// Buckets, if set, is how many rows the created commodity's count is split over.
 	Buckets int
+	// Progress, if a terminal, is where Burst draws its live progress line (ShowProgress)
+	// while the buyers press; nil or not a terminal: none.
+	Progress *os.File
 }
 
 // Reply is one buy request's outcome.
@@ -50,7 +54,8 @@ type Reply struct {
 	Status  int
 	Reason  string // "ok", "pending", or the error detail ("sold out", ...)
 	OrderID int64
-	Key     string // the Idempotency-Key sent
+	Key     string    // the Idempotency-Key sent
+	Sent    time.Time // when the request was sent (zero if not known)
 	Latency time.Duration
 	Err     error
 }
@@ -59,6 +64,7 @@ type Reply struct {
 type Result struct {
 	Commodity int64
 	Replies   []Reply
+	Start     time.Time // when the buyers were released (zero if not known)
 	Elapsed   time.Duration
 }
 
@@ -195,7 +201,7 @@ func Buy(ctx context.Context, c *http.Client, cfg Config, token string, user, co
 	body := fmt.Appendf(nil, `{"id":%d}`, commodity)
 	start := time.Now()
 	code, r, err := call(ctx, c, "POST", cfg.OrderURL+"/order/sell", token, h, body)
-	rep := Reply{User: user, Status: code, Key: key, Latency: time.Since(start), Err: err}
+	rep := Reply{User: user, Status: code, Key: key, Sent: start, Latency: time.Since(start), Err: err}
 	switch {
 	case err != nil:
 		rep.Reason = "error"
@@ -258,9 +264,13 @@ func Burst(ctx context.Context, c *http.Client, cfg Config) (Result, error) {
 	res.Replies = make([]Reply, len(jobs))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
+	var tally *Tally // set before the release, which every press waits for
 	run := func(j int) {
 		b := jobs[j].buyer
-		res.Replies[j] = Buy(ctx, c, cfg, toks[b], cfg.UserBase+int64(b)+1, res.Commodity, jobs[j].key)
+		tally.Sent()
+		rep := Buy(ctx, c, cfg, toks[b], cfg.UserBase+int64(b)+1, res.Commodity, jobs[j].key)
+		tally.Answered(rep.Outcome(), rep.Latency)
+		res.Replies[j] = rep
 	}
 	if cfg.Conns <= 0 {
 		for j := range jobs {
@@ -284,10 +294,12 @@ func Burst(ctx context.Context, c *http.Client, cfg Config) (Result, error) {
 			}()
 		}
 	}
-	t0 := time.Now()
+	tally, stopProgress := ShowProgress(cfg.Progress, "", int64(len(jobs)), 0)
+	res.Start = time.Now()
 	close(start)
 	wg.Wait()
-	res.Elapsed = time.Since(t0)
+	res.Elapsed = time.Since(res.Start)
+	stopProgress()
 	return res, nil
 }
 

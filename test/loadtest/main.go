@@ -5,6 +5,10 @@
 //
 //	go run ./test/loadtest                       # the original test: 500 buyers, 10 units
 //	go run ./test/loadtest -buyers 5000 -units 1000 -twice 100
+//	go run ./test/loadtest -buyers 3000 -units 200 -report out.html
+//
+// On a terminal it shows a live line while the buyers press (sent, answered by outcome,
+// rate and p99 so far); -report writes the burst's charts to one self-contained HTML page.
 package main
 
 import (
@@ -37,7 +41,9 @@ func run() error {
 		AdminKey:   cfg.AdminKey,
 		AuthSecret: cfg.AuthSecret,
 		NATSURL:    cfg.NATSURL,
+		Progress:   os.Stdout,
 	}
+	var report string
 	flag.IntVar(&c.Buyers, "buyers", 500, "distinct buyers released at once")
 	flag.Int64Var(&c.Units, "units", 10, "units of the commodity to create")
 	flag.Int64Var(&c.Commodity, "commodity", 0, "sell this existing commodity instead of creating one")
@@ -49,6 +55,7 @@ func run() error {
 	flag.StringVar(&c.OrderURL, "order", c.OrderURL, "order-web base URL")
 	flag.StringVar(&c.PaymentURL, "payment", c.PaymentURL, "payment-web base URL")
 	flag.StringVar(&c.NATSURL, "nats", c.NATSURL, "NATS registry address, for the services' Audit RPCs")
+	flag.StringVar(&report, "report", "", "write the burst's report (figures and charts) to this HTML file")
 	flag.Parse()
 	if c.Buyers <= 0 || c.Units <= 0 && c.Commodity == 0 {
 		return fmt.Errorf("-buyers and -units must be positive")
@@ -61,6 +68,13 @@ func run() error {
 		return err
 	}
 	fmt.Print(res.Summary())
+	if report != "" {
+		// Before the check, which replaces the answers it resends with their final ones.
+		if err := writeReport(report, c, res); err != nil {
+			return err
+		}
+		fmt.Println("  report:", report)
+	}
 	au, violations, err := load.Check(ctx, client, c, load.NewAuditor(c.NATSURL), res)
 	if err != nil {
 		return err
@@ -74,4 +88,17 @@ func run() error {
 	}
 	fmt.Println("  invariants: OK")
 	return nil
+}
+
+// writeReport writes res's report to file.
+func writeReport(file string, c load.Config, res load.Result) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := load.WriteReport(f, c, res); err != nil {
+		f.Close()
+		return fmt.Errorf("write report %s: %w", file, err)
+	}
+	return f.Close()
 }
