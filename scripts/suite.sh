@@ -11,7 +11,7 @@
 # the public ports (scripts/lb.sh, deploy/haproxy/) and web instance i listens on the
 # public port + 10000 + 100*(i-1) (18087, 18187, ...); the srv instances find each other
 # through the registry whatever their number. srv instance i serves its health endpoints on
-# 17011+10*k+i-1 (k: 0 stock, 1 order, 2 payment).
+# 17011+100*k+i-1 (k: 0 stock, 1 order, 2 payment).
 #
 # Logs go to run/logs/UNIT.log, pid files to run/UNIT.pid, where UNIT is the service name,
 # with -i after it when there are several (order-srv-2). Every SECBUY_* variable in the
