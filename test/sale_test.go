@@ -19,10 +19,10 @@ var userBase atomic.Int64
 
 // newSale starts the whole suite and returns a load config aimed at it. Recovery runs
 // every second in tests so a crashed order-srv's pending orders are finished quickly.
-func newSale(t *testing.T, buyers int, units int64) (*suite.Suite, load.Config) {
+func newSale(t *testing.T, buyers int, units int64, extraEnv ...string) (*suite.Suite, load.Config) {
 	t.Helper()
-	s := suite.New(t, []string{"SECBUY_RECOVER_AFTER=5s", "SECBUY_RECOVER_EVERY=1s",
-		fmt.Sprintf("SECBUY_RATE_KEY_PREFIX=secbuy-test:%d:%s:", os.Getpid(), t.Name())})
+	s := suite.New(t, append([]string{"SECBUY_RECOVER_AFTER=5s", "SECBUY_RECOVER_EVERY=1s",
+		fmt.Sprintf("SECBUY_RATE_KEY_PREFIX=secbuy-test:%d:%s:", os.Getpid(), t.Name())}, extraEnv...))
 	cfg := load.Config{
 		StockURL: s.URL("stock-web"), OrderURL: s.URL("order-web"), PaymentURL: s.URL("payment-web"),
 		AdminKey: suite.AdminKey, AuthSecret: suite.AuthSecret, NATSURL: s.NATSURL,

@@ -81,9 +81,15 @@ func webAddrVar(svc string) string {
 	return "SECBUY_" + strings.ToUpper(strings.TrimSuffix(svc, "-web")) + "_WEB_ADDR"
 }
 
-// InstanceURL is the base URL of a scaled suite's unit: a web instance's own address, or
-// where a srv instance serves /health/ready and /metrics.
-func (s *Suite) InstanceURL(unit string) string { return "http://" + s.inst[unit] }
+// InstanceURL is the base URL of a unit's own: a web instance's address, or where a srv
+// instance serves /health/ready and /metrics; in a suite that is not scaled, a web
+// service's URL.
+func (s *Suite) InstanceURL(unit string) string {
+	if addr, ok := s.inst[unit]; ok {
+		return "http://" + addr
+	}
+	return s.URL(unit)
+}
 
 // Ready reports whether unit answers 200 on /health/ready.
 func (s *Suite) Ready(unit string) bool {

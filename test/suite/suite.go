@@ -137,6 +137,11 @@ func NewOn(t testing.TB, dbURL string, extraEnv []string, services ...string) *S
 		s.DBURL = dbtest.NewURL(t)
 	}
 	s.Env = s.env(extraEnv, s.webEnv()...)
+	for _, name := range services {
+		if _, web := s.web[name]; !web {
+			s.inst[name] = freeAddr(t) // its /health/ready and /metrics: InstanceURL(name)
+		}
+	}
 	t.Cleanup(s.stopAll)
 	for _, name := range services {
 		s.Start(name)
