@@ -258,10 +258,13 @@ func TestPages(t *testing.T) {
 	}
 	screenshot(t, bb, "buyer-soldout")
 
-	// The shop's list: sold 1, orders 1, paid 1.
+	// The shop's list: sold 1, orders 1 (none pending), paid 1 (none unpaid).
 	row := fmt.Sprintf(`document.querySelector('tr[data-id="%d"]')`, id)
-	until(t, admin, "sold 1 and paid 1 on the admin list",
-		row+` !== null && `+row+`.querySelector(".sold").textContent === "1" && `+row+`.querySelector(".paid").textContent === "1" && `+row+`.querySelector(".orders").textContent === "1"`, 10*time.Second)
+	cell := func(class, want string) string {
+		return ` && ` + row + `.querySelector(".` + class + `").textContent === "` + want + `"`
+	}
+	until(t, admin, "sold 1, orders 1 and paid 1 on the admin list",
+		row+` !== null`+cell("sold", "1")+cell("orders", "1")+cell("pending", "0")+cell("paid", "1")+cell("unpaid", "0"), 10*time.Second)
 	screenshot(t, admin, "admin")
 
 	// A phone-width screen: nothing wider than the screen.

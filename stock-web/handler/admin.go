@@ -157,9 +157,10 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 }
 
 // StatsCommodity is one commodity as the shop watches it (times in unix seconds, 0 =
-// open). Sold and Left are stock-srv's; Orders (created ones, live or since cancelled),
-// Paid and Expired come from order-srv and payment-srv, and TurnedPerSec is the presses
-// order-web turned away in the last whole second. A figure that could not be read is null.
+// open). Sold and Left are stock-srv's; Orders (created ones, live or since cancelled) and
+// Pending (orders whose unit's answer is not recorded yet) come from order-srv, Paid,
+// Unpaid and Expired from payment-srv, and TurnedPerSec is the presses order-web turned
+// away in the last whole second. A figure that could not be read is null.
 type StatsCommodity struct {
 	ID           int64  `json:"id"`
 	Name         string `json:"name"`
@@ -169,7 +170,9 @@ type StatsCommodity struct {
 	StartTime    int64  `json:"startTime"`
 	EndTime      int64  `json:"endTime"`
 	Orders       *int64 `json:"orders"`
+	Pending      *int64 `json:"pending"`
 	Paid         *int64 `json:"paid"`
+	Unpaid       *int64 `json:"unpaid"`
 	Expired      *int64 `json:"expired"`
 	TurnedPerSec *int64 `json:"turnedPerSec"`
 }
@@ -293,8 +296,8 @@ func (h *Handler) makeStats(ctx context.Context) *statsAnswer {
 				if err != nil {
 					return err
 				}
-				n := a.GetLive() + a.GetCancelled()
-				c.Orders = &n
+				n, pending := a.GetLive()+a.GetCancelled(), a.GetPending()
+				c.Orders, c.Pending = &n, &pending
 				return nil
 			})
 		}
@@ -307,8 +310,8 @@ func (h *Handler) makeStats(ctx context.Context) *statsAnswer {
 				if err != nil {
 					return err
 				}
-				paid, expired := a.GetPaid(), a.GetExpired()
-				c.Paid, c.Expired = &paid, &expired
+				paid, unpaid, expired := a.GetPaid(), a.GetUnpaid(), a.GetExpired()
+				c.Paid, c.Unpaid, c.Expired = &paid, &unpaid, &expired
 				return nil
 			})
 		}

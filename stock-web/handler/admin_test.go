@@ -385,7 +385,7 @@ func TestStats(t *testing.T) {
 	if req := s.lastReq.Load(); !req.Newest || req.Limit != 50 || req.Offset != 0 || req.Current {
 		t.Errorf("listed %v; want the newest 50", req)
 	}
-	keys := []string{"id", "name", "count", "sold", "left", "startTime", "endTime", "orders", "paid", "expired", "turnedPerSec"}
+	keys := []string{"id", "name", "count", "sold", "left", "startTime", "endTime", "orders", "pending", "paid", "unpaid", "expired", "turnedPerSec"}
 	for _, c := range rep.Commodities {
 		if len(c) != len(keys) {
 			t.Errorf("commodity %v; want exactly the keys %v", c, keys)
@@ -393,18 +393,19 @@ func TestStats(t *testing.T) {
 	}
 	// -1 stands for null.
 	want := []struct {
-		name                                                                      string
-		id, count, sold, left, start, end, orders, paid, expired, turnedPerSecond float64
+		name                                                                                       string
+		id, count, sold, left, start, end, orders, pending, paid, unpaid, expired, turnedPerSecond float64
 	}{
-		{"新品", 3, 10, 7, 2, 1000, 2000, 33, 15, 3, 4},
-		{"b", 2, 5, 5, 0, 0, 0, -1, 10, 2, 1},  // order-srv failed for 2: its orders are null
-		{"c", 1, 1, 0, 1, 0, 0, 11, -1, -1, 0}, // payment-srv refused for 1: paid and expired null
+		{"新品", 3, 10, 7, 2, 1000, 2000, 33, 99, 15, 99, 3, 4},
+		{"b", 2, 5, 5, 0, 0, 0, -1, -1, 10, 99, 2, 1},  // order-srv failed for 2: its orders are null
+		{"c", 1, 1, 0, 1, 0, 0, 11, 99, -1, -1, -1, 0}, // payment-srv refused for 1: its payments' figures null
 	}
 	for i, w := range want {
 		c := rep.Commodities[i]
 		got := []float64{num(t, c, "id"), num(t, c, "count"), num(t, c, "sold"), num(t, c, "left"), num(t, c, "startTime"),
-			num(t, c, "endTime"), num(t, c, "orders"), num(t, c, "paid"), num(t, c, "expired"), num(t, c, "turnedPerSec")}
-		exp := []float64{w.id, w.count, w.sold, w.left, w.start, w.end, w.orders, w.paid, w.expired, w.turnedPerSecond}
+			num(t, c, "endTime"), num(t, c, "orders"), num(t, c, "pending"), num(t, c, "paid"), num(t, c, "unpaid"),
+			num(t, c, "expired"), num(t, c, "turnedPerSec")}
+		exp := []float64{w.id, w.count, w.sold, w.left, w.start, w.end, w.orders, w.pending, w.paid, w.unpaid, w.expired, w.turnedPerSecond}
 		if fmt.Sprint(got) != fmt.Sprint(exp) || c["name"] != w.name {
 			t.Errorf("commodity %d: %v %v; want %q %v", i, c["name"], got, w.name, exp)
 		}

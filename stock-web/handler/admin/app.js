@@ -13,7 +13,7 @@
       badTime: 'Not a valid date and time.',
       listTitle: 'Commodities (newest 50, live)', empty: 'No commodities yet.',
       colId: '#', colName: 'Name', colState: 'State', colCount: 'Count', colSold: 'Sold', colLeft: 'Left',
-      colOrders: 'Orders', colPaid: 'Paid', colExpired: 'Expired', colTurned: 'Turned away/s',
+      colOrders: 'Orders', colPending: 'Pending', colPaid: 'Paid', colUnpaid: 'Unpaid', colExpired: 'Expired', colTurned: 'Turned away/s',
       colStart: 'Starts', colEnd: 'Ends', open: 'open', updated: 'Updated ',
       stOn: 'on sale', stSoon: 'not started', stEnded: 'ended', stSoldOut: 'sold out',
       offline: 'Cannot reach the server; retrying…', failed: 'Request failed: ',
@@ -28,7 +28,7 @@
       badTime: '日期时间无效。',
       listTitle: '商品（最新 50 个，实时）', empty: '还没有商品。',
       colId: '#', colName: '名称', colState: '状态', colCount: '总数', colSold: '已售', colLeft: '剩余',
-      colOrders: '订单', colPaid: '已支付', colExpired: '已超时', colTurned: '每秒拒绝',
+      colOrders: '订单', colPending: '处理中', colPaid: '已支付', colUnpaid: '待支付', colExpired: '已超时', colTurned: '每秒拒绝',
       colStart: '开售', colEnd: '结束', open: '不限', updated: '更新于 ',
       stOn: '销售中', stSoon: '未开始', stEnded: '已结束', stSoldOut: '已售罄',
       offline: '无法连接服务器，正在重试…', failed: '请求失败：',
@@ -140,7 +140,7 @@
     return t('stOn');
   }
 
-  const CELLS = ['id', 'name', 'state', 'count', 'sold', 'left', 'orders', 'paid', 'expired', 'turned', 'start', 'end'];
+  const CELLS = ['id', 'name', 'state', 'count', 'sold', 'left', 'orders', 'pending', 'paid', 'unpaid', 'expired', 'turned', 'start', 'end'];
   function render(data) {
     const tbody = $('rows');
     const nowS = Math.floor((data.serverMs || Date.now()) / 1000);
@@ -161,7 +161,7 @@
         }
       }
       const v = { id, name: c.name, state: state(c, nowS), count: num(c.count), sold: num(c.sold), left: num(c.left),
-        orders: num(c.orders), paid: num(c.paid), expired: num(c.expired), turned: num(c.turnedPerSec),
+        orders: num(c.orders), pending: num(c.pending), paid: num(c.paid), unpaid: num(c.unpaid), expired: num(c.expired), turned: num(c.turnedPerSec),
         start: when(c.startTime), end: when(c.endTime) };
       for (const td of tr.children) {
         const s = v[td.className];
