@@ -33,6 +33,8 @@ CFG=$DIR/haproxy.cfg
 		echo
 		echo "frontend $name"
 		echo "    bind $public"
+		echo "    # /metrics is for Prometheus, which scrapes each instance, not the public address."
+		echo "    http-request deny status 404 content-type 'application/json; charset=utf-8' file $ROOT/deploy/haproxy/errors/notfound.json if { path,url_dec /metrics }"
 		echo "    default_backend $name"
 		echo "backend $name"
 		IFS=',' read -r -a list <<<"$addrs"
