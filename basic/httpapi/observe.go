@@ -19,12 +19,16 @@ import (
 var Observed = true
 
 // serve returns h as a route's handler: a panic in h becomes a JSON 500 without a stack
-// trace (and one log line), and, when Observed, each answer is counted under route by its
-// status and reason (see note).
+// trace (and one log line), or, if the answer had begun, an aborted one; and, when
+// Observed, each answer is counted under route by its status and reason (see note).
 func serve(route string, h http.HandlerFunc) http.HandlerFunc {
 	if !Observed {
 		return func(w http.ResponseWriter, r *http.Request) {
-			defer recoverPanic(w, r)
+			defer func() {
+				if v := recover(); v != nil && !answerPanic(w, r, v, false) {
+					panic(http.ErrAbortHandler)
+				}
+			}()
 			h(w, r)
 		}
 	}
@@ -34,26 +38,37 @@ func serve(route string, h http.HandlerFunc) http.HandlerFunc {
 		rec := recorders.Get().(*recorder)
 		*rec = recorder{ResponseWriter: w}
 		defer func() {
-			recoverPanic(rec, r)
+			// recover must be called by the deferred function itself.
+			answered := true
+			if v := recover(); v != nil {
+				answered = answerPanic(rec, r, v, rec.code != 0)
+			}
 			m.duration.Observe(time.Since(start).Seconds())
 			m.count(rec.code, rec.reason, rec.noted)
 			rec.ResponseWriter = nil
 			recorders.Put(rec)
+			if !answered {
+				panic(http.ErrAbortHandler)
+			}
 		}()
 		h(rec, r)
 	}
 }
 
-func recoverPanic(w http.ResponseWriter, r *http.Request) {
-	v := recover()
-	if v == nil {
-		return
-	}
+// answerPanic answers the request whose handler panicked with v: a JSON 500, and one log
+// line. It returns false if it could not, because v is http.ErrAbortHandler (the handler
+// asked to abort) or the answer had begun (written): the caller aborts the response.
+func answerPanic(w http.ResponseWriter, r *http.Request, v any, written bool) bool {
 	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-		panic(v)
+		return false
 	}
-	slog.Error("handler panic", "path", r.URL.Path, "panic", v)
+	slog.ErrorContext(r.Context(), "handler panic", "path", r.URL.Path, "panic", v)
+	if written {
+		note(w, outcome.Reason_INTERNAL)
+		return false
+	}
 	Fail(w, r, outcome.Refuse(outcome.Reason_INTERNAL))
+	return true
 }
 
 // note records, on a counted request's writer, the reason of the refusal it is answered

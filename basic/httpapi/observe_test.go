@@ -215,7 +215,8 @@ func TestServeAbortHandlerPassesThrough(t *testing.T) {
 	}))
 	w := httptest.NewRecorder()
 	defer func() {
-		if v := recover(); v != http.ErrAbortHandler { //nolint:errorlint // the very value
+		v := recover()
+		if err, _ := v.(error); !errors.Is(err, http.ErrAbortHandler) {
 			t.Errorf("recovered %v, want http.ErrAbortHandler", v)
 		}
 		if w.Body.Len() != 0 {
