@@ -319,6 +319,7 @@ func answer(out *pb.Response, o repo.Order) {
 
 // GetOrder returns the user's own order.
 func (h *Order) GetOrder(ctx context.Context, in *pb.GetRequest, out *pb.Response) error {
+	ctx = logs.With(ctx, "order", in.Id)
 	var o repo.Order
 	var err error
 	switch {

@@ -8,6 +8,7 @@ import (
 
 	merrors "go-micro.dev/v6/errors"
 
+	"secbuy/basic/logs"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
 	"secbuy/proto/outcome"
@@ -55,6 +56,7 @@ func (h *Payment) GetPayment(ctx context.Context, in *pb.PayRequest, out *pb.Res
 // into out.
 func (h *Payment) answer(ctx context.Context, in *pb.PayRequest, out *pb.Response,
 	do func(ctx context.Context, orderID, userID int64) (repo.Payment, error)) error {
+	ctx = logs.With(ctx, "order", in.Id)
 	err := checkPayRequest(in)
 	var p repo.Payment
 	if err == nil {
