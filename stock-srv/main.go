@@ -56,9 +56,9 @@ func unitsLeft(store *repo.Repo) *metrics.Probe {
 		now := time.Now()
 		for _, c := range cs {
 			if c.StartTime == nil || !c.StartTime.After(now) {
-				emit(0, float64(c.Count-c.Sale), strconv.FormatInt(c.ID, 10))
+				emit(0, float64(c.Left(now)), strconv.FormatInt(c.ID, 10))
 			}
 		}
 		return nil
-	}, metrics.Gauge{Name: "secbuy_stock_left", Help: "Units left of each commodity on sale now.", Labels: []string{"commodity"}})
+	}, metrics.Gauge{Name: "secbuy_stock_left", Help: "Units left to buy of each commodity on sale now (not counting those given back less than a second ago).", Labels: []string{"commodity"}})
 }

@@ -46,9 +46,10 @@ func TestObservability(t *testing.T) {
 		t.Fatal(err)
 	}
 	winner, loser := cfg.UserBase+1, cfg.UserBase+2
-	traceID := randomHex(16)
-	// The buy joins the trace the client started (W3C traceparent), so the test knows it.
-	code := press(t, c, s, winner, id, "00-"+traceID+"-"+randomHex(8)+"-01")
+	clientTrace := randomHex(16)
+	// The buy names the client's trace (W3C traceparent): order-web, a public edge, starts a
+	// trace of its own that links to it, by which the test finds the buy's trace.
+	code := press(t, c, s, winner, id, "00-"+clientTrace+"-"+randomHex(8)+"-01")
 	if code != http.StatusOK {
 		t.Fatalf("buy: %d", code)
 	}
@@ -112,7 +113,21 @@ func TestObservability(t *testing.T) {
 	// The buy's trace: spans from the four services under the client's trace id, batch
 	// spans linking to it, a Postgres statement of stock-srv's, and payment-srv's work.
 	var trace []span
+	var traceID string
 	err = suite.Eventually(20*time.Second, func() error {
+		if traceID == "" {
+			edge := slices.IndexFunc(spansOf(t, spans, ""), func(sp span) bool {
+				return sp.service() == "order-web" && slices.ContainsFunc(sp.Links, func(l link) bool { return l.SpanContext.TraceID == clientTrace })
+			})
+			if edge < 0 {
+				return fmt.Errorf("no order-web span links to the client's trace %s", clientTrace)
+			}
+			if id := spansOf(t, spans, "")[edge].SpanContext.TraceID; id == clientTrace {
+				t.Fatalf("order-web took the client's trace %s as its own", clientTrace)
+			} else {
+				traceID = id
+			}
+		}
 		trace = spansOf(t, spans, traceID)
 		services := map[string]bool{}
 		for _, sp := range trace {
@@ -146,6 +161,7 @@ func TestObservability(t *testing.T) {
 			t.Errorf("%s: no link to the buyer's trace", batch.name)
 		}
 	}
+	has("order-web", "POST /order/sell") // the route's pattern
 	has("stock-srv", "go.micro.secbuy.srv.stock.grpc.StockService.SellBatch")
 	has("order-srv", "publish payment.payevent")
 	if !slices.ContainsFunc(trace, func(sp span) bool { return sp.service() == "stock-srv" && sp.attr("db.system") != "" }) {
@@ -298,7 +314,8 @@ func (sp span) attr(key string) string {
 	return ""
 }
 
-// spansOf reads the spans of trace traceID from file (one JSON span per line).
+// spansOf reads the spans of trace traceID ("": every span) from file (one JSON span per
+// line).
 func spansOf(t *testing.T, file, traceID string) []span {
 	t.Helper()
 	b, err := os.ReadFile(file)
@@ -315,7 +332,7 @@ func spansOf(t *testing.T, file, traceID string) []span {
 			}
 			return out
 		}
-		if sp.SpanContext.TraceID == traceID {
+		if traceID == "" || sp.SpanContext.TraceID == traceID {
 			out = append(out, sp)
 		}
 	}

@@ -159,13 +159,9 @@ func (c *Consumer[E]) Handle(msgs []jetstream.Msg) {
 	if len(evs) == 0 {
 		return
 	}
-	traceparents := make([]string, len(valid))
-	for i, msg := range valid {
-		if h := msg.Headers(); h != nil {
-			traceparents[i] = h.Get("traceparent")
-		}
-	}
-	ctx, span := tracing.StartBatch(context.Background(), "consume "+c.Subject, traceparents)
+	ctx, span := tracing.StartBatch(context.Background(), "consume "+c.Subject, len(valid), func(i int) string {
+		return valid[i].Headers().Get(tracing.Header) // nil headers: ""
+	})
 	defer span.End()
 	errs := c.Apply(ctx, evs)
 	if errs != nil && len(errs) != len(evs) {

@@ -18,23 +18,19 @@ import (
 // metrics.Duration); SECBUY_METRICS=false turns it off, to measure what counting costs.
 var Observed = true
 
-// serve returns h as a route's handler: a panic in h becomes a JSON 500 without a stack
-// trace (and one log line), or, if the answer had begun, an aborted one; and, when
-// Observed, each answer is counted under route by its status and reason (see note).
+// serve returns h as the handler of route: a panic in h becomes a JSON 500 without a stack trace (and one log line), or, if the
+// answer had begun, an aborted one; and, when Observed, each answer is counted under route
+// by its status and reason (see note).
 func serve(route string, h http.HandlerFunc) http.HandlerFunc {
-	if !Observed {
-		return func(w http.ResponseWriter, r *http.Request) {
-			defer func() {
-				if v := recover(); v != nil && !answerPanic(w, r, v, false) {
-					panic(http.ErrAbortHandler)
-				}
-			}()
-			h(w, r)
-		}
+	var m *routeMetrics
+	if Observed {
+		m = &routeMetrics{route: route, duration: metrics.Duration.WithLabelValues(route)}
 	}
-	m := &routeMetrics{route: route, duration: metrics.Duration.WithLabelValues(route)}
 	return func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		var start time.Time
+		if m != nil {
+			start = time.Now()
+		}
 		rec := recorders.Get().(*recorder)
 		*rec = recorder{ResponseWriter: w}
 		defer func() {
@@ -43,8 +39,10 @@ func serve(route string, h http.HandlerFunc) http.HandlerFunc {
 			if v := recover(); v != nil {
 				answered = answerPanic(rec, r, v, rec.code != 0)
 			}
-			m.duration.Observe(time.Since(start).Seconds())
-			m.count(rec.code, rec.reason, rec.noted)
+			if m != nil {
+				m.duration.Observe(time.Since(start).Seconds())
+				m.count(rec.code, rec.reason, rec.noted)
+			}
 			rec.ResponseWriter = nil
 			recorders.Put(rec)
 			if !answered {

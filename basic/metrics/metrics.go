@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,13 +87,22 @@ type Gauge struct {
 	Labels     []string
 }
 
-// Probe is a set of gauges read from a store at each scrape, by one read function that
-// emits the value of gauge i (with its label values). A read that fails or takes over
-// two seconds reports nothing that scrape (the figure is absent, not wrong).
+// Probe is a set of gauges read from a store when Prometheus scrapes, by one read function
+// that emits the value of gauge i (with its label values). A read that fails or takes over
+// two seconds reports nothing that scrape (the figure is absent, not wrong). A reading is
+// kept for a second: scrapes that come faster (several Prometheus, or anyone who can reach
+// /metrics) do not query the store more often.
 type Probe struct {
 	descs []*prometheus.Desc
 	read  func(ctx context.Context, emit func(i int, v float64, labels ...string)) error
+
+	mu   sync.Mutex // held while reading: concurrent scrapes wait for one reading
+	at   time.Time
+	last []prometheus.Metric
 }
+
+// probeFresh is how long a reading is reported again.
+const probeFresh = time.Second
 
 // NewProbe returns the probe of gauges, read by read.
 func NewProbe(read func(ctx context.Context, emit func(i int, v float64, labels ...string)) error, gauges ...Gauge) *Probe {
@@ -112,6 +122,17 @@ func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.at) >= probeFresh {
+		p.last, p.at = p.readNow(), time.Now()
+	}
+	for _, m := range p.last {
+		ch <- m
+	}
+}
+
+func (p *Probe) readNow() []prometheus.Metric {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var out []prometheus.Metric
@@ -120,11 +141,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	})
 	if err != nil {
 		slog.Debug("metrics probe", "metric", p.descs[0].String(), "err", err)
-		return
+		return nil
 	}
-	for _, m := range out {
-		ch <- m
-	}
+	return out
 }
 
 // Figure returns a probe of one gauge without labels, read by read.

@@ -57,12 +57,15 @@ func NewTable(d *db.DB, name string, lock int64) *Table {
 func (t *Table) backlog(ctx context.Context) (n int64, lag float64, err error) {
 	g, cancel := t.db.Ctx(ctx)
 	defer cancel()
+	// Both from the partial index of unsent rows: the count, and the oldest (the first by
+	// id, the relay's order) fetched alone.
 	var row struct {
 		N   int64
 		Lag float64
 	}
-	err = g.Raw(`SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(create_time)), 0)::float8 AS lag
-		FROM ` + t.ident + ` WHERE sent_time IS NULL`).Scan(&row).Error
+	err = g.Raw(`SELECT (SELECT count(*) FROM ` + t.ident + ` WHERE sent_time IS NULL) AS n,
+		COALESCE((SELECT EXTRACT(EPOCH FROM now() - create_time) FROM ` + t.ident + `
+			WHERE sent_time IS NULL ORDER BY id LIMIT 1), 0)::float8 AS lag`).Scan(&row).Error
 	return row.N, row.Lag, err
 }
 
@@ -75,6 +78,9 @@ func (t *Table) Add(tx *gorm.DB, msgIDs, payloads, traceparents []string) error 
 	}
 	if traceparents == nil {
 		traceparents = make([]string, len(msgIDs))
+	}
+	if len(payloads) != len(msgIDs) || len(traceparents) != len(msgIDs) {
+		return fmt.Errorf("outbox %s: %d msg ids, %d payloads, %d traceparents", t.ident, len(msgIDs), len(payloads), len(traceparents))
 	}
 	return tx.Exec(`INSERT INTO `+t.ident+` (msg_id, payload, traceparent)
 		SELECT m, p::jsonb, tp FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS t(m, p, tp, n) ORDER BY n

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"secbuy/basic/tracing"
 )
@@ -124,23 +125,23 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 func (r *Relay) publish(evs []Event) ([]int64, error) {
 	var errs []error
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	// Each traced event's publish is a span of its change's trace, from the send to the
+	// ack; its consumer's span is its child (through the message's header).
+	spans := make([]trace.Span, 0, len(evs))
 	for _, ev := range evs {
 		msg := &nats.Msg{Subject: r.subject, Data: ev.Payload}
-		if ev.Traceparent != "" {
-			// The publish is a span of the change's trace; its consumer's span is its child.
-			ctx, span := tracing.Start(context.Background(), "publish "+r.subject, ev.Traceparent)
-			if tp := tracing.Traceparent(ctx); tp != "" {
-				msg.Header = nats.Header{"traceparent": []string{tp}}
-			}
-			span.End()
+		ctx, span := tracing.Start(context.Background(), "publish "+r.subject, ev.Traceparent)
+		if tp := tracing.Traceparent(ctx); tp != "" {
+			msg.Header = nats.Header{tracing.Header: []string{tp}}
 		}
 		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.MsgID))
 		if err != nil {
+			tracing.End(span, err)
 			// Later events would overtake this one; leave them for the next step.
 			errs = append(errs, fmt.Errorf("publish %s: %w", ev.MsgID, err))
 			break
 		}
-		futures = append(futures, f)
+		futures, spans = append(futures, f), append(spans, span)
 	}
 	timeout := time.NewTimer(AckTimeout)
 	defer timeout.Stop()
@@ -164,6 +165,7 @@ func (r *Relay) publish(evs []Event) ([]int64, error) {
 				err = errors.New("no ack in time")
 			}
 		}
+		tracing.End(spans[i], err)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("publish %s: %w", evs[i].MsgID, err))
 			continue

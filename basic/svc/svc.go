@@ -173,9 +173,18 @@ func Web(name, addr string, reg registry.Registry, h http.Handler, cfg config.Co
 	// take every instance out of the load balancer at once.
 	Report("nats", NATSCheck(cfg.NATSURL))
 	if tracing.Enabled() {
-		h = otelhttp.NewHandler(h, name, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-			return r.Method + " " + r.URL.Path
-		}))
+		// A public edge: each request is a trace of its own, linked to the one the client
+		// names (if any), whose sampling decision must not decide secbuy's. A span is named
+		// by its method and, once the mux has matched it, the route's pattern (otelhttp
+		// renames it then): "POST /order/sell", never a raw path.
+		public := func(*http.Request) bool { return true }
+		h = otelhttp.NewHandler(h, name, otelhttp.WithPublicEndpointFn(public),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+				if r.Pattern == "" {
+					return r.Method
+				}
+				return r.Method + " " + r.Pattern
+			}))
 	}
 	return func(ctx context.Context) error {
 		return runWeb(ctx, name, addr, reg, withHealth(h), cfg)

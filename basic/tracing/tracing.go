@@ -62,12 +62,25 @@ func Setup(ctx context.Context, service, file string) (stop func(context.Context
 	if err != nil {
 		return nil, fmt.Errorf("tracing resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, opts...), sdktrace.WithResource(res))
+	// A batch span links to each of its items: room for the biggest batch (order-srv's
+	// MaxBatch), where the SDK's default keeps 128.
+	limits := sdktrace.NewSpanLimits()
+	limits.LinkCountLimit = MaxLinks
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, opts...), sdktrace.WithResource(res),
+		sdktrace.WithRawSpanLimits(limits))
 	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	// The W3C trace context only: no baggage, which a buyer could send and every RPC
+	// would carry on.
+	otel.SetTextMapPropagator(propagation.TraceContext{})
 	enabled = true
 	return tp.Shutdown, nil
 }
+
+// MaxLinks is the most links a span keeps: one per item of the biggest batch.
+const MaxLinks = 1024
+
+// Header is the name of the W3C trace context in a message's headers (NATS).
+const Header = "traceparent"
 
 var none = noop.Span{}
 
@@ -78,7 +91,7 @@ func Traceparent(ctx context.Context) string {
 	}
 	c := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, c)
-	return c["traceparent"]
+	return c[Header]
 }
 
 // parse returns the span context of a traceparent (invalid if it is not one).
@@ -86,13 +99,15 @@ func parse(traceparent string) trace.SpanContext {
 	if traceparent == "" {
 		return trace.SpanContext{}
 	}
-	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{Header: traceparent})
 	return trace.SpanContextFromContext(ctx)
 }
 
-// Start starts span name under ctx's span, or, if ctx has none, under the span of
-// traceparent (a message's, a row's). It keeps go-micro's metadata in step, so the RPCs
-// made under it are its children.
+// Start starts span name as a child of ctx's span, or, if ctx has none, of the span of
+// traceparent (a message's, a row's). It goes through go-micro's StartSpanFromContext,
+// which takes the parent from go-micro's metadata when that names one (under an RPC
+// handler, the handler's span) and writes the new span there, so that the RPCs made under
+// it are its children. Start every span under an RPC with it, not with the plain otel API.
 func Start(ctx context.Context, name string, traceparent string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	if !enabled {
 		return ctx, none
@@ -105,23 +120,28 @@ func Start(ctx context.Context, name string, traceparent string, attrs ...attrib
 	return microotel.StartSpanFromContext(ctx, nil, name, trace.WithAttributes(attrs...))
 }
 
-// StartBatch starts span name for a batch of items carrying traceparents: under ctx's span,
-// or, if ctx has none, under the first item's; it links to every item's span, so each
-// buyer's trace reaches the batch that served it.
-func StartBatch(ctx context.Context, name string, traceparents []string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+// StartBatch starts span name for a batch of n items, item i carrying traceparent(i): a
+// child of ctx's span (as Start), or, if ctx has none, of the first sampled item's; it
+// links to every item's span, so each buyer's trace reaches the batch that served it.
+// traceparent is not called when tracing is off.
+func StartBatch(ctx context.Context, name string, n int, traceparent func(i int) string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	if !enabled {
 		return ctx, none
 	}
 	var links []trace.Link
-	for _, tp := range traceparents {
-		if sc := parse(tp); sc.IsValid() {
+	var parent trace.SpanContext
+	for i := range n {
+		if sc := parse(traceparent(i)); sc.IsValid() {
 			links = append(links, trace.Link{SpanContext: sc})
+			if !parent.IsSampled() {
+				parent = sc
+			}
 		}
 	}
-	if !trace.SpanContextFromContext(ctx).IsValid() && len(links) > 0 {
-		ctx = trace.ContextWithRemoteSpanContext(ctx, links[0].SpanContext)
+	if !trace.SpanContextFromContext(ctx).IsValid() && parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
 	}
-	attrs = append(attrs, attribute.Int("batch.size", len(traceparents)))
+	attrs = append(attrs, attribute.Int("batch.size", n))
 	return microotel.StartSpanFromContext(ctx, nil, name, trace.WithLinks(links...), trace.WithAttributes(attrs...))
 }
 

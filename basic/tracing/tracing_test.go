@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -184,6 +185,9 @@ func hasAttr(s sdktrace.ReadOnlySpan, want attribute.KeyValue) bool {
 	return false
 }
 
+// at is the traceparent of item i of items.
+func at(items []string) func(int) string { return func(i int) string { return items[i] } }
+
 func TestStartBatch(t *testing.T) {
 	items := []string{"", tpA, "garbage", tpB}
 	links := []trace.SpanContext{mustParse(t, tpA), mustParse(t, tpB)}
@@ -205,7 +209,7 @@ func TestStartBatch(t *testing.T) {
 
 	t.Run("under the first valid item", func(t *testing.T) {
 		sr := record(t)
-		ctx, span := StartBatch(context.Background(), "sell", items, attribute.String("commodity", "3"))
+		ctx, span := StartBatch(context.Background(), "sell", len(items), at(items), attribute.String("commodity", "3"))
 		checkMetadata(t, ctx, span)
 		End(span, nil)
 		s := ended(t, sr)
@@ -218,7 +222,7 @@ func TestStartBatch(t *testing.T) {
 	t.Run("under ctx's span", func(t *testing.T) {
 		sr := record(t)
 		ctx, outer := Start(context.Background(), "handler", "")
-		_, span := StartBatch(ctx, "sell", items)
+		_, span := StartBatch(ctx, "sell", len(items), at(items))
 		End(span, nil)
 		End(outer, nil)
 		spans := sr.Ended()
@@ -231,7 +235,7 @@ func TestStartBatch(t *testing.T) {
 	t.Run("under a span of another tracer", func(t *testing.T) {
 		sr := record(t)
 		ctx, outer := otel.Tracer("other").Start(context.Background(), "handler")
-		_, span := StartBatch(ctx, "sell", items)
+		_, span := StartBatch(ctx, "sell", len(items), at(items))
 		End(span, nil)
 		outer.End()
 		spans := sr.Ended()
@@ -240,9 +244,20 @@ func TestStartBatch(t *testing.T) {
 		}
 		checkParent(t, spans[0], outer.SpanContext())
 	})
+	t.Run("under the first sampled item", func(t *testing.T) {
+		sr := record(t)
+		unsampled := "00-11111111111111111111111111111111-2222222222222222-00"
+		_, span := StartBatch(context.Background(), "sell", 2, at([]string{unsampled, tpB}))
+		End(span, nil)
+		s := ended(t, sr)
+		checkParent(t, s, mustParse(t, tpB))
+		if len(s.Links()) != 2 {
+			t.Errorf("%d links, want 2 (the unsampled item's too)", len(s.Links()))
+		}
+	})
 	t.Run("no valid item", func(t *testing.T) {
 		sr := record(t)
-		_, span := StartBatch(context.Background(), "sell", []string{"", "garbage"})
+		_, span := StartBatch(context.Background(), "sell", 2, at([]string{"", "garbage"}))
 		End(span, nil)
 		s := ended(t, sr)
 		if s.Parent().IsValid() || len(s.Links()) != 0 {
@@ -303,7 +318,7 @@ func TestDisabled(t *testing.T) {
 	ctx := context.WithValue(context.Background(), key{}, 1)
 	for name, start := range map[string]func() (context.Context, trace.Span){
 		"Start":      func() (context.Context, trace.Span) { return Start(ctx, "x", tpA) },
-		"StartBatch": func() (context.Context, trace.Span) { return StartBatch(ctx, "x", []string{tpA, tpB}) },
+		"StartBatch": func() (context.Context, trace.Span) { return StartBatch(ctx, "x", 2, at([]string{tpA, tpB})) },
 	} {
 		got, span := start()
 		if got != ctx {
@@ -366,5 +381,45 @@ func TestSetup(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("span file has no %s: %s", want, b)
 		}
+	}
+}
+
+// A batch as big as order-srv's keeps a link to every item (the SDK's default keeps 128).
+func TestSetupKeepsEveryLink(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Cleanup(func() {
+		enabled = false
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
+	})
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "spans.json")
+	stop, err := Setup(ctx, "order-srv", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]string, MaxLinks)
+	for i := range items {
+		items[i] = fmt.Sprintf("00-%032x-%016x-01", i+1, i+1)
+	}
+	_, span := StartBatch(ctx, "sell", len(items), at(items))
+	End(span, nil)
+	if err := stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Links        []json.RawMessage
+		DroppedLinks int
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Links) != MaxLinks || got.DroppedLinks != 0 {
+		t.Errorf("%d links kept, %d dropped; want all %d", len(got.Links), got.DroppedLinks, MaxLinks)
 	}
 }

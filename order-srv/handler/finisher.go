@@ -75,16 +75,12 @@ func (f *finisher) close() {
 
 func (f *finisher) flush(items []finishItem) {
 	defer f.unrecorded.Add(-int64(len(items)))
-	traceparents := make([]string, len(items))
-	for i, it := range items {
-		traceparents[i] = it.traceparent
-	}
-	ctx, span := tracing.StartBatch(context.Background(), "order-srv record orders", traceparents)
+	ctx, span := tracing.StartBatch(context.Background(), "order-srv record orders", len(items), func(i int) string { return items[i].traceparent })
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if _, err := f.record(ctx, items); err != nil {
-		slog.Error("finish orders (they stay pending; recovery finishes them)", "orders", len(items), "err", err)
+		slog.ErrorContext(ctx, "finish orders (they stay pending; recovery finishes them)", "orders", len(items), "err", err)
 	}
 }
 

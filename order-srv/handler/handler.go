@@ -106,6 +106,13 @@ func (h *Order) CreateOrders(ctx context.Context, in *pb.CreateBatchRequest, out
 	if len(in.Items) > MaxBatch {
 		return merrors.BadRequest(pb.Name, "at most %d items per batch", MaxBatch)
 	}
+	if tp := tracing.Traceparent(ctx); tp != "" {
+		for _, it := range in.Items {
+			if it.Traceparent == "" { // a caller that does not trace each press (an older order-web)
+				it.Traceparent = tp
+			}
+		}
+	}
 	rsps, err := h.createBatch(ctx, in.Items)
 	if err != nil {
 		return unavailable(ctx, fmt.Errorf("create %d orders: %w", len(in.Items), err))
@@ -264,12 +271,10 @@ func validate(in *pb.CreateRequest) error {
 func (h *Order) finish(ctx context.Context, pending []repo.Order, wait bool) (_ map[int64]repo.Order, err error) {
 	metrics.BatchSize.WithLabelValues("sell").Observe(float64(len(pending)))
 	req := &stockpb.SellBatchRequest{Items: make([]*stockpb.SellRequest, len(pending))}
-	traceparents := make([]string, len(pending))
 	for i, o := range pending {
 		req.Items[i] = &stockpb.SellRequest{Id: o.Sid, RequestId: o.RequestID, UserId: o.UserID}
-		traceparents[i] = o.Traceparent
 	}
-	ctx, span := tracing.StartBatch(ctx, "order-srv SellBatch", traceparents)
+	ctx, span := tracing.StartBatch(ctx, "order-srv SellBatch", len(pending), func(i int) string { return pending[i].Traceparent })
 	defer func() { tracing.End(span, err) }()
 	sctx, cancel := context.WithTimeout(ctx, h.sellTimeout)
 	rsp, err := h.stock.SellBatch(sctx, req)

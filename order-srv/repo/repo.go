@@ -401,9 +401,8 @@ func (r *Repo) ListByUser(ctx context.Context, userID, offset, limit int64) ([]O
 	return out, false, nil
 }
 
-// Pending returns up to limit pending orders created more than olderThan ago with ids
 // CountPending counts the orders still pending (their unit not yet asked for, or its
-// answer not yet recorded).
+// answer not yet recorded): a scan of the partial index orders_pending.
 func (r *Repo) CountPending(ctx context.Context) (int64, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
@@ -412,6 +411,7 @@ func (r *Repo) CountPending(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// Pending returns up to limit pending orders created more than olderThan ago with ids
 // above afterID, by id, so that recovery can walk them all once.
 func (r *Repo) Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]Order, error) {
 	g, cancel := r.db.Ctx(ctx)

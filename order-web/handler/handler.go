@@ -94,11 +94,7 @@ func (h *Handler) Close() { h.buys.Close() }
 
 func (h *Handler) createOrders(ctx context.Context, items []*pb.CreateRequest) (_ []*pb.Response, err error) {
 	metrics.BatchSize.WithLabelValues("create_orders").Observe(float64(len(items)))
-	traceparents := make([]string, 0, len(items))
-	for _, it := range items {
-		traceparents = append(traceparents, it.Traceparent)
-	}
-	ctx, span := tracing.StartBatch(ctx, "order-web CreateOrders", traceparents)
+	ctx, span := tracing.StartBatch(ctx, "order-web CreateOrders", len(items), func(i int) string { return items[i].Traceparent })
 	defer func() { tracing.End(span, err) }()
 	rsp, err := h.orders.CreateOrders(ctx, &pb.CreateBatchRequest{Items: items})
 	if err != nil {

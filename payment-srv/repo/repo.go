@@ -149,12 +149,14 @@ func (r *Repo) Get(ctx context.Context, orderID, userID int64) (Payment, error) 
 	return p, nil
 }
 
-// CountUnpaid counts the payments waiting to be paid (not paid, not expired).
+// CountUnpaid counts the payments waiting to be paid (not paid, not expired). The state is
+// written out (0, StateUnpaid), not a parameter, so that every plan can use the partial
+// index payments_unpaid.
 func (r *Repo) CountUnpaid(ctx context.Context) (int64, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var n int64
-	err := g.Raw(`SELECT count(*) FROM payments WHERE state = ?`, StateUnpaid).Scan(&n).Error
+	err := g.Raw(`SELECT count(*) FROM payments WHERE state = 0`).Scan(&n).Error
 	return n, err
 }
 
