@@ -125,8 +125,9 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 func (r *Relay) publish(evs []Event) ([]int64, error) {
 	var errs []error
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
-	// Each traced event's publish is a span of its change's trace, from the send to the
-	// ack; its consumer's span is its child (through the message's header).
+	// Each event's publish is a span, from the send to the ack: in its change's trace if the
+	// row carries one, else a trace of its own. The consumer's span is its child, through
+	// the message's header.
 	spans := make([]trace.Span, 0, len(evs))
 	for _, ev := range evs {
 		msg := &nats.Msg{Subject: r.subject, Data: ev.Payload}
