@@ -36,9 +36,7 @@ func TestObservability(t *testing.T) {
 	c := load.Client(1)
 
 	for _, name := range suite.Services {
-		if err := suite.Eventually(10*time.Second, func() error { return status(c, s.InstanceURL(name)+"/health/ready", 200) }); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
+		s.WaitReady(name, 10*time.Second)
 	}
 
 	id, err := createCommodity(cfg, c, 1)
@@ -205,18 +203,6 @@ func press(t *testing.T, c *http.Client, s *suite.Suite, user, id int64, tracepa
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-func status(c *http.Client, url string, want int) error {
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		return fmt.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
-	}
-	return nil
 }
 
 // scrape reads base's /metrics.
