@@ -337,8 +337,10 @@ func TestDisabled(t *testing.T) {
 	}
 }
 
-// Setup without an exporter leaves tracing off; with a file, spans go there as JSON.
-func TestSetup(t *testing.T) {
+// setupAlone makes t's Setup see no OTLP endpoint, and undoes what Setup turned on when t
+// ends.
+func setupAlone(t *testing.T) {
+	t.Helper()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
 	t.Cleanup(func() {
@@ -346,6 +348,11 @@ func TestSetup(t *testing.T) {
 		otel.SetTracerProvider(noop.NewTracerProvider())
 		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
 	})
+}
+
+// Setup without an exporter leaves tracing off; with a file, spans go there as JSON.
+func TestSetup(t *testing.T) {
+	setupAlone(t)
 	ctx := context.Background()
 
 	stop, err := Setup(ctx, "order-srv", "")
@@ -386,13 +393,7 @@ func TestSetup(t *testing.T) {
 
 // A batch as big as order-srv's keeps a link to every item (the SDK's default keeps 128).
 func TestSetupKeepsEveryLink(t *testing.T) {
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-	t.Cleanup(func() {
-		enabled = false
-		otel.SetTracerProvider(noop.NewTracerProvider())
-		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
-	})
+	setupAlone(t)
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "spans.json")
 	stop, err := Setup(ctx, "order-srv", file)
