@@ -56,13 +56,13 @@ func (b *bench) observe(ctx context.Context, base int64) []row {
 	return rows
 }
 
-// restart restarts the one-instance suite (scripts/suite.sh up) with env added to the
-// services' environment.
+// restart restarts the suite (scripts/suite.sh up), of one instance of everything unless
+// env says INSTANCES=N, with env added to the services' environment.
 func (b *bench) restart(ctx context.Context, env ...string) error {
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(moduleRoot(), "scripts", "suite.sh"), "up")
-	cmd.Env = append(append(os.Environ(), "INSTANCES=1"), env...)
+	cmd.Env = append(append(os.Environ(), "INSTANCES=1"), env...) // the last of a name wins
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	fmt.Fprintf(os.Stderr, "bench: observe: restarting the suite with %v\n", env)
+	fmt.Fprintf(os.Stderr, "bench: %s: restarting the suite with %v\n", b.scenario, env)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("suite.sh up with %v: %w", env, err)
 	}

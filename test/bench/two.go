@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,14 +32,9 @@ import (
 // the coordination, not more hardware.
 func (b *bench) two(ctx context.Context, base int64) []row {
 	fail := func(err error) []row { return []row{{name: "two", err: err}} }
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(moduleRoot(), "scripts", "suite.sh"), "up")
-	cmd.Env = append(os.Environ(), "INSTANCES=2")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	fmt.Fprintln(os.Stderr, "bench: two: restarting the suite with two instances of everything")
-	if err := cmd.Run(); err != nil {
-		return fail(fmt.Errorf("suite.sh up with INSTANCES=2: %w", err))
+	if err := b.restart(ctx, "INSTANCES=2"); err != nil { // two instances of everything
+		return fail(err)
 	}
-	b.auditor = load.NewAuditor(b.cfg.NATSURL) // the services are new
 	direct, err := instanceURL(b.cfg.OrderURL, 1)
 	if err != nil {
 		return fail(err)
