@@ -103,9 +103,7 @@ func Open(ctx context.Context, dsn string, maxConns int, timeout time.Duration) 
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	// The pool's figures (go_sql_in_use_connections, go_sql_max_open_connections…,
 	// labelled with the database's name) on /metrics.
-	if u, err := url.Parse(dsn); err == nil {
-		metrics.Register(collectors.NewDBStatsCollector(sqlDB, strings.TrimPrefix(u.Path, "/")))
-	}
+	metrics.Register(collectors.NewDBStatsCollector(sqlDB, conn.Database))
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := sqlDB.PingContext(pctx); err != nil {
