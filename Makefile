@@ -66,7 +66,7 @@ test: lint
 # ago must not expire, and load the services, while this run is measured.
 bench:
 	@trap 'bash scripts/suite.sh down' EXIT; trap 'exit 130' INT TERM; \
-	export SECBUY_PAY_TIMEOUT=$${SECBUY_PAY_TIMEOUT:-24h}; \
+	export SECBUY_PAY_TIMEOUT=$${SECBUY_PAY_TIMEOUT:-24h} SECBUY_DEV=$${SECBUY_DEV:-1}; \
 	INSTANCES=1 PPROF=1 bash scripts/suite.sh up || exit $$?; \
 	go run ./test/bench $(ARGS)
 
@@ -109,7 +109,7 @@ lint: $(GOLANGCI)
 	$(GOLANGCI) run ./...
 
 token:
-	@go run ./basic/cmd/token -user $(USER_ID)
+	@SECBUY_DEV=$${SECBUY_DEV:-1} go run ./basic/cmd/token -user $(USER_ID)
 
 micro:
 	go tool micro $(ARGS)

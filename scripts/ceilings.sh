@@ -20,6 +20,7 @@ cleanup() {
 	rm -f "$script"
 }
 trap cleanup EXIT
+export SECBUY_DEV=${SECBUY_DEV:-1} # the bench reads the development secrets, as the suite does
 INSTANCES=1 SECBUY_PAY_TIMEOUT=24h bash scripts/suite.sh up >/dev/null
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks

@@ -31,6 +31,9 @@ UP_WAIT=${SECBUY_UP_WAIT:-60}
 PPROF_PORT_BASE=${PPROF_PORT_BASE:-16060}
 STOP_WAIT=15
 
+# A development suite: the development secrets apply unless SECBUY_AUTH_SECRET and
+# SECBUY_ADMIN_KEY are set (basic/config/dev.json), and the buyer page's sign-in is on.
+export SECBUY_DEV=${SECBUY_DEV:-1}
 export MICRO_REGISTRY=${MICRO_REGISTRY:-nats}
 export MICRO_REGISTRY_ADDRESS=${MICRO_REGISTRY_ADDRESS:-${SECBUY_NATS_URL:-nats://127.0.0.1:4222}}
 
@@ -317,7 +320,7 @@ secbuy is up (logs in run/logs/, stop with: make down); $front:
 
 The pages, in a browser:
   buyers   $(web_url order-web)/          (sign in with any user name: development login)
-  the shop $(web_url stock-web)/admin     (the admin key: SECBUY_ADMIN_KEY, by default secbuy-dev-admin-key)
+  the shop $(web_url stock-web)/admin     (the admin key: SECBUY_ADMIN_KEY, by default secbuy-dev-admin-key-not-for-production)
 
 The services find each other through the NATS registry; for the micro CLI:
   export MICRO_REGISTRY=nats MICRO_REGISTRY_ADDRESS=$MICRO_REGISTRY_ADDRESS

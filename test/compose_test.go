@@ -91,19 +91,68 @@ func TestComposeTopology(t *testing.T) {
 	}
 }
 
-// loadCompose loads docker-compose.yml as Docker Compose would, with no variables set.
+// composeSecrets are the variables docker-compose.yml requires (it has no defaults for them).
+var composeSecrets = []string{
+	"SECBUY_AUTH_SECRET=compose-test-auth-secret-of-32-bytes+",
+	"SECBUY_ADMIN_KEY=compose-test-admin-key-of-32-bytes+++",
+}
+
+// loadCompose loads docker-compose.yml as Docker Compose would, with only the required
+// secrets set.
 func loadCompose(t *testing.T, root string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root), cli.WithEnv([]string{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	project, err := opts.LoadProject(context.Background())
+	project, err := composeProject(root, composeSecrets)
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
 	return project
+}
+
+// composeProject loads docker-compose.yml with the variables env (KEY=VALUE) only.
+func composeProject(root string, env []string) (*types.Project, error) {
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root), cli.WithEnv(env))
+	if err != nil {
+		return nil, err
+	}
+	return opts.LoadProject(context.Background())
+}
+
+// docker-compose.yml has no default secrets: without SECBUY_AUTH_SECRET or SECBUY_ADMIN_KEY
+// it does not load, naming the one missing; with them every secbuy service gets them, and
+// none runs in development mode.
+func TestComposeSecrets(t *testing.T) {
+	t.Parallel()
+	root := suite.Root()
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"neither", nil, "SECBUY_AUTH_SECRET"},
+		{"no admin key", composeSecrets[:1], "SECBUY_ADMIN_KEY"},
+		{"no auth secret", composeSecrets[1:], "SECBUY_AUTH_SECRET"},
+	} {
+		_, err := composeProject(root, tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: loading gives %v; want an error naming %s", tc.name, err, tc.want)
+		}
+	}
+	project := loadCompose(t, root)
+	for _, name := range suite.Services {
+		env := project.Services[name].Environment
+		for _, kv := range composeSecrets {
+			k, v, _ := strings.Cut(kv, "=")
+			if got := env[k]; got == nil || *got != v {
+				t.Errorf("%s: %s is %v; want the value given to compose", name, k, got)
+			}
+		}
+		for _, k := range []string{"SECBUY_DEV", "SECBUY_DEV_LOGIN"} {
+			if v, set := env[k]; set {
+				t.Errorf("%s: %s is set (%v): not in a deployment", name, k, v)
+			}
+		}
+	}
 }
 
 type topologyRow struct {

@@ -1,6 +1,7 @@
 // Package config loads the settings every secbuy service shares: built-in defaults for a
-// local machine, then an optional JSON file, then environment variables, so every address,
-// port and secret can be overridden without a rebuild. A setting that does not parse, or
+// local machine, then (only with SECBUY_DEV=1) the development secrets, then an optional
+// JSON file, then environment variables, so every address, port and secret can be
+// overridden without a rebuild. A setting that does not parse, or
 // a SECBUY_ variable that names no setting, fails start-up with a message naming it.
 package config
 
@@ -13,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,14 +125,29 @@ type Config struct {
 	InflightTTL    Duration `json:"inflight_ttl" env:"INFLIGHT_TTL"`
 
 	// The pages. DevLogin lets order-web's buyer page mint a token for any user name
-	// (development only: `make run` sets it). CORSOrigins (comma-separated) are the page
+	// (development only: refused without SECBUY_DEV=1; `make run` sets both). CORSOrigins (comma-separated) are the page
 	// origins payment-web answers from another origin: the buyer page pays there.
 	// PagePaymentURL is payment-web's address as the buyer page's browser reaches it;
 	// empty means the page's own host on port 8089.
 	DevLogin       bool   `json:"dev_login" env:"DEV_LOGIN"`
 	CORSOrigins    string `json:"cors_origins" env:"CORS_ORIGINS"`
 	PagePaymentURL string `json:"page_payment_url" env:"PAGE_PAYMENT_URL"`
+
+	// Dev (SECBUY_DEV=1, from the environment only) is development mode: the settings of
+	// dev.json (a published auth secret and admin key) apply before the JSON file and the
+	// environment, and SECBUY_DEV_LOGIN may be on. Without it AuthSecret and AdminKey
+	// must be set, each at least MinSecretBytes long, or no service starts.
+	Dev bool `json:"-" env:"DEV"`
 }
+
+// MinSecretBytes is the least length of SECBUY_AUTH_SECRET and SECBUY_ADMIN_KEY (an HS256
+// key of 256 bits, RFC 7518 3.2), in development mode too.
+const MinSecretBytes = 32
+
+// devDefaults are the development settings, applied only with SECBUY_DEV=1.
+//
+//go:embed dev.json
+var devDefaults []byte
 
 // Duration is a time.Duration written as "3s" in JSON and in the environment.
 type Duration struct{ time.Duration }
@@ -173,6 +190,11 @@ func load(environ []string) (Config, error) {
 		return c, fmt.Errorf("config defaults: %w", err)
 	}
 	vars := env.ToMap(environ)
+	if dev, _ := strconv.ParseBool(vars["SECBUY_DEV"]); dev { // a bad value: applyEnv names it
+		if err := decodeJSON(devDefaults, &c); err != nil {
+			return c, fmt.Errorf("config dev defaults: %w", err)
+		}
+	}
 	if path := vars["SECBUY_CONFIG"]; path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -270,7 +292,7 @@ func variables() map[string]string {
 func (c Config) check() error {
 	var errs []error
 	for _, s := range []struct{ name, v string }{
-		{"SECBUY_AUTH_SECRET", c.AuthSecret}, {"SECBUY_DATABASE_URL", c.DatabaseURL},
+		{"SECBUY_DATABASE_URL", c.DatabaseURL},
 		{"SECBUY_NATS_URL", c.NATSURL}, {"SECBUY_REDIS_ADDR", c.RedisAddr},
 	} {
 		if s.v == "" {
@@ -306,6 +328,22 @@ func (c Config) check() error {
 		if d.v.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
+	}
+	// Every service needs both secrets, though each uses one or none: one rule, checked
+	// here, and a deployment that sets them once for all (as docker-compose.yml does)
+	// cannot start half its services.
+	for _, s := range []struct{ name, v string }{
+		{"SECBUY_AUTH_SECRET", c.AuthSecret}, {"SECBUY_ADMIN_KEY", c.AdminKey},
+	} {
+		switch {
+		case s.v == "":
+			errs = append(errs, fmt.Errorf("%s is not set: give it a random secret of at least %d bytes (or set SECBUY_DEV=1 for the development defaults)", s.name, MinSecretBytes))
+		case len(s.v) < MinSecretBytes:
+			errs = append(errs, fmt.Errorf("%s is %d bytes: it must be at least %d", s.name, len(s.v), MinSecretBytes))
+		}
+	}
+	if c.DevLogin && !c.Dev {
+		errs = append(errs, errors.New("SECBUY_DEV_LOGIN needs SECBUY_DEV=1: it lets anyone sign in as any buyer"))
 	}
 	if c.StockBuckets > 64 {
 		errs = append(errs, errors.New("SECBUY_STOCK_BUCKETS must be at most 64"))

@@ -3,9 +3,11 @@
 // what they were told and how fast, then waits for payments and checks every invariant in
 // shared/DESIGN.md through the services' own APIs. It exits 1 if an invariant breaks.
 //
-//	go run ./test/loadtest                       # the original test: 500 buyers, 10 units
-//	go run ./test/loadtest -buyers 5000 -units 1000 -twice 100
-//	go run ./test/loadtest -buyers 3000 -units 200 -report out.html
+// It reads the suite's secrets as the services do: SECBUY_DEV=1 for a `make up` suite.
+//
+//	SECBUY_DEV=1 go run ./test/loadtest                # the original test: 500 buyers, 10 units
+//	SECBUY_DEV=1 go run ./test/loadtest -buyers 5000 -units 1000 -twice 100
+//	SECBUY_DEV=1 go run ./test/loadtest -buyers 3000 -units 200 -report out.html
 //
 // On a terminal it shows a live line while the buyers press (sent, answered by outcome,
 // rate and p99 so far); -report writes the burst's charts to one self-contained HTML page.

@@ -23,10 +23,10 @@ import (
 // Services are the six binaries, in start order.
 var Services = []string{"stock-srv", "order-srv", "payment-srv", "stock-web", "order-web", "payment-web"}
 
-// Secrets the suites run with.
+// Secrets the suites run with (at least config.MinSecretBytes each).
 const (
-	AuthSecret = "suite-secret"
-	AdminKey   = "suite-admin"
+	AuthSecret = "suite-secret-suite-secret-suite-secret"
+	AdminKey   = "suite-admin-suite-admin-suite-admin"
 )
 
 var (
@@ -165,10 +165,12 @@ func newSuite(t testing.TB, services []string, n int) *Suite {
 	return s
 }
 
-// env is what every unit runs with: the suite's database, NATS and secrets, then own, then
-// the test's extra (which may override any of them).
+// env is what every unit runs with: development mode (the buyer page's sign-in may be
+// turned on), the suite's database, NATS and secrets, then own, then the test's extra
+// (which may override any of them).
 func (s *Suite) env(extra []string, own ...string) []string {
 	base := []string{
+		"SECBUY_DEV=1",
 		"SECBUY_DATABASE_URL=" + s.DBURL,
 		"SECBUY_NATS_URL=" + s.NATSURL,
 		"SECBUY_AUTH_SECRET=" + AuthSecret,

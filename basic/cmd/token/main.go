@@ -1,7 +1,7 @@
 // Command token prints a development bearer token for a user id, signed with the configured
-// secret (SECBUY_AUTH_SECRET or the local default):
+// secret (SECBUY_AUTH_SECRET, or with SECBUY_DEV=1 the development one; `make token` sets it):
 //
-//	go run ./basic/cmd/token -user 42
+//	SECBUY_DEV=1 go run ./basic/cmd/token -user 42
 package main
 
 import (
