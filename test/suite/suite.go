@@ -91,6 +91,13 @@ func Build(t testing.TB, services ...string) {
 	build(t, services)
 }
 
+// Binary returns the path of service's binary, built as the suites run it, for a test
+// that runs it by itself.
+func Binary(t testing.TB, service string) string {
+	t.Helper()
+	return filepath.Join(build(t, []string{service}), service)
+}
+
 // Suite is one running copy of the system.
 type Suite struct {
 	t       testing.TB
