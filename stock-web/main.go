@@ -42,6 +42,8 @@ func run(ctx context.Context, cfg config.Config) error {
 		Payments:     paymentpb.NewPaymentService(svc.Internal(paymentpb.Name), rpc),
 		Redis:        rdb,
 		TurnedPrefix: cfg.RateKeyPrefix,
+		// Wrong admin keys are counted per client IP, as the buy limiter counts buys.
+		ClientIPHeader: cfg.ClientIPHeader,
 	})
 	var g svc.Group
 	g.Serve("http", svc.Web(handler.Name, cfg.StockWebAddr, reg, h.Routes(), cfg))

@@ -376,11 +376,14 @@ func (g *Guard) failOpen(err error) {
 	}
 }
 
-// clientIP returns the client's address: from the trusted proxy's header if configured
+// clientIP returns the client's address (see ClientIP).
+func (g *Guard) clientIP(r *http.Request) (netip.Addr, bool) { return ClientIP(r, g.ipHeader) }
+
+// ClientIP returns the client's address: from the trusted proxy's header ipHeader if set
 // and present (the last address in it, the one that proxy added), else the connection's.
-func (g *Guard) clientIP(r *http.Request) (netip.Addr, bool) {
-	if g.ipHeader != "" {
-		if vals := r.Header.Values(g.ipHeader); len(vals) > 0 {
+func ClientIP(r *http.Request, ipHeader string) (netip.Addr, bool) {
+	if ipHeader != "" {
+		if vals := r.Header.Values(ipHeader); len(vals) > 0 {
 			parts := strings.Split(vals[len(vals)-1], ",")
 			if ip, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
 				return ip.Unmap(), true

@@ -71,7 +71,19 @@ type Admin struct {
 	// starting with TurnedPrefix (the rate_key_prefix order-web counts under).
 	Redis        redis.UniversalClient
 	TurnedPrefix string
+	// ClientIPHeader is the trusted proxy's header the client IP of a failed admin key is
+	// counted by (config's client_ip_header; empty: the connection's address).
+	ClientIPHeader string
 }
+
+// The limit on wrong admin keys: after AdminFailures within AdminFailWindow from one client
+// IP, that IP's attempts get 429 until the window ends (httpapi.Lockout; per instance,
+// remembering the adminClients most recent IPs).
+const (
+	AdminFailures   = 5
+	AdminFailWindow = time.Minute
+	adminClients    = 10000
+)
 
 // adminEndpoints are the shop's page and what it reads and posts.
 func (h *Handler) adminEndpoints() []httpapi.Endpoint {
@@ -102,25 +114,39 @@ func sessionValue(key string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// authorized says whether r comes from the admin: the X-Admin-Key header carries the
-// configured key, or the session cookie is right and r is one a page of another site
-// cannot make the browser send: a GET (it changes nothing, and without CORS that page
-// cannot read the answer) or a request with Content-Type application/json (which an
-// HTML form cannot send, and a cross-origin fetch must ask leave for). SameSite=Strict
-// keeps the cookie off other sites' requests in the first place; this holds without it.
-// No key configured: nobody is.
-func (h *Handler) authorized(r *http.Request) bool {
-	if h.adminKey == "" {
-		return false
+// admit says whether r comes from the admin, and if not writes the refusal: 401, or 429
+// for a client IP locked out by its wrong keys (h.lockout). The admin's request carries
+// the configured key in the X-Admin-Key header, or the right session cookie and is one a
+// page of another site cannot make the browser send: a GET (it changes nothing, and
+// without CORS that page cannot read the answer) or a request with Content-Type
+// application/json (which an HTML form cannot send, and a cross-origin fetch must ask
+// leave for). SameSite=Strict keeps the cookie off other sites' requests in the first
+// place; this holds without it. No key configured: nobody is. The cookie, a MAC of 256
+// bits, is not counted: it cannot be guessed.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
+	if key := r.Header.Get("X-Admin-Key"); key != "" {
+		ok, wait := h.lockout.Try(r, func() bool { return h.keyOK(key) })
+		if wait > 0 {
+			httpapi.RefuseLocked(w, r, wait)
+			return false
+		}
+		if ok {
+			return true
+		}
 	}
-	if key := r.Header.Get("X-Admin-Key"); key != "" && subtle.ConstantTimeCompare([]byte(key), []byte(h.adminKey)) == 1 {
+	if c, err := r.Cookie(SessionCookie); err == nil && h.adminKey != "" && hmac.Equal([]byte(c.Value), []byte(h.session)) &&
+		(r.Method == http.MethodGet || isJSON(r)) {
 		return true
 	}
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || !hmac.Equal([]byte(c.Value), []byte(h.session)) {
-		return false
-	}
-	return r.Method == http.MethodGet || isJSON(r)
+	httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ADMIN_KEY_REQUIRED))
+	return false
+}
+
+// keyOK says whether key is the admin key, in time that depends on neither (their
+// SHA-256 digests are compared in constant time, so not even the length shows).
+func (h *Handler) keyOK(key string) bool {
+	got, want := sha256.Sum256([]byte(key)), sha256.Sum256([]byte(h.adminKey))
+	return h.adminKey != "" && subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 func isJSON(r *http.Request) bool {
@@ -139,7 +165,12 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if h.adminKey == "" || subtle.ConstantTimeCompare([]byte(b.Key), []byte(h.adminKey)) != 1 {
+	ok, wait := h.lockout.Try(r, func() bool { return h.keyOK(b.Key) })
+	if wait > 0 {
+		httpapi.RefuseLocked(w, r, wait)
+		return
+	}
+	if !ok {
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ADMIN_KEY_REQUIRED))
 		return
 	}
@@ -190,8 +221,7 @@ type statsAnswer struct {
 // that ask while it is made wait for it (h.statsCache). A refusal is kept too: with the
 // services down, pages cost them one call a second, not one each.
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
-	if !h.authorized(r) {
-		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ADMIN_KEY_REQUIRED))
+	if !h.admit(w, r) {
 		return
 	}
 	var key int64

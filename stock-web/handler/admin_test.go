@@ -140,6 +140,7 @@ type adminReq struct {
 	method, target, contentType, key, cookie string
 	body                                     string
 	tls                                      bool
+	remote                                   string // host:port; empty: httptest's
 }
 
 func serve(h http.Handler, q adminReq) *httptest.ResponseRecorder {
@@ -155,6 +156,9 @@ func serve(h http.Handler, q adminReq) *httptest.ResponseRecorder {
 	}
 	if q.tls {
 		r.TLS = &tls.ConnectionState{}
+	}
+	if q.remote != "" {
+		r.RemoteAddr = q.remote
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

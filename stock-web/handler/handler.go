@@ -43,6 +43,7 @@ type Handler struct {
 
 	// session is the admin's session cookie value (see sessionValue).
 	session    string
+	lockout    *httpapi.Lockout
 	admin      Admin
 	now        func() time.Time
 	statsCache *getCache
@@ -57,7 +58,8 @@ func New(stock pb.StockService, adminKey string, maxBody int64) *Handler {
 // NewAdmin returns the handler, with what the shop's page reads besides the stock service.
 func NewAdmin(stock pb.StockService, adminKey string, maxBody int64, admin Admin) *Handler {
 	h := &Handler{stock: stock, adminKey: adminKey, maxBody: maxBody, cache: newGetCache(CacheTTL),
-		session: sessionValue(adminKey), admin: admin, now: time.Now, statsCache: newGetCache(StatsTTL)}
+		session: sessionValue(adminKey), admin: admin, now: time.Now, statsCache: newGetCache(StatsTTL),
+		lockout: httpapi.NewLockout(AdminFailures, AdminFailWindow, adminClients, admin.ClientIPHeader)}
 	h.statsCache.now = func() time.Time { return h.now() }
 	return h
 }
@@ -82,10 +84,9 @@ type createBody struct {
 }
 
 // create is admin only: the X-Admin-Key header must carry the configured key, or a JSON
-// request the admin's session cookie (see authorized).
+// request the admin's session cookie (see admit).
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
-	if !h.authorized(r) {
-		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ADMIN_KEY_REQUIRED))
+	if !h.admit(w, r) {
 		return
 	}
 	var b createBody
