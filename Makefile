@@ -38,7 +38,7 @@ help:
 	@echo "make proto     regenerate the protobuf and go-micro code"
 	@echo "make fmt       gofmt -w;  make lint: go vet, a gofmt check and golangci-lint (built into bin/)"
 	@echo "make token USER_ID=42        a buyer's bearer token for local use"
-	@echo "make micro ARGS='services'   the go-micro CLI on the NATS registry"
+	@echo "make micro ARGS='services'   the go-micro CLI (bin/micro, built by make run/up) on the NATS registry"
 
 run up down status:
 	@INSTANCES=$(INSTANCES) bash scripts/suite.sh $@
@@ -111,5 +111,9 @@ lint: $(GOLANGCI)
 token:
 	@SECBUY_DEV=$${SECBUY_DEV:-1} go run ./basic/cmd/token -user $(USER_ID)
 
-micro:
-	go tool micro $(ARGS)
+# bin/micro: the go-micro CLI, the tool of go.mod; make run/up build it with the services.
+micro: bin/micro
+	bin/micro $(ARGS)
+
+bin/micro: go.mod go.sum
+	go build -o bin/micro go-micro.dev/v6/cmd/micro

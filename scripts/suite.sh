@@ -189,9 +189,13 @@ cmd_down() {
 cmd_up() {
 	local n=${INSTANCES:-1}
 	[[ $n =~ ^[1-9][0-9]?$ ]] || { warn "INSTANCES must be 1 to 99, not '$n'"; exit 2; }
-	say "building ${ALL[*]} into bin/"
+	say "building ${ALL[*]} and the micro CLI into bin/"
 	mkdir -p "$BIN_DIR"
-	go build -o "$BIN_DIR/" ./stock-srv ./stock-web ./order-srv ./order-web ./payment-srv ./payment-web
+	# One go build: the go command compiles the packages of all seven in parallel. The
+	# micro CLI (go-micro.dev/v6/cmd/micro, a tool of go.mod) takes a minute or two the
+	# first time; built here, bin/micro answers at once afterwards.
+	go build -o "$BIN_DIR/" ./stock-srv ./stock-web ./order-srv ./order-web ./payment-srv ./payment-web \
+		go-micro.dev/v6/cmd/micro
 
 	bash "$ROOT/scripts/services.sh"
 
@@ -322,11 +326,11 @@ The pages, in a browser:
   buyers   $(web_url order-web)/          (sign in with any user name: development login)
   the shop $(web_url stock-web)/admin     (the admin key: SECBUY_ADMIN_KEY, by default secbuy-dev-admin-key-not-for-production)
 
-The services find each other through the NATS registry; for the micro CLI:
+The services find each other through the NATS registry; for the micro CLI (bin/micro):
   export MICRO_REGISTRY=nats MICRO_REGISTRY_ADDRESS=$MICRO_REGISTRY_ADDRESS
 
 Try:
-  go tool micro call go.micro.secbuy.srv.stock StockService.CreateCommodity '{"name":"商品","count":10,"sale":0}'
+  bin/micro call go.micro.secbuy.srv.stock StockService.CreateCommodity '{"name":"商品","count":10,"sale":0}'
   curl '$(web_url stock-web)/stock/get?id=1'
   TOKEN=\$(make -s token USER_ID=42)
   curl -H "Authorization: Bearer \$TOKEN" -d '{"id":1}' '$(web_url order-web)/order/sell'

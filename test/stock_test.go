@@ -28,8 +28,9 @@ type commodityReply struct {
 }
 
 // TestStockPair starts stock-srv and stock-web as processes, creates a commodity with the
-// go-micro CLI exactly as the README does, and reads it back over HTTP.
+// go-micro CLI as the README does (bin/micro), and reads it back over HTTP.
 func TestStockPair(t *testing.T) {
+	suite.Build(t, "micro") // before the registry's wait below starts counting
 	s := suite.New(t, nil, "stock-srv", "stock-web")
 
 	var out string

@@ -63,7 +63,11 @@ func build(t testing.TB, services []string) string {
 	}
 	args := []string{"build", "-tags", "faultinject", "-o", binDir + "/"}
 	for _, s := range services {
-		if !built[s] {
+		switch {
+		case built[s]:
+		case s == "micro": // the go-micro CLI, the tool of go.mod (bin/micro of make run/up)
+			args = append(args, "go-micro.dev/v6/cmd/micro")
+		default:
 			args = append(args, "./"+s)
 		}
 	}
@@ -326,10 +330,10 @@ func (s *Suite) Token(user int64) string {
 	return tok
 }
 
-// Micro runs the go-micro CLI exactly as the README does (`go tool micro ...`), against the
-// suite's registry, and returns its output.
+// Micro runs the go-micro CLI as the README does (bin/micro, built as make run/up builds
+// it), against the suite's registry, and returns its output.
 func (s *Suite) Micro(args ...string) (string, error) {
-	cmd := exec.Command("go", append([]string{"tool", "micro"}, args...)...)
+	cmd := exec.Command(filepath.Join(build(s.t, []string{"micro"}), "micro"), args...)
 	cmd.Dir = Root()
 	cmd.Env = append(os.Environ(), "MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS="+s.NATSURL)
 	out, err := cmd.CombinedOutput()
