@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"secbuy/basic/events"
@@ -55,5 +56,9 @@ func decode(data []byte) (repo.Payment, error) {
 		// Postgres refuses NUL in text: it would fail on every redelivery.
 		return repo.Payment{}, errors.New("name must be UTF-8 text without NUL")
 	}
-	return repo.Payment{Sid: ev.OrderId, CommodityID: ev.CommodityId, UserID: ev.UserId, Name: ev.Name}, nil
+	p := repo.Payment{Sid: ev.OrderId, CommodityID: ev.CommodityId, UserID: ev.UserId, Name: ev.Name}
+	if ev.CreateTime > 0 { // the time to pay runs from it; an older producer's event has none
+		p.OrderTime = time.Unix(ev.CreateTime, 0)
+	}
+	return p, nil
 }

@@ -352,7 +352,9 @@ func TestDecode(t *testing.T) {
 		want    repo.Payment
 		wantErr bool
 	}{
-		{"numbers", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods","createTime":1}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9, Name: "goods"}, false},
+		{"numbers", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods","createTime":1}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9, Name: "goods", OrderTime: time.Unix(1, 0)}, false},
+		{"no order time", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods"}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9, Name: "goods"}, false},
+		{"negative order time", `{"orderId":5,"commodityId":7,"userId":9,"createTime":-5}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
 		{"int64 strings", `{"orderId":"5","commodityId":"7","userId":"9"}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
 		{"unknown field", `{"orderId":5,"commodityId":7,"userId":9,"extra":true}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
 		{"malformed", `{"orderId":`, repo.Payment{}, true},

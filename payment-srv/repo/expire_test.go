@@ -155,3 +155,39 @@ func TestRelayExpiredOutbox(t *testing.T) {
 		t.Errorf("Unsent = %d, %v; want 1", u, err)
 	}
 }
+
+// The time to pay runs from the order's time when the payment has one (to the second,
+// never later than now), else from the payment's own creation.
+func TestExpireFromOrderTime(t *testing.T) {
+	t.Parallel()
+	r, d := newRepo(t)
+	ctx := context.Background()
+	now := time.Now()
+	ps := []repo.Payment{
+		{Sid: 1, CommodityID: 7, UserID: 101, OrderTime: now.Add(-time.Hour)},        // past its time
+		{Sid: 2, CommodityID: 7, UserID: 102, OrderTime: now.Add(-time.Minute)},      // within it
+		{Sid: 3, CommodityID: 7, UserID: 103},                                        // no order time
+		{Sid: 4, CommodityID: 7, UserID: 104, OrderTime: now.Add(48 * time.Hour)},    // a clock ahead
+		{Sid: 5, CommodityID: 7, UserID: 105, OrderTime: now.Add(-10 * time.Second)}, // recent, created long ago
+	}
+	if n, err := r.CreateBatch(ctx, ps); n != 5 || err != nil {
+		t.Fatalf("CreateBatch = %d, %v; want 5", n, err)
+	}
+	backdate(t, d, time.Hour, 5) // its order time, not its row's, counts
+	var ahead int64
+	if err := d.Raw(`SELECT count(*) FROM payments WHERE sid = 4 AND order_time <= now()`).Scan(&ahead).Error; err != nil || ahead != 1 {
+		t.Errorf("order 4's order_time from a clock ahead: %d rows not after now, %v; want it clamped to now", ahead, err)
+	}
+	got, err := r.Expire(ctx, 30*time.Minute, 100)
+	if err != nil || fmt.Sprint(sids(got)) != "[1]" {
+		t.Fatalf("Expire = %v, %v; want order 1's payment only", sids(got), err)
+	}
+	// An hour and a day later every one is past its time, the one from a clock ahead too.
+	if err := d.Exec(`UPDATE payments SET order_time = order_time - interval '25 hours', create_time = create_time - interval '25 hours'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	got, err = r.Expire(ctx, 24*time.Hour, 100)
+	if err != nil || fmt.Sprint(sids(got)) != "[2 3 4 5]" {
+		t.Errorf("Expire a day later = %v, %v; want the other four", sids(got), err)
+	}
+}

@@ -24,6 +24,8 @@ const (
 )
 
 // Payment is a row of payments. Sid is the order id; PaidTime is nil until paid.
+// OrderTime is when the order was made, from its event (zero: not known), which the time to
+// pay runs from; it is written by CreateBatch and not read back.
 type Payment struct {
 	ID          int64
 	Sid         int64
@@ -33,6 +35,7 @@ type Payment struct {
 	CreateTime  time.Time
 	UserID      int64
 	PaidTime    *time.Time
+	OrderTime   time.Time `gorm:"-"`
 }
 
 // TableName is gorm's table for Payment.
@@ -58,7 +61,7 @@ func New(d *db.DB) *Repo {
 	return &Repo{Table: outbox.NewTable(d, "payment_outbox", 0x5ecb0de8), db: d}
 }
 
-// Create inserts the unpaid payment of order p.Sid (CommodityID, Name, UserID). A payment
+// Create inserts the unpaid payment of order p.Sid (CommodityID, Name, UserID, OrderTime). A payment
 // for that order that already exists is left as it is, so a redelivered event changes
 // nothing; created says whether this call inserted the row.
 func (r *Repo) Create(ctx context.Context, p Payment) (created bool, err error) {
@@ -69,7 +72,9 @@ func (r *Repo) Create(ctx context.Context, p Payment) (created bool, err error) 
 // CreateBatch inserts the unpaid payments of ps with one INSERT, leaving any
 // payment that already exists as it is (see Create); an order given twice gets the first
 // one. It returns how many rows it inserted. Rows go in order of sid, so concurrent batches
-// that share orders wait for one another instead of deadlocking.
+// that share orders wait for one another instead of deadlocking. A payment's order_time is
+// its OrderTime (to the second), or NULL if that is zero; never later than now, so that a
+// producer's clock ahead of this database's cannot lengthen the time to pay.
 func (r *Repo) CreateBatch(ctx context.Context, ps []Payment) (created int64, err error) {
 	if len(ps) == 0 {
 		return 0, nil
@@ -81,14 +86,20 @@ func (r *Repo) CreateBatch(ctx context.Context, ps []Payment) (created int64, er
 	commodities := make([]int64, len(ps))
 	names := make([]string, len(ps))
 	users := make([]int64, len(ps))
+	ordered := make([]int64, len(ps)) // unix seconds; 0: not known
 	for i, p := range ps {
 		sids[i], commodities[i], names[i], users[i] = p.Sid, p.CommodityID, p.Name, p.UserID
+		if !p.OrderTime.IsZero() {
+			ordered[i] = p.OrderTime.Unix()
+		}
 	}
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
-	res := g.Exec(`INSERT INTO payments (sid, commodity_id, name, user_id)
-		SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::bigint[]) AS v (sid, commodity_id, name, user_id)
-		ORDER BY sid ON CONFLICT (sid) DO NOTHING`, db.Array(sids), db.Array(commodities), db.Array(names), db.Array(users))
+	res := g.Exec(`INSERT INTO payments (sid, commodity_id, name, user_id, order_time)
+		SELECT v.sid, v.commodity_id, v.name, v.user_id,
+			CASE WHEN v.ordered > 0 THEN least(to_timestamp(v.ordered), now()) END
+		FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[]) AS v (sid, commodity_id, name, user_id, ordered)
+		ORDER BY sid ON CONFLICT (sid) DO NOTHING`, db.Array(sids), db.Array(commodities), db.Array(names), db.Array(users), db.Array(ordered))
 	if res.Error != nil {
 		return 0, fmt.Errorf("create %d payments (orders %d..%d): %w", len(ps), ps[0].Sid, ps[len(ps)-1].Sid, res.Error)
 	}
@@ -186,7 +197,8 @@ func (r *Repo) Audit(ctx context.Context, commodityID int64) (Audit, error) {
 	return a, nil
 }
 
-// Expire turns up to limit unpaid payments created more than olderThan ago into expired,
+// Expire turns up to limit unpaid payments whose order was made more than olderThan ago (its
+// order_time; without one, the payment's create_time) into expired,
 // with one conditional UPDATE (state = 0), and in the same transaction writes a
 // payment.expired event for each of them to the outbox. It returns the payments it expired.
 // A payment that Pay is paying at the same moment is either paid or expired, never both:
@@ -199,7 +211,7 @@ func (r *Repo) Expire(ctx context.Context, olderThan time.Duration, limit int) (
 	var expired []Payment
 	err := g.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Raw(`UPDATE payments SET state = ? WHERE state = ? AND id IN (
-				SELECT id FROM payments WHERE state = ? AND create_time < now() - make_interval(secs => ?)
+				SELECT id FROM payments WHERE state = ? AND coalesce(order_time, create_time) < now() - make_interval(secs => ?)
 				ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)
 			RETURNING *`, StateExpired, StateUnpaid, StateUnpaid, olderThan.Seconds(), limit).Scan(&expired).Error; err != nil {
 			return err
