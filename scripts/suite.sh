@@ -246,8 +246,11 @@ cmd_up() {
 			envs+=("SECBUY_${var^^}_WEB_ADDR=$(unit_addr "$unit" "$n")")
 			# Behind HAProxy, the client's address is the last of X-Forwarded-For.
 			[ "$n" -eq 1 ] || envs+=("SECBUY_CLIENT_IP_HEADER=${SECBUY_CLIENT_IP_HEADER:-X-Forwarded-For}")
-			# The buyer page's sign-in by user name: this is a development suite.
-			[ "$svc" != order-web ] || envs+=("SECBUY_DEV_LOGIN=${SECBUY_DEV_LOGIN:-1}")
+			# The buyer page's sign-in by user name, in a development suite (SECBUY_DEV=1) only:
+			# order-web refuses it otherwise.
+			if [ "$svc" = order-web ]; then
+				if [ "$SECBUY_DEV" = 1 ]; then envs+=("SECBUY_DEV_LOGIN=${SECBUY_DEV_LOGIN:-1}"); else envs+=("SECBUY_DEV_LOGIN=${SECBUY_DEV_LOGIN:-0}"); fi
+			fi
 			;;
 		*) envs+=("SECBUY_HEALTH_ADDR=$(unit_addr "$unit" "$n")") ;;
 		esac
