@@ -118,10 +118,10 @@ func isCurve(c elliptic.Curve) func(crypto.PublicKey) bool {
 func (k *keys) keyFor(t *jwt.Token) (any, error) {
 	alg, _ := t.Header["alg"].(string)
 	kid, hasKID := t.Header["kid"].(string)
-	switch {
-	case alg == "none":
+	switch alg {
+	case "none":
 		return nil, ErrUnsigned
-	case alg == "HS256":
+	case "HS256":
 		if hasKID && k.jwks != nil {
 			if _, known := k.jwks.cached(kid); known {
 				return nil, ErrKeyMismatch // an HMAC token naming a public key: confusion

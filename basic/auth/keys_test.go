@@ -282,10 +282,14 @@ func TestProviderRejects(t *testing.T) {
 			if !errors.Is(err, c.want) || !errors.Is(err, ErrBadToken) {
 				t.Fatalf("Verify = %d, %v; want %v", id, err, c.want)
 			}
-			for _, other := range causes {
-				if other != c.want && errors.Is(err, other) {
-					t.Errorf("%v is also %v", err, other)
+			n := 0
+			for _, cause := range causes {
+				if errors.Is(err, cause) {
+					n++
 				}
+			}
+			if n != 1 {
+				t.Errorf("%v is %d of the causes, want exactly one", err, n)
 			}
 		})
 	}
