@@ -31,6 +31,7 @@ var (
 	ErrNotYetValid = badToken("not valid yet (nbf)")
 	ErrIssuer      = badToken("wrong issuer (iss)")
 	ErrAudience    = badToken("wrong audience (aud)")
+	ErrSubject     = badToken("sub is not a buyer id")
 )
 
 func badToken(why string) error { return fmt.Errorf("%w: %s", ErrBadToken, why) }

@@ -202,6 +202,7 @@ var tokenCauses = []outcome.Rule{
 	{Err: auth.ErrNotYetValid, Reason: outcome.Reason_TOKEN_NOT_YET_VALID},
 	{Err: auth.ErrIssuer, Reason: outcome.Reason_TOKEN_BAD_ISSUER},
 	{Err: auth.ErrAudience, Reason: outcome.Reason_TOKEN_BAD_AUDIENCE},
+	{Err: auth.ErrSubject, Reason: outcome.Reason_TOKEN_BAD_SUBJECT},
 }
 
 // Endpoint is one route of a service: a path, its method and its handler.

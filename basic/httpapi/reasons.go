@@ -51,6 +51,7 @@ var words = map[outcome.Reason]struct{ en, zh string }{
 	outcome.Reason_TOKEN_NOT_YET_VALID:   {"token not valid yet (nbf)", "登录凭证尚未生效"},
 	outcome.Reason_TOKEN_BAD_ISSUER:      {"wrong token issuer (iss)", "登录凭证签发者不符"},
 	outcome.Reason_TOKEN_BAD_AUDIENCE:    {"wrong token audience (aud)", "登录凭证受众不符"},
+	outcome.Reason_TOKEN_BAD_SUBJECT:     {"token subject (sub) is not a buyer id", "登录凭证的用户标识无效"},
 }
 
 // problemJSON is the "error" object of a failed reply. Detail is English and stable;

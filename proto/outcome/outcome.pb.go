@@ -69,6 +69,7 @@ const (
 	Reason_TOKEN_NOT_YET_VALID   Reason = 48 // nbf in the future
 	Reason_TOKEN_BAD_ISSUER      Reason = 49
 	Reason_TOKEN_BAD_AUDIENCE    Reason = 50
+	Reason_TOKEN_BAD_SUBJECT     Reason = 51 // sub is not a buyer id
 )
 
 // Enum value maps for Reason.
@@ -111,6 +112,7 @@ var (
 		48: "TOKEN_NOT_YET_VALID",
 		49: "TOKEN_BAD_ISSUER",
 		50: "TOKEN_BAD_AUDIENCE",
+		51: "TOKEN_BAD_SUBJECT",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":    0,
@@ -150,6 +152,7 @@ var (
 		"TOKEN_NOT_YET_VALID":   48,
 		"TOKEN_BAD_ISSUER":      49,
 		"TOKEN_BAD_AUDIENCE":    50,
+		"TOKEN_BAD_SUBJECT":     51,
 	}
 )
 
@@ -261,7 +264,7 @@ const file_proto_outcome_outcome_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12.\n" +
 	"\x06reason\x18\x03 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x06reason\x12,\n" +
-	"\x05cause\x18\x04 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x05cause*\xe8\x05\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x05cause*\xff\x05\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_INPUT\x10\x01\x12\x17\n" +
@@ -300,7 +303,8 @@ const file_proto_outcome_outcome_proto_rawDesc = "" +
 	"\rTOKEN_EXPIRED\x10/\x12\x17\n" +
 	"\x13TOKEN_NOT_YET_VALID\x100\x12\x14\n" +
 	"\x10TOKEN_BAD_ISSUER\x101\x12\x16\n" +
-	"\x12TOKEN_BAD_AUDIENCE\x102B\x1eZ\x1csecbuy/proto/outcome;outcomeb\x06proto3"
+	"\x12TOKEN_BAD_AUDIENCE\x102\x12\x15\n" +
+	"\x11TOKEN_BAD_SUBJECT\x103B\x1eZ\x1csecbuy/proto/outcome;outcomeb\x06proto3"
 
 var (
 	file_proto_outcome_outcome_proto_rawDescOnce sync.Once

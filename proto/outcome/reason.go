@@ -45,6 +45,7 @@ var statuses = map[Reason]int{
 	Reason_TOKEN_NOT_YET_VALID:   http.StatusUnauthorized,
 	Reason_TOKEN_BAD_ISSUER:      http.StatusUnauthorized,
 	Reason_TOKEN_BAD_AUDIENCE:    http.StatusUnauthorized,
+	Reason_TOKEN_BAD_SUBJECT:     http.StatusUnauthorized,
 }
 
 // Status is r's HTTP-like status. A reason without one (REASON_UNSPECIFIED, or one added
