@@ -30,7 +30,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	svc.Report("redis", guard.Ping)
 	reg := svc.Registry(cfg.NATSURL)
 	orders := pb.NewOrderService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
-	h := handler.New(orders, auth.NewVerifier(cfg.AuthSecret, cfg.TokenCacheSize), cfg.MaxBodyBytes,
+	verifier, err := auth.FromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	h := handler.New(orders, verifier, cfg.MaxBodyBytes,
 		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration), guard, cfg.RPCTimeout.Duration)
 	counted := turned.NewCounter(guard.Redis(), cfg.RateKeyPrefix)
 	h.CountTurned(counted)

@@ -15,9 +15,13 @@ import (
 func main() { svc.Main("payment-web", run) }
 
 func run(ctx context.Context, cfg config.Config) error {
+	verifier, err := auth.FromConfig(cfg)
+	if err != nil {
+		return err
+	}
 	reg := svc.Registry(cfg.NATSURL)
 	payment := pb.NewPaymentService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
-	h := handler.New(payment, auth.NewVerifier(cfg.AuthSecret, cfg.TokenCacheSize), cfg.MaxBodyBytes,
+	h := handler.New(payment, verifier, cfg.MaxBodyBytes,
 		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration))
 	var g svc.Group
 	// The buyer page (order-web's origin) pays here: see httpapi.CORS.

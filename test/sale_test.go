@@ -33,7 +33,7 @@ func newSale(t *testing.T, buyers int, units int64, extraEnv ...string) (*suite.
 }
 
 // waitReady waits until a buy goes through the whole chain (the registry needs a moment
-// to carry every registration), on a commodity of its own.
+// to carry every registration), on a commodity of its own, as user 1 with cfg's token.
 func waitReady(t *testing.T, s *suite.Suite, cfg load.Config) {
 	t.Helper()
 	c := load.Client(1)
@@ -41,9 +41,13 @@ func waitReady(t *testing.T, s *suite.Suite, cfg load.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tok, err := cfg.Token(1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	err = suite.Eventually(30*time.Second, func() error {
-		r := load.Buy(context.Background(), c, cfg, s.Token(1), 1, id, "ready")
+		r := load.Buy(context.Background(), c, cfg, tok, 1, id, "ready")
 		if r.Reason != "ok" {
 			t.Logf("%v: not ready: %d %s %v", time.Since(start), r.Status, r.Reason, r.Err)
 			return errors.Join(fmt.Errorf("buy through the suite: %d %s", r.Status, r.Reason), r.Err)

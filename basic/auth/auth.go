@@ -1,4 +1,5 @@
-// Package auth mints and checks the buyers' bearer tokens: JWT, HS256, claim sub = user id.
+// Package auth mints and checks the buyers' bearer tokens: JWT, claim sub = user id; HS256
+// with a shared secret, or RS256, ES256, EdDSA with an identity provider's keys (keys.go).
 package auth
 
 import (
@@ -34,23 +35,16 @@ func Mint(secret string, userID int64, ttl time.Duration) (string, error) {
 // HS256-signed with secret and carry exp, a JSON number in the future, and sub, the user
 // id as a string of plain decimal digits ("42"; not "+42" or "042").
 func Verify(secret, token string) (int64, error) {
-	id, _, err := verify(secret, token, time.Now)
+	id, _, err := verify(&keys{secret: []byte(secret)}, token, time.Now)
 	return id, err
 }
 
-// verify is Verify at the time now returns; it also returns the token's expiry.
-func verify(secret, token string, now func() time.Time) (int64, time.Time, error) {
-	// MapClaims, not RegisteredClaims: the latter also takes a quoted string as exp.
-	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
-		return []byte(secret), nil
-	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(now))
+// verify is Verify with k at the time now returns; it also returns until when the token
+// may be trusted (its expiry plus the leeway).
+func verify(k *keys, token string, now func() time.Time) (int64, time.Time, error) {
+	claims, exp, err := k.parse(token, now)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: %w", ErrBadToken, err)
-	}
-	exp, err := claims.GetExpirationTime()
-	if err != nil || exp == nil {
-		return 0, time.Time{}, fmt.Errorf("%w: exp must be a number", ErrBadToken)
+		return 0, time.Time{}, err
 	}
 	sub, err := claims.GetSubject()
 	if err != nil {
@@ -60,20 +54,20 @@ func verify(secret, token string, now func() time.Time) (int64, time.Time, error
 	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != sub {
 		return 0, time.Time{}, fmt.Errorf("%w: sub must be a positive user id", ErrBadToken)
 	}
-	return id, exp.Time, nil
+	return id, exp, nil
 }
 
 // cacheFor is the longest a verified token is remembered, however far its expiry.
 const cacheFor = 10 * time.Minute
 
-// Verifier checks bearer tokens with one secret, and remembers those that verified in a
+// Verifier checks bearer tokens (see Options), and remembers those that verified in a
 // bounded cache of its own, each only until its own expiry: a crowd pressing again costs a
 // look-up instead of a signature check and two JSON decodes (the profile of the sold-out
 // scenario had a quarter of order-web's CPU in jwt parsing before).
 type Verifier struct {
-	secret string
-	cache  *expirable.LRU[string, verified]
-	now    func() time.Time
+	keys  *keys
+	cache *expirable.LRU[string, verified]
+	now   func() time.Time
 }
 
 type verified struct {
@@ -81,9 +75,29 @@ type verified struct {
 	exp  time.Time
 }
 
-// NewVerifier returns a Verifier of secret that remembers up to size tokens.
+// NewVerifier returns a Verifier of HS256 tokens signed with secret that remembers up to
+// size tokens.
 func NewVerifier(secret string, size int) *Verifier {
-	return &Verifier{secret: secret, cache: expirable.NewLRU[string, verified](size, nil, cacheFor), now: time.Now}
+	return &Verifier{keys: &keys{secret: []byte(secret)}, cache: expirable.NewLRU[string, verified](size, nil, cacheFor), now: time.Now}
+}
+
+// New returns a Verifier of the tokens o describes, or an error naming the setting that
+// is wrong. With a JWKS URL it fetches the set once before it returns (a provider that
+// does not answer is not fatal: see jwks); a key the provider removes later empties the
+// cache of verified tokens, so none of its tokens is trusted after that.
+func New(o Options) (*Verifier, error) {
+	if o.CacheSize < 1 {
+		return nil, errors.New("auth: the token cache size must be at least 1")
+	}
+	k, err := newKeys(o)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{keys: k, cache: expirable.NewLRU[string, verified](o.CacheSize, nil, cacheFor), now: time.Now}
+	if k.jwks != nil {
+		k.jwks.removed = v.cache.Purge
+	}
+	return v, nil
 }
 
 // Verify is the package's Verify, answered from the cache when it can be.
@@ -91,7 +105,7 @@ func (v *Verifier) Verify(token string) (int64, error) {
 	if t, ok := v.cache.Get(token); ok && v.now().Before(t.exp) {
 		return t.user, nil
 	}
-	user, exp, err := verify(v.secret, token, v.now)
+	user, exp, err := verify(v.keys, token, v.now)
 	if err != nil {
 		return 0, err
 	}

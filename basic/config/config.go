@@ -138,6 +138,24 @@ type Config struct {
 	// environment, and SECBUY_DEV_LOGIN may be on. Without it AuthSecret and AdminKey
 	// must be set, each at least MinSecretBytes long, or no service starts.
 	Dev bool `json:"-" env:"DEV"`
+
+	// Tokens of an identity provider (see auth.Options), besides HS256 with AuthSecret:
+	// RS256, ES256 or EdDSA tokens checked with the keys of the JWKS at JWKSURL (by kid)
+	// or the PEM public key in JWTPublicKeyFile. JWTIssuer and JWTAudience, if set, must
+	// match the token's iss and aud; JWTLeeway is the clock skew allowed on exp and nbf.
+	// JWTHS256 says whether HS256 tokens of AuthSecret are still accepted (set it false in
+	// production once an identity provider signs the tokens). An unknown kid fetches the
+	// JWKS again at most once per JWKSMinRefresh; a set older than JWKSMaxAge is fetched
+	// again in the background; a fetch takes at most JWKSTimeout.
+	JWKSURL          string   `json:"jwks_url" env:"JWKS_URL"`
+	JWTPublicKeyFile string   `json:"jwt_public_key_file" env:"JWT_PUBLIC_KEY_FILE"`
+	JWTIssuer        string   `json:"jwt_issuer" env:"JWT_ISSUER"`
+	JWTAudience      string   `json:"jwt_audience" env:"JWT_AUDIENCE"`
+	JWTLeeway        Duration `json:"jwt_leeway" env:"JWT_LEEWAY"`
+	JWTHS256         bool     `json:"jwt_hs256" env:"JWT_HS256"`
+	JWKSMinRefresh   Duration `json:"jwks_min_refresh" env:"JWKS_MIN_REFRESH"`
+	JWKSMaxAge       Duration `json:"jwks_max_age" env:"JWKS_MAX_AGE"`
+	JWKSTimeout      Duration `json:"jwks_timeout" env:"JWKS_TIMEOUT"`
 }
 
 // MinSecretBytes is the least length of SECBUY_AUTH_SECRET and SECBUY_ADMIN_KEY (an HS256

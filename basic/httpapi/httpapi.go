@@ -169,16 +169,40 @@ func PositiveID(name, s string) (int64, *outcome.Error) {
 	return id, nil
 }
 
-// User returns the buyer's user id from the request's bearer token, or the 401 refusal.
+// User returns the buyer's user id from the request's bearer token, or the 401 refusal:
+// UNAUTHENTICATED with no token, INVALID_TOKEN with a bad one, its cause saying why.
 func User(v *auth.Verifier, r *http.Request) (int64, *outcome.Error) {
 	id, err := v.FromRequest(r)
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
 		return 0, outcome.Refuse(outcome.Reason_UNAUTHENTICATED)
 	case err != nil:
-		return 0, outcome.Refuse(outcome.Reason_INVALID_TOKEN)
+		e := outcome.Refuse(outcome.Reason_INVALID_TOKEN)
+		for _, c := range tokenCauses {
+			if errors.Is(err, c.Err) {
+				e.Cause = c.Reason
+				break
+			}
+		}
+		return 0, e
 	}
 	return id, nil
+}
+
+// tokenCauses are the causes of INVALID_TOKEN, by the auth error that says why.
+var tokenCauses = []outcome.Rule{
+	{Err: auth.ErrMalformed, Reason: outcome.Reason_TOKEN_MALFORMED},
+	{Err: auth.ErrUnsigned, Reason: outcome.Reason_TOKEN_UNSIGNED},
+	{Err: auth.ErrAlgorithm, Reason: outcome.Reason_TOKEN_ALG_NOT_ALLOWED},
+	{Err: auth.ErrKeyMismatch, Reason: outcome.Reason_TOKEN_KEY_MISMATCH},
+	{Err: auth.ErrUnknownKey, Reason: outcome.Reason_TOKEN_UNKNOWN_KEY},
+	{Err: auth.ErrSignature, Reason: outcome.Reason_TOKEN_BAD_SIGNATURE},
+	{Err: auth.ErrNoExpiry, Reason: outcome.Reason_TOKEN_NO_EXPIRY},
+	{Err: auth.ErrExpired, Reason: outcome.Reason_TOKEN_EXPIRED},
+	{Err: auth.ErrNotYetValid, Reason: outcome.Reason_TOKEN_NOT_YET_VALID},
+	{Err: auth.ErrIssuer, Reason: outcome.Reason_TOKEN_BAD_ISSUER},
+	{Err: auth.ErrAudience, Reason: outcome.Reason_TOKEN_BAD_AUDIENCE},
+	{Err: auth.ErrSubject, Reason: outcome.Reason_TOKEN_BAD_SUBJECT},
 }
 
 // Endpoint is one route of a service: a path, its method and its handler.

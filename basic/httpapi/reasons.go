@@ -39,14 +39,30 @@ var words = map[outcome.Reason]struct{ en, zh string }{
 	outcome.Reason_BODY_TOO_LARGE:      {"body too large", "请求体过大"},
 	outcome.Reason_ROUTE_NOT_FOUND:     {"no such route", "没有该接口"},
 	outcome.Reason_INTERNAL:            {"internal error", "内部错误"},
+	// The causes of INVALID_TOKEN (the reply's "cause").
+	outcome.Reason_TOKEN_MALFORMED:       {"malformed token", "登录凭证格式错误"},
+	outcome.Reason_TOKEN_UNSIGNED:        {"unsigned token (alg none)", "登录凭证未签名"},
+	outcome.Reason_TOKEN_ALG_NOT_ALLOWED: {"token signing algorithm not accepted", "不接受该登录凭证的签名算法"},
+	outcome.Reason_TOKEN_KEY_MISMATCH:    {"token algorithm does not fit its key", "登录凭证的签名算法与密钥不符"},
+	outcome.Reason_TOKEN_UNKNOWN_KEY:     {"unknown token signing key (kid)", "未知的登录凭证签名密钥"},
+	outcome.Reason_TOKEN_BAD_SIGNATURE:   {"bad token signature", "登录凭证签名无效"},
+	outcome.Reason_TOKEN_NO_EXPIRY:       {"token has no expiry (exp)", "登录凭证缺少过期时间"},
+	outcome.Reason_TOKEN_EXPIRED:         {"token expired", "登录凭证已过期"},
+	outcome.Reason_TOKEN_NOT_YET_VALID:   {"token not valid yet (nbf)", "登录凭证尚未生效"},
+	outcome.Reason_TOKEN_BAD_ISSUER:      {"wrong token issuer (iss)", "登录凭证签发者不符"},
+	outcome.Reason_TOKEN_BAD_AUDIENCE:    {"wrong token audience (aud)", "登录凭证受众不符"},
+	outcome.Reason_TOKEN_BAD_SUBJECT:     {"token subject (sub) is not a buyer id", "登录凭证的用户标识无效"},
 }
 
 // problemJSON is the "error" object of a failed reply. Detail is English and stable;
 // Message is the same in Chinese, present when the request's Accept-Language prefers it.
+// Cause, if present, is the finer reason under Reason (why a token is INVALID_TOKEN); the
+// words are then the cause's.
 type problemJSON struct {
 	Code    int    `json:"code"`
 	Detail  string `json:"detail"`
 	Reason  string `json:"reason"`
+	Cause   string `json:"cause,omitempty"`
 	Message string `json:"message,omitempty"`
 }
 
@@ -58,11 +74,15 @@ func problem(r *http.Request, e *outcome.Error) problemJSON {
 	if code < 400 || code > 599 {
 		code = e.GetReason().Status()
 	}
-	w, ok := words[e.GetReason()]
+	why := e.GetReason()
+	p := problemJSON{Code: code, Detail: e.GetDetail(), Reason: why.String()}
+	if c := e.GetCause(); c != outcome.Reason_REASON_UNSPECIFIED {
+		why, p.Cause = c, c.String()
+	}
+	w, ok := words[why]
 	if !ok {
 		w = words[outcome.Reason_REASON_UNSPECIFIED]
 	}
-	p := problemJSON{Code: code, Detail: e.GetDetail(), Reason: e.GetReason().String()}
 	if p.Detail == "" {
 		p.Detail = w.en
 	}
@@ -100,7 +120,7 @@ var renderedFailures = func() [2]map[outcome.Reason][]byte {
 // rendered returns the prepared body of e for r, if e is a reason alone with its own
 // status.
 func rendered(r *http.Request, e *outcome.Error) ([]byte, bool) {
-	if e.GetDetail() != "" || int(e.GetCode()) != e.GetReason().Status() {
+	if e.GetDetail() != "" || e.GetCause() != outcome.Reason_REASON_UNSPECIFIED || int(e.GetCode()) != e.GetReason().Status() {
 		return nil, false
 	}
 	lang := 0

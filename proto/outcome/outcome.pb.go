@@ -55,6 +55,21 @@ const (
 	Reason_BODY_TOO_LARGE     Reason = 23
 	Reason_ROUTE_NOT_FOUND    Reason = 24
 	Reason_INTERNAL           Reason = 25
+	// Why a token is INVALID_TOKEN: the cause of an INVALID_TOKEN Error (its reason stays
+	// INVALID_TOKEN, which clients branch on to sign in again). Numbered from 40 to leave
+	// room for other reasons.
+	Reason_TOKEN_MALFORMED       Reason = 40 // not a JWT, or a claim of the wrong type
+	Reason_TOKEN_UNSIGNED        Reason = 41 // alg "none"
+	Reason_TOKEN_ALG_NOT_ALLOWED Reason = 42 // an algorithm not accepted (HS256 switched off, HS512, RS256 with no provider)
+	Reason_TOKEN_KEY_MISMATCH    Reason = 43 // the algorithm does not fit the key its kid names (HS/RS confusion)
+	Reason_TOKEN_UNKNOWN_KEY     Reason = 44 // no key of the provider has its kid
+	Reason_TOKEN_BAD_SIGNATURE   Reason = 45
+	Reason_TOKEN_NO_EXPIRY       Reason = 46 // no exp
+	Reason_TOKEN_EXPIRED         Reason = 47
+	Reason_TOKEN_NOT_YET_VALID   Reason = 48 // nbf in the future
+	Reason_TOKEN_BAD_ISSUER      Reason = 49
+	Reason_TOKEN_BAD_AUDIENCE    Reason = 50
+	Reason_TOKEN_BAD_SUBJECT     Reason = 51 // sub is not a buyer id
 )
 
 // Enum value maps for Reason.
@@ -86,34 +101,58 @@ var (
 		23: "BODY_TOO_LARGE",
 		24: "ROUTE_NOT_FOUND",
 		25: "INTERNAL",
+		40: "TOKEN_MALFORMED",
+		41: "TOKEN_UNSIGNED",
+		42: "TOKEN_ALG_NOT_ALLOWED",
+		43: "TOKEN_KEY_MISMATCH",
+		44: "TOKEN_UNKNOWN_KEY",
+		45: "TOKEN_BAD_SIGNATURE",
+		46: "TOKEN_NO_EXPIRY",
+		47: "TOKEN_EXPIRED",
+		48: "TOKEN_NOT_YET_VALID",
+		49: "TOKEN_BAD_ISSUER",
+		50: "TOKEN_BAD_AUDIENCE",
+		51: "TOKEN_BAD_SUBJECT",
 	}
 	Reason_value = map[string]int32{
-		"REASON_UNSPECIFIED":  0,
-		"INVALID_INPUT":       1,
-		"COMMODITY_NOT_FOUND": 2,
-		"SOLD_OUT":            3,
-		"NOT_STARTED":         4,
-		"ENDED":               5,
-		"REQUEST_REUSED":      6,
-		"ALREADY_BOUGHT":      7,
-		"ORDER_NOT_FOUND":     8,
-		"NOT_YOURS":           9,
-		"ORDER_PENDING":       10,
-		"ORDER_CANCELLED":     11,
-		"PAYMENT_NOT_FOUND":   12,
-		"PAYMENT_EXPIRED":     13,
-		"NO_SALE":             14,
-		"NOT_GRANTED":         15,
-		"IN_PROGRESS":         16,
-		"BUSY":                17,
-		"SLOW_DOWN":           18,
-		"UNAUTHENTICATED":     19,
-		"INVALID_TOKEN":       20,
-		"ADMIN_KEY_REQUIRED":  21,
-		"METHOD_NOT_ALLOWED":  22,
-		"BODY_TOO_LARGE":      23,
-		"ROUTE_NOT_FOUND":     24,
-		"INTERNAL":            25,
+		"REASON_UNSPECIFIED":    0,
+		"INVALID_INPUT":         1,
+		"COMMODITY_NOT_FOUND":   2,
+		"SOLD_OUT":              3,
+		"NOT_STARTED":           4,
+		"ENDED":                 5,
+		"REQUEST_REUSED":        6,
+		"ALREADY_BOUGHT":        7,
+		"ORDER_NOT_FOUND":       8,
+		"NOT_YOURS":             9,
+		"ORDER_PENDING":         10,
+		"ORDER_CANCELLED":       11,
+		"PAYMENT_NOT_FOUND":     12,
+		"PAYMENT_EXPIRED":       13,
+		"NO_SALE":               14,
+		"NOT_GRANTED":           15,
+		"IN_PROGRESS":           16,
+		"BUSY":                  17,
+		"SLOW_DOWN":             18,
+		"UNAUTHENTICATED":       19,
+		"INVALID_TOKEN":         20,
+		"ADMIN_KEY_REQUIRED":    21,
+		"METHOD_NOT_ALLOWED":    22,
+		"BODY_TOO_LARGE":        23,
+		"ROUTE_NOT_FOUND":       24,
+		"INTERNAL":              25,
+		"TOKEN_MALFORMED":       40,
+		"TOKEN_UNSIGNED":        41,
+		"TOKEN_ALG_NOT_ALLOWED": 42,
+		"TOKEN_KEY_MISMATCH":    43,
+		"TOKEN_UNKNOWN_KEY":     44,
+		"TOKEN_BAD_SIGNATURE":   45,
+		"TOKEN_NO_EXPIRY":       46,
+		"TOKEN_EXPIRED":         47,
+		"TOKEN_NOT_YET_VALID":   48,
+		"TOKEN_BAD_ISSUER":      49,
+		"TOKEN_BAD_AUDIENCE":    50,
+		"TOKEN_BAD_SUBJECT":     51,
 	}
 )
 
@@ -145,12 +184,15 @@ func (Reason) EnumDescriptor() ([]byte, []int) {
 }
 
 // Error is the refusal carried in a response (success false): the reason, its HTTP-like
-// status (for go-micro clients that read a number), and for INVALID_INPUT what was wrong.
+// status (for go-micro clients that read a number), for INVALID_INPUT what was wrong, and
+// for INVALID_TOKEN why (cause).
 type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
-	Reason        Reason                 `protobuf:"varint,3,opt,name=reason,proto3,enum=secbuy.outcome.Reason" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Code   int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Detail string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	Reason Reason                 `protobuf:"varint,3,opt,name=reason,proto3,enum=secbuy.outcome.Reason" json:"reason,omitempty"`
+	// cause, if set, is the finer reason under reason: for INVALID_TOKEN, which TOKEN_*.
+	Cause         Reason `protobuf:"varint,4,opt,name=cause,proto3,enum=secbuy.outcome.Reason" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,15 +248,23 @@ func (x *Error) GetReason() Reason {
 	return Reason_REASON_UNSPECIFIED
 }
 
+func (x *Error) GetCause() Reason {
+	if x != nil {
+		return x.Cause
+	}
+	return Reason_REASON_UNSPECIFIED
+}
+
 var File_proto_outcome_outcome_proto protoreflect.FileDescriptor
 
 const file_proto_outcome_outcome_proto_rawDesc = "" +
 	"\n" +
-	"\x1bproto/outcome/outcome.proto\x12\x0esecbuy.outcome\"c\n" +
+	"\x1bproto/outcome/outcome.proto\x12\x0esecbuy.outcome\"\x91\x01\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12.\n" +
-	"\x06reason\x18\x03 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x06reason*\xed\x03\n" +
+	"\x06reason\x18\x03 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x06reason\x12,\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x05cause*\xff\x05\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_INPUT\x10\x01\x12\x17\n" +
@@ -242,7 +292,19 @@ const file_proto_outcome_outcome_proto_rawDesc = "" +
 	"\x12METHOD_NOT_ALLOWED\x10\x16\x12\x12\n" +
 	"\x0eBODY_TOO_LARGE\x10\x17\x12\x13\n" +
 	"\x0fROUTE_NOT_FOUND\x10\x18\x12\f\n" +
-	"\bINTERNAL\x10\x19B\x1eZ\x1csecbuy/proto/outcome;outcomeb\x06proto3"
+	"\bINTERNAL\x10\x19\x12\x13\n" +
+	"\x0fTOKEN_MALFORMED\x10(\x12\x12\n" +
+	"\x0eTOKEN_UNSIGNED\x10)\x12\x19\n" +
+	"\x15TOKEN_ALG_NOT_ALLOWED\x10*\x12\x16\n" +
+	"\x12TOKEN_KEY_MISMATCH\x10+\x12\x15\n" +
+	"\x11TOKEN_UNKNOWN_KEY\x10,\x12\x17\n" +
+	"\x13TOKEN_BAD_SIGNATURE\x10-\x12\x13\n" +
+	"\x0fTOKEN_NO_EXPIRY\x10.\x12\x11\n" +
+	"\rTOKEN_EXPIRED\x10/\x12\x17\n" +
+	"\x13TOKEN_NOT_YET_VALID\x100\x12\x14\n" +
+	"\x10TOKEN_BAD_ISSUER\x101\x12\x16\n" +
+	"\x12TOKEN_BAD_AUDIENCE\x102\x12\x15\n" +
+	"\x11TOKEN_BAD_SUBJECT\x103B\x1eZ\x1csecbuy/proto/outcome;outcomeb\x06proto3"
 
 var (
 	file_proto_outcome_outcome_proto_rawDescOnce sync.Once
@@ -264,11 +326,12 @@ var file_proto_outcome_outcome_proto_goTypes = []any{
 }
 var file_proto_outcome_outcome_proto_depIdxs = []int32{
 	0, // 0: secbuy.outcome.Error.reason:type_name -> secbuy.outcome.Reason
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0, // 1: secbuy.outcome.Error.cause:type_name -> secbuy.outcome.Reason
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_proto_outcome_outcome_proto_init() }

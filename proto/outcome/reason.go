@@ -33,6 +33,19 @@ var statuses = map[Reason]int{
 	Reason_BODY_TOO_LARGE:      http.StatusRequestEntityTooLarge,
 	Reason_ROUTE_NOT_FOUND:     http.StatusNotFound,
 	Reason_INTERNAL:            http.StatusInternalServerError,
+	// The causes of INVALID_TOKEN.
+	Reason_TOKEN_MALFORMED:       http.StatusUnauthorized,
+	Reason_TOKEN_UNSIGNED:        http.StatusUnauthorized,
+	Reason_TOKEN_ALG_NOT_ALLOWED: http.StatusUnauthorized,
+	Reason_TOKEN_KEY_MISMATCH:    http.StatusUnauthorized,
+	Reason_TOKEN_UNKNOWN_KEY:     http.StatusUnauthorized,
+	Reason_TOKEN_BAD_SIGNATURE:   http.StatusUnauthorized,
+	Reason_TOKEN_NO_EXPIRY:       http.StatusUnauthorized,
+	Reason_TOKEN_EXPIRED:         http.StatusUnauthorized,
+	Reason_TOKEN_NOT_YET_VALID:   http.StatusUnauthorized,
+	Reason_TOKEN_BAD_ISSUER:      http.StatusUnauthorized,
+	Reason_TOKEN_BAD_AUDIENCE:    http.StatusUnauthorized,
+	Reason_TOKEN_BAD_SUBJECT:     http.StatusUnauthorized,
 }
 
 // Status is r's HTTP-like status. A reason without one (REASON_UNSPECIFIED, or one added

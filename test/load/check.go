@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"secbuy/basic/auth"
 	"secbuy/basic/svc"
 	orderpb "secbuy/order-srv/proto/order"
 	paymentpb "secbuy/payment-srv/proto/payment"
@@ -159,7 +158,7 @@ func (ch checker) resend(replies []Reply, commodity int64) []string {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			tok, _ := auth.Mint(ch.cfg.AuthSecret, r.User, time.Hour)
+			tok, _ := ch.cfg.Token(r.User, time.Hour)
 			for !final(r) {
 				if time.Now().After(ch.deadline) {
 					mu.Lock()
@@ -200,7 +199,7 @@ func (ch checker) followPending(replies []Reply, told map[int64]bool, soldOut *b
 		if r.Reason != "pending" {
 			continue
 		}
-		tok, _ := auth.Mint(ch.cfg.AuthSecret, r.User, time.Hour)
+		tok, _ := ch.cfg.Token(r.User, time.Hour)
 		for {
 			_, rep, err := call(ch.ctx, ch.c, "GET", fmt.Sprintf("%s/order/get?id=%d", ch.cfg.OrderURL, r.OrderID), tok, nil, nil)
 			if err == nil && rep.Order != nil && rep.Order.State != "pending" {

@@ -46,6 +46,17 @@ type Config struct {
 	// Progress, if a terminal, is where Burst draws its live progress line (ShowProgress)
 	// while the buyers press; nil or not a terminal: none.
 	Progress *os.File
+	// Mint, if set, makes a buyer's token (an identity provider's); by default it is
+	// HS256 with AuthSecret.
+	Mint func(user int64) (string, error)
+}
+
+// Token returns a token of user: cfg.Mint's, or HS256 with AuthSecret valid for ttl.
+func (cfg Config) Token(user int64, ttl time.Duration) (string, error) {
+	if cfg.Mint != nil {
+		return cfg.Mint(user)
+	}
+	return auth.Mint(cfg.AuthSecret, user, ttl)
 }
 
 // Reply is one buy request's outcome.
@@ -224,7 +235,7 @@ func Buy(ctx context.Context, c *http.Client, cfg Config, token string, user, co
 func Tokens(cfg Config) ([]string, error) {
 	toks := make([]string, cfg.Buyers)
 	for i := range toks {
-		t, err := auth.Mint(cfg.AuthSecret, cfg.UserBase+int64(i)+1, 2*time.Hour)
+		t, err := cfg.Token(cfg.UserBase+int64(i)+1, 2*time.Hour)
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ type Error struct {
 	Code    int    `json:"code"`
 	Detail  string `json:"detail"`
 	Reason  string `json:"reason"`
+	Cause   string `json:"cause"` // for INVALID_TOKEN: which TOKEN_* reason
 	Message string `json:"message"`
 }
 
@@ -72,6 +73,11 @@ func CheckReply(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
 		reason, _ := e["reason"].(string)
 		if outcome.Reason_value[reason] == 0 {
 			t.Fatalf("failure with status %d: error.reason %q is not a reason: %q", w.Code, reason, body)
+		}
+		if cause, has := e["cause"]; has {
+			if name, _ := cause.(string); outcome.Reason_value[name] == 0 {
+				t.Fatalf("failure with status %d: error.cause %v is not a reason: %q", w.Code, cause, body)
+			}
 		}
 		if w.Code == 500 {
 			t.Fatalf("status 500 (a handler panicked?): %q", body)
