@@ -29,7 +29,7 @@ func Check(field, s string, max int) error {
 		}
 	}
 	if max > 0 && n > max {
-		return outcome.InvalidInput(fmt.Sprintf("%s: longer than %d characters", field, max))
+		return outcome.InvalidInput(fmt.Sprintf("%s: must be at most %d characters", field, max))
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"plain", "phone", 10, ""},
 		{"chinese within max", "手机手机手机", 6, ""},
-		{"chinese over max", "手机手机手机手", 6, "name: longer than 6 characters"},
+		{"chinese over max", "手机手机手机手", 6, "name: must be at most 6 characters"},
 		{"no max", strings.Repeat("x", 5000), 0, ""},
 		{"NUL", "a\x00b", 10, "name: contains a NUL character"},
 		{"invalid UTF-8", "a\xffb", 10, "name: not valid UTF-8"},
