@@ -36,7 +36,10 @@ func TestClassify(t *testing.T) {
 	}{
 		{"NUL in text (22021)", exec(`INSERT INTO t VALUES (?, 1)`, "a\x00b"), db.BadData},
 		{"number out of range (22003)", exec(`SELECT 9223372036854775807::bigint + ?`, 1), db.BadData},
-		{"unique violation (23505)", func() error { _ = exec(`INSERT INTO t VALUES ('dup', 1)`); return exec(`INSERT INTO t VALUES ('dup', 1)`) }(), db.Conflict},
+		{"unique violation (23505)", func() error {
+			_ = exec(`INSERT INTO t VALUES ('dup', 1)`)
+			return exec(`INSERT INTO t VALUES ('dup', 1)`)
+		}(), db.Conflict},
 		{"check violation (23514)", exec(`INSERT INTO t VALUES ('neg', -1)`), db.Conflict},
 		{"serialization failure (40001)", exec(raise("40001")), db.Retry},
 		{"deadlock (40P01)", exec(raise("40P01")), db.Retry},
