@@ -64,6 +64,8 @@ func TestHostileInput(t *testing.T) {
 		"null":        []byte(`null`),
 		"two objects": []byte(fmt.Sprintf(`{"id":%d}{"id":%d}`, id, id)),
 		"10 MB":       tenMB,
+		"two ids":     []byte(fmt.Sprintf(`{"id":%d,"id":%d}`, id, id+1)),
+		"bad UTF-8":   []byte("{\"id\":1,\"\xff\":1}"),
 	}
 	type req struct {
 		name, method, url, token string

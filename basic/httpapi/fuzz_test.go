@@ -6,6 +6,10 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"secbuy/basic/httpapi/httpapitest"
 )
 
 // fuzzBody has the field kinds the services decode.
@@ -16,7 +20,8 @@ type fuzzBody struct {
 }
 
 // FuzzDecode: Decode never panics; it accepts exactly one JSON object with known fields
-// of the right types, no larger than max, and decodes it as encoding/json would; it
+// of the right types, each once, in valid UTF-8, no larger than max, and decodes it as
+// encoding/json would; it
 // refuses anything else with 400, or 413 when the body is larger than max; its error
 // detail is short printable ASCII whatever the input.
 func FuzzDecode(f *testing.F) {
@@ -30,6 +35,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s), uint16(64))
 	}
 	f.Add(bytes.Repeat([]byte("["), 5000), uint16(8000))
+	for _, field := range []string{"id", "name"} {
+		for _, b := range httpapitest.HostileBodies(field) {
+			f.Add(b, uint16(65535))
+		}
+	}
 	f.Fuzz(func(t *testing.T, body []byte, max16 uint16) {
 		max := int64(max16)
 		var got fuzzBody
@@ -37,6 +47,9 @@ func FuzzDecode(f *testing.F) {
 		if e == nil {
 			if int64(len(body)) > max {
 				t.Fatalf("accepted %d bytes with max %d", len(body), max)
+			}
+			if !jsontext.Value(body).IsValid() {
+				t.Fatalf("accepted %q: invalid UTF-8 or a repeated key", body)
 			}
 			dec := json.NewDecoder(bytes.NewReader(body))
 			dec.DisallowUnknownFields()

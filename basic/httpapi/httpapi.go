@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -107,42 +106,6 @@ func FromRPC(err error) *outcome.Error {
 // Invalid returns the INVALID_INPUT refusal with a detail made from format.
 func Invalid(format string, args ...any) *outcome.Error {
 	return outcome.Invalid(fmt.Sprintf(format, args...))
-}
-
-// Decode reads r's JSON body, of at most max bytes, into v. Unknown fields, wrong types,
-// trailing data and oversized bodies are refused.
-func Decode(w http.ResponseWriter, r *http.Request, max int64, v any) *outcome.Error {
-	r.Body = http.MaxBytesReader(w, r.Body, max)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &tooBig):
-			return tooLarge(max)
-		case errors.Is(err, io.EOF):
-			return Invalid("empty body: want a JSON object")
-		case errors.As(err, &typeErr):
-			return Invalid("field %q: want %s", typeErr.Field, typeErr.Type)
-		default:
-			return Invalid("malformed JSON body: %s", clean(err))
-		}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return tooLarge(max)
-		}
-		return Invalid("trailing data after the JSON object")
-	}
-	return nil
-}
-
-func tooLarge(max int64) *outcome.Error {
-	e := outcome.Refuse(outcome.Reason_BODY_TOO_LARGE)
-	e.Detail = fmt.Sprintf("body larger than %d bytes", max)
-	return e
 }
 
 // clean keeps an error's message but drops anything that is not plain ASCII text, so a

@@ -94,7 +94,7 @@ func NewServer(name, addr string, reg registry.Registry, cfg config.Config) (*Se
 	Check("nats", NATSCheck(cfg.NATSURL)) // the registry, and the stream where there is one
 	return &Server{
 		servers: []server.Server{
-			server.NewRPCServer(append(opts(name, addr), server.Wait(nil))...),
+			server.NewRPCServer(append(opts(name, addr), server.Wait(nil), server.Codec("application/json", strictJSON))...),
 			gserver.NewServer(append(opts(Internal(name), net.JoinHostPort(host, "0")), gserver.GracefulStopTimeout(15*time.Second))...),
 		},
 		healthAddr: cfg.HealthAddr,

@@ -14,8 +14,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/db"
 	"secbuy/basic/logs"
 	"secbuy/basic/metrics"
+	"secbuy/basic/text"
 	"secbuy/basic/tracing"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-srv/repo"
@@ -259,7 +261,12 @@ func validate(in *pb.CreateRequest) error {
 	case in.RequestId == "" || len(in.RequestId) > MaxRequestID:
 		return badInput("requestId must be 1 to 128 bytes")
 	}
-	return nil
+	// Both go into the database (the traceparent with the payment event): a value it
+	// cannot store would fail the whole batch the item travels in.
+	if err := text.Check("requestId", in.RequestId, 0); err != nil {
+		return err
+	}
+	return text.Check("traceparent", in.Traceparent, 512)
 }
 
 // finish asks stock-srv, in one SellBatch call, for the units of pending orders, and
@@ -437,6 +444,9 @@ var refusals = []outcome.Rule{
 // logged and returned as an RPC error, which callers treat as "busy".
 func refusal(ctx context.Context, err error) (*outcome.Error, error) {
 	if e := outcome.Of(err, refusals); e != nil {
+		return e, nil
+	}
+	if e := db.Refusal(err); e != nil {
 		return e, nil
 	}
 	return nil, unavailable(ctx, err)

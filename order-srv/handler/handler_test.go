@@ -95,7 +95,7 @@ type env struct {
 	pokes atomic.Int64
 }
 
-func newEnv(t *testing.T, sell func(*stockpb.SellRequest) (*stockpb.Response, error)) *env {
+func newEnv(t testing.TB, sell func(*stockpb.SellRequest) (*stockpb.Response, error)) *env {
 	t.Helper()
 	e := &env{d: dbtest.New(t, "order", migrations.FS), stock: &fakeStock{sell: sell}}
 	e.h = handler.New(repo.New(e.d), e.stock, func() { e.pokes.Add(1) }, 3*time.Second)

@@ -212,7 +212,8 @@ func (r *Repo) Finish(ctx context.Context, grants []Grant, refusals []Refusal) (
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	out := make(map[int64]Order, len(grants)+len(refusals))
-	err := g.Transaction(func(tx *gorm.DB) error {
+	err := db.Transact(g, func(tx *gorm.DB) error {
+		clear(out) // a run again (after a lost race) starts from nothing
 		if err := r.create(tx, grants, out); err != nil {
 			return err
 		}

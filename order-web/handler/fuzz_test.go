@@ -159,6 +159,9 @@ func FuzzOrderRoutes(f *testing.F) {
 	} {
 		f.Add(s.method, s.target, []byte(s.body), s.who, s.key)
 	}
+	for _, b := range httpapitest.HostileBodies("id") {
+		f.Add("POST", "/order/sell", b, uint8(1), "")
+	}
 	const secret = "fuzz-secret"
 	headers, users := fuzzTokens(f, secret)
 	db := &ordersDB{}
@@ -182,6 +185,7 @@ func FuzzOrderRoutes(f *testing.F) {
 		w := httptest.NewRecorder()
 		routes.ServeHTTP(w, req)
 		reply := httpapitest.CheckReply(t, w)
+		httpapitest.NoServerError(t, w)
 
 		for _, c := range db.take() {
 			if user == 0 {

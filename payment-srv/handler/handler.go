@@ -8,6 +8,7 @@ import (
 
 	merrors "go-micro.dev/v6/errors"
 
+	"secbuy/basic/db"
 	"secbuy/basic/logs"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
@@ -98,6 +99,9 @@ var refusals = []outcome.Rule{
 // logged and returned as an RPC error, which callers treat as "busy".
 func refusal(ctx context.Context, err error) (*outcome.Error, error) {
 	if e := outcome.Of(err, refusals); e != nil {
+		return e, nil
+	}
+	if e := db.Refusal(err); e != nil {
 		return e, nil
 	}
 	slog.ErrorContext(ctx, "payment call failed", "err", err)

@@ -209,7 +209,7 @@ func (r *Repo) Expire(ctx context.Context, olderThan time.Duration, limit int) (
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var expired []Payment
-	err := g.Transaction(func(tx *gorm.DB) error {
+	err := db.Transact(g, func(tx *gorm.DB) error {
 		if err := tx.Raw(`UPDATE payments SET state = ? WHERE state = ? AND id IN (
 				SELECT id FROM payments WHERE state = ? AND coalesce(order_time, create_time) < now() - make_interval(secs => ?)
 				ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)

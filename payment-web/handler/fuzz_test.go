@@ -90,6 +90,9 @@ func FuzzPaymentRoutes(f *testing.F) {
 	} {
 		f.Add(s.method, s.target, []byte(s.body), s.who)
 	}
+	for _, b := range httpapitest.HostileBodies("id") {
+		f.Add("POST", "/payment/payorder", b, uint8(1))
+	}
 	const secret = "fuzz-secret"
 	mint := func(s string, user int64, ttl time.Duration) string {
 		tok, err := auth.Mint(s, user, ttl)
@@ -117,6 +120,7 @@ func FuzzPaymentRoutes(f *testing.F) {
 		w := httptest.NewRecorder()
 		routes.ServeHTTP(w, req)
 		reply := httpapitest.CheckReply(t, w)
+		httpapitest.NoServerError(t, w)
 
 		for j, c := range db.calls {
 			if user == 0 || c.UserId != user || c.Id <= 0 {

@@ -8,12 +8,13 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	merrors "go-micro.dev/v6/errors"
 	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/db"
+	"secbuy/basic/text"
 	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-srv/repo"
@@ -90,13 +91,14 @@ func (h *Stock) CreateCommodity(ctx context.Context, in *pb.Commodity, out *pb.R
 
 func validate(in *pb.Commodity) (repo.Commodity, error) {
 	name := strings.TrimSpace(in.Name)
+	nameErr := text.Check("name", name, MaxNameLen)
 	switch {
 	case in.Id != 0:
 		return repo.Commodity{}, badInput("id is assigned by the server; leave it out")
 	case name == "":
 		return repo.Commodity{}, badInput("name must not be empty")
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen:
-		return repo.Commodity{}, badInput("name must be valid UTF-8 of at most 200 characters")
+	case nameErr != nil:
+		return repo.Commodity{}, nameErr
 	case in.Count <= 0 || in.Count > MaxCount:
 		return repo.Commodity{}, badInput("count must be between 1 and 1000000000")
 	case in.Sale < 0 || in.Sale > in.Count:
@@ -226,7 +228,7 @@ func validateSell(in *pb.SellRequest) (repo.SellItem, error) {
 }
 
 func validRequestID(rid string) bool {
-	return rid != "" && len(rid) <= MaxRequestID && utf8.ValidString(rid) && !strings.ContainsRune(rid, 0)
+	return rid != "" && len(rid) <= MaxRequestID && text.Check("requestId", rid, 0) == nil
 }
 
 func answerSell(ctx context.Context, out *pb.Response, res repo.SellResult) error {
@@ -339,6 +341,9 @@ var refusals = []outcome.Rule{
 // logged and returned as an RPC error, which callers treat as "busy".
 func refusal(ctx context.Context, err error) (*outcome.Error, error) {
 	if e := outcome.Of(err, refusals); e != nil {
+		return e, nil
+	}
+	if e := db.Refusal(err); e != nil {
 		return e, nil
 	}
 	return nil, unavailable(ctx, err)

@@ -108,6 +108,8 @@ func TestCreateCommodityBadInput(t *testing.T) {
 		{"blank name", &pb.Commodity{Name: "  \t", Count: 10}, "name must not be empty"},
 		{"long name", &pb.Commodity{Name: strings.Repeat("商", 201), Count: 10}, "at most 200"},
 		{"invalid utf8", &pb.Commodity{Name: "a\xffb", Count: 10}, "valid UTF-8"},
+		{"NUL in name", &pb.Commodity{Name: "a\x00b", Count: 10}, "name: contains a NUL character"},
+		{"control character in name", &pb.Commodity{Name: "a\x1bb", Count: 10}, "name: contains a control character (U+001B)"},
 		{"zero count", &pb.Commodity{Name: "x"}, "count must be"},
 		{"negative count", &pb.Commodity{Name: "x", Count: -5}, "count must be"},
 		{"huge count", &pb.Commodity{Name: "x", Count: MaxCount + 1}, "count must be"},

@@ -104,7 +104,7 @@ func (r *Repo) Create(ctx context.Context, c Commodity) (Commodity, error) {
 	defer cancel()
 	k := max(1, min(c.Buckets, MaxBuckets, int(min(c.Count, MaxBuckets)))) // never more buckets than units
 	row := Commodity{Name: c.Name, Count: c.Count, StartTime: c.StartTime, EndTime: c.EndTime, Buckets: k}
-	err := g.Transaction(func(tx *gorm.DB) error {
+	err := db.Transact(g, func(tx *gorm.DB) error {
 		if err := tx.Omit("ID", "Sale", "CreateTime", "Version").Create(&row).Error; err != nil || k == 1 {
 			return err
 		}
@@ -337,7 +337,7 @@ func (r *Repo) SellBatch(ctx context.Context, items []SellItem) ([]SellResult, e
 	// again, in a new transaction, walking every commodity's buckets from the first: that
 	// walk only waits, in bucket order, and so always finishes.
 	for attempt := 1; ; attempt++ {
-		err = g.Transaction(func(tx *gorm.DB) error {
+		err = db.Transact(g, func(tx *gorm.DB) error {
 			b := &saleBatch{tx: tx, items: items, fromFirst: attempt > 1}
 			for _, step := range []func() error{b.readStock, b.record, b.recall, b.take} {
 				if err := step(); err != nil {
@@ -628,7 +628,7 @@ func (r *Repo) ReleaseBatch(ctx context.Context, requestIDs []string) ([]Release
 		Bucket    *int
 	}
 	var changed, known []sale
-	err := g.Transaction(func(tx *gorm.DB) error {
+	err := db.Transact(g, func(tx *gorm.DB) error {
 		// Rows are locked in request id order, so that overlapping batches do not deadlock.
 		if err := tx.Raw(`UPDATE stock_sale SET released = true WHERE request_id IN (
 				SELECT request_id FROM stock_sale WHERE request_id = ANY(?) AND granted AND NOT released

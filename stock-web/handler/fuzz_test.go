@@ -106,6 +106,14 @@ func FuzzStockRoutes(f *testing.F) {
 	} {
 		f.Add(s.method, s.target, []byte(s.body), s.admin)
 	}
+	for _, field := range []string{"name", "count"} {
+		for _, b := range httpapitest.HostileBodies(field) {
+			f.Add("POST", "/stock/create", b, true)
+		}
+	}
+	for _, b := range httpapitest.HostileBodies("key") {
+		f.Add("POST", "/admin/signin", b, false)
+	}
 	db := &stockDB{}
 	routes := New(db, adminKey, 4096).Routes()
 	f.Fuzz(func(t *testing.T, method, target string, body []byte, admin bool) {
@@ -125,6 +133,7 @@ func FuzzStockRoutes(f *testing.F) {
 		} else {
 			httpapitest.CheckReply(t, w)
 		}
+		httpapitest.NoServerError(t, w)
 
 		q := req.URL.Query()
 		for _, c := range db.take() {

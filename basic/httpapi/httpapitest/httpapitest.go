@@ -85,3 +85,34 @@ func CheckReply(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
 	}
 	return m
 }
+
+// HostileBodies are the seeds every fuzz target of a JSON route starts from, built around
+// one of the route's fields: a NUL, invalid UTF-8 (raw and as a lone surrogate escape), the
+// field twice, an unknown field, deep nesting, numbers too big for any Go integer, and a
+// 1 MB string. None of them may get a 5xx or change anything.
+func HostileBodies(field string) [][]byte {
+	f := strconv.Quote(field)
+	return [][]byte{
+		[]byte(`{` + f + `:"a\u0000b"}`),
+		[]byte(`{` + f + ":\"a\xffb\"}"),
+		[]byte(`{` + f + `:"\ud800"}`),
+		[]byte("{\"\xff\":1}"),
+		[]byte(`{` + f + `:43,` + f + `:44}`),
+		[]byte(`{` + f + `:"a",` + f + `:"b"}`),
+		[]byte(`{` + f + `:1,"unknownField":1}`),
+		[]byte(`{` + f + `:` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`),
+		[]byte(`{` + f + `:99999999999999999999}`),
+		[]byte(`{` + f + `:-99999999999999999999}`),
+		[]byte(`{` + f + `:1e400}`),
+		[]byte(`{` + f + `:"` + strings.Repeat("x", 1<<20) + `"}`),
+	}
+}
+
+// NoServerError fails t if w is a 5xx: with the fakes of a fuzz test, whatever the client
+// sent is answered by the client's fault (4xx) or a success, never "busy" or an error.
+func NoServerError(t testing.TB, w *httptest.ResponseRecorder) {
+	t.Helper()
+	if w.Code >= 500 {
+		t.Fatalf("status %d for a client's input: %.300q", w.Code, w.Body.Bytes())
+	}
+}
