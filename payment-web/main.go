@@ -15,7 +15,10 @@ import (
 func main() { svc.Main("payment-web", run) }
 
 func run(ctx context.Context, cfg config.Config) error {
-	reg := svc.Registry(cfg.NATSURL)
+	reg, err := svc.Registry(cfg)
+	if err != nil {
+		return err
+	}
 	payment := pb.NewPaymentService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	h := handler.New(payment, auth.NewVerifier(cfg.AuthSecret, cfg.TokenCacheSize), cfg.MaxBodyBytes,
 		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration))
