@@ -117,9 +117,17 @@ func (n NATS) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
 	servers, _ := n.Servers()
 	nc, err := nats.Connect(strings.Join(servers, ","), append(append(opts, nats.Name(name)), extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats at %s: %w", n, err)
+		return nil, n.connectError(err)
 	}
 	return nc, nil
+}
+
+// connectError is err of a connection to the servers, with a hint if they refused it.
+func (n NATS) connectError(err error) error {
+	if Refused(err) {
+		return fmt.Errorf("connect to nats at %s: refused (check SECBUY_NATS_USER, SECBUY_NATS_PASSWORD, SECBUY_NATS_TOKEN, SECBUY_NATS_NKEY_FILE, SECBUY_NATS_CREDS_FILE and the TLS settings): %w", n, err)
+	}
+	return fmt.Errorf("connect to nats at %s: %w", n, err)
 }
 
 // Registry returns go-micro's NATS registry on the servers, with the same credentials and
@@ -146,7 +154,9 @@ func (n NATS) Registry() (registry.Registry, error) {
 	// a tls:// URL's TLS is asked for by the options instead.
 	servers, _ := n.Servers()
 	for i, s := range servers {
-		servers[i] = "nats://" + strings.TrimPrefix(s, "tls://")
+		if rest, ok := strings.CutPrefix(s, "tls://"); ok {
+			servers[i] = "nats://" + rest
+		}
 	}
 	return natsreg.NewNatsRegistry(registry.Addrs(servers...), natsreg.NatsOptions(no)), nil
 }
@@ -160,7 +170,7 @@ func (n NATS) probe(opts []nats.Option) error {
 		return nil
 	}
 	if Refused(err) {
-		return fmt.Errorf("connect to nats at %s: %w", n, err)
+		return n.connectError(err)
 	}
 	return nil
 }
@@ -182,7 +192,7 @@ func Refused(err error) bool {
 		return true
 	}
 	s := err.Error()
-	for _, w := range []string{"WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "authorization violation", "tls: "} {
+	for _, w := range []string{"WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "Authorization Violation", "tls: "} {
 		if strings.Contains(s, w) {
 			return true
 		}
