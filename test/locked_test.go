@@ -25,16 +25,21 @@ func TestLockedServers(t *testing.T) {
 	natsPass := fmt.Sprintf("nats-pw-%x", stamp)
 	redisPass := fmt.Sprintf("redis-pw-%x", stamp)
 	pgPass := fmt.Sprintf("pg-pw-%x", stamp)
+	suite.Build(t)
+	begin := time.Now()
 	pg := suite.StartPostgres(t)
 	pg.RequirePassword(pgPass)
+	t.Logf("%v: private postgres", time.Since(begin))
 	s := suite.NewLocked(t, suite.Locked{NATSUser: "secbuy", NATSPassword: natsPass, RedisPassword: redisPass,
-		DBURL: pg.DatabaseURL("locked")}, []string{"SECBUY_LOG_LEVEL=debug"})
+		DBURL: pg.DatabaseURL("locked")}, []string{"SECBUY_LOG_LEVEL=debug", "SECBUY_STOP_DELAY=0s"})
 	cfg := load.Config{
 		StockURL: s.URL("stock-web"), OrderURL: s.URL("order-web"), PaymentURL: s.URL("payment-web"),
 		AdminKey: suite.AdminKey, AuthSecret: suite.AuthSecret, NATSURL: s.NATSURL,
 		Buyers: 200, Units: 20, UserBase: userBase.Add(1_000_000), Settle: 20 * time.Second,
 	}
+	t.Logf("%v: suite started", time.Since(begin))
 	waitReady(t, s, cfg)
+	t.Logf("%v: suite ready", time.Since(begin))
 
 	c := load.Client(0)
 	res, err := load.Burst(context.Background(), c, cfg)
@@ -58,6 +63,7 @@ func TestLockedServers(t *testing.T) {
 		t.Error("an auditor without the NATS credentials read the audit")
 	}
 
+	t.Logf("%v: sale checked", time.Since(begin))
 	wrong := map[string]string{"nats": "wrong-nats-" + natsPass, "redis": "wrong-redis-" + redisPass, "postgres": "wrong-pg-" + pgPass}
 	printed := map[string]string{}
 	for _, c := range []struct {
