@@ -64,6 +64,11 @@ func TestLockedServers(t *testing.T) {
 	}
 
 	t.Logf("%v: sale checked", time.Since(begin))
+	// The micro CLI, with the credentials in its registry address (it has no NATS options).
+	out, err := s.Micro("call", "go.micro.secbuy.srv.stock", "StockService.Audit", fmt.Sprintf(`{"id":%d}`, res.Commodity))
+	if err != nil || !strings.Contains(out, `"sale":"20"`) {
+		t.Errorf("micro call StockService.Audit through the locked NATS: %v\n%s", err, out)
+	}
 	wrong := map[string]string{"nats": "wrong-nats-" + natsPass, "redis": "wrong-redis-" + redisPass, "postgres": "wrong-pg-" + pgPass}
 	printed := map[string]string{}
 	for _, c := range []struct {
