@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"secbuy/basic/db"
 	"secbuy/test/load"
 	"secbuy/test/suite"
 )
@@ -140,5 +141,38 @@ func TestLockedServers(t *testing.T) {
 	}
 	if os.Getenv("SECBUY_LOCKED_SHOW") != "" {
 		t.Log(logs["stock-srv"])
+	}
+}
+
+// TestPostgresPasswordOutsideURL: a database URL without a password reaches a Postgres that
+// requires one when the standard PGPASSWORD holds it (so the password need not sit in
+// SECBUY_DATABASE_URL); without it, or with a wrong one in the URL, Open fails with an
+// error that shows no password.
+func TestPostgresPasswordOutsideURL(t *testing.T) {
+	pass := fmt.Sprintf("pg-env-pw-%x", time.Now().UnixNano())
+	pg := suite.StartPostgres(t)
+	pg.RequirePassword(pass)
+	bare := strings.Replace(pg.DatabaseURL("outside"), ":"+pass+"@", "@", 1)
+	if bare == pg.DatabaseURL("outside") {
+		t.Fatalf("no password to take out of %s", bare)
+	}
+	ctx := context.Background()
+	t.Setenv("PGPASSWORD", "")
+	if _, err := db.Open(ctx, bare, 1, 5*time.Second); err == nil {
+		t.Fatal("opened a password-protected database without a password")
+	}
+	wrongURL := strings.Replace(pg.DatabaseURL("outside"), pass, "wrong-"+pass, 1)
+	if _, err := db.Open(ctx, wrongURL, 1, 5*time.Second); err == nil || strings.Contains(err.Error(), pass) ||
+		!strings.Contains(err.Error(), "password authentication failed") {
+		t.Errorf("wrong password in the URL: %v; want a refusal that shows no password", err)
+	}
+	t.Setenv("PGPASSWORD", pass)
+	d, err := db.Open(ctx, bare, 1, 5*time.Second)
+	if err != nil {
+		t.Fatalf("with PGPASSWORD: %v", err)
+	}
+	defer d.Close()
+	if err := d.Ping(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
