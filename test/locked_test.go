@@ -70,7 +70,10 @@ func TestLockedServers(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"sale":"20"`) {
 		t.Errorf("micro call StockService.Audit through the locked NATS: %v\n%s", err, out)
 	}
-	wrong := map[string]string{"nats": "wrong-nats-" + natsPass, "redis": "wrong-redis-" + redisPass, "postgres": "wrong-pg-" + pgPass}
+	wrong := map[string]string{}
+	for _, k := range []string{"nats", "redis", "postgres"} {
+		wrong[k] = fmt.Sprintf("wrong-%s-%x", k, stamp+1) // not containing the right one
+	}
 	printed := map[string]string{}
 	for _, c := range []struct {
 		name, service string
