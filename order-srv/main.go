@@ -9,6 +9,7 @@ import (
 	"go-micro.dev/v6/server"
 
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/basic/db"
 	"secbuy/basic/events"
 	"secbuy/basic/metrics"
@@ -36,7 +37,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 	defer d.Close()
 	svc.Check("postgres", d.Ping)
-	nc, js, stream, err := events.Connect(ctx, cfg.NATSURL, cfg.NATSReplicas, "order-srv")
+	nc, js, stream, err := events.Connect(ctx, connect.NATSOf(cfg), cfg.NATSReplicas, "order-srv")
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,10 @@ func run(ctx context.Context, cfg config.Config) error {
 
 	store := repo.New(d)
 	metrics.Register(metrics.Figure("secbuy_orders_pending", "Orders pending: their unit not yet granted or refused, or that answer not yet recorded.", store.CountPending))
-	reg := svc.Registry(cfg.NATSURL)
+	reg, err := svc.Registry(cfg)
+	if err != nil {
+		return err
+	}
 	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	relay := outbox.NewRelay(store, js, eventpb.PayTopic)
 	h := handler.New(store, stock, relay.Poke, cfg.RPCTimeout.Duration)

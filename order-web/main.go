@@ -6,6 +6,7 @@ import (
 
 	"secbuy/basic/auth"
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/svc"
 	"secbuy/basic/turned"
@@ -19,7 +20,7 @@ func main() { svc.Main("order-web", run) }
 func run(ctx context.Context, cfg config.Config) error {
 	httpapi.QuietRedis()
 	guard, err := httpapi.NewGuard(httpapi.GuardConfig{
-		RedisAddr: cfg.RedisAddr, KeyPrefix: cfg.RateKeyPrefix,
+		Redis: connect.RedisOf(cfg), KeyPrefix: cfg.RateKeyPrefix,
 		UserPerSec: cfg.RateUserPerSec, IPPerSec: cfg.RateIPPerSec, IPExempt: cfg.RateIPExempt,
 		IPHeader: cfg.ClientIPHeader, InflightTTL: cfg.InflightTTL.Duration,
 	})
@@ -27,8 +28,15 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer guard.Close()
+	// Redis being down is ridden out (the guard fails open); refused credentials are not.
+	if err := connect.CheckRedis(ctx, guard.Redis()); err != nil {
+		return err
+	}
 	svc.Report("redis", guard.Ping)
-	reg := svc.Registry(cfg.NATSURL)
+	reg, err := svc.Registry(cfg)
+	if err != nil {
+		return err
+	}
 	orders := pb.NewOrderService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	verifier, err := auth.FromConfig(cfg)
 	if err != nil {

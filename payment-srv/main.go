@@ -9,6 +9,7 @@ import (
 	"go-micro.dev/v6/server"
 
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/basic/db"
 	"secbuy/basic/events"
 	"secbuy/basic/metrics"
@@ -26,7 +27,7 @@ import (
 func main() { svc.Main("payment-srv", run) }
 
 func run(ctx context.Context, cfg config.Config) error {
-	nc, js, stream, err := events.Connect(ctx, cfg.NATSURL, cfg.NATSReplicas, "payment-srv")
+	nc, js, stream, err := events.Connect(ctx, connect.NATSOf(cfg), cfg.NATSReplicas, "payment-srv")
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,11 @@ func run(ctx context.Context, cfg config.Config) error {
 
 	store := repo.New(d)
 	metrics.Register(metrics.Figure("secbuy_payments_pending", "Payments waiting to be paid (neither paid nor expired).", store.CountUnpaid))
-	srv, err := svc.NewServer(pb.Name, cfg.PaymentSrvAddr, svc.Registry(cfg.NATSURL), cfg)
+	reg, err := svc.Registry(cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := svc.NewServer(pb.Name, cfg.PaymentSrvAddr, reg, cfg)
 	if err != nil {
 		return err
 	}

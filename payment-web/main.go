@@ -19,7 +19,10 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	reg := svc.Registry(cfg.NATSURL)
+	reg, err := svc.Registry(cfg)
+	if err != nil {
+		return err
+	}
 	payment := pb.NewPaymentService(svc.Internal(pb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
 	h := handler.New(payment, verifier, cfg.MaxBodyBytes,
 		httpapi.NewLimiter(cfg.MaxInflight, cfg.QueueWait.Duration))

@@ -28,7 +28,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	defer d.Close()
 	svc.Check("postgres", d.Ping)
 
-	srv, err := svc.NewServer(pb.Name, cfg.StockSrvAddr, svc.Registry(cfg.NATSURL), cfg)
+	reg, err := svc.Registry(cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := svc.NewServer(pb.Name, cfg.StockSrvAddr, reg, cfg)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/svc"
 	orderpb "secbuy/order-srv/proto/order"
@@ -22,8 +23,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	httpapi.QuietRedis()
 	// Redis holds the presses order-web turned away, which the shop's page shows; the
 	// page works without them, so Redis is reported, not required.
-	rdb := redis.NewClient(&redis.Options{
-		Addr:            cfg.RedisAddr,
+	rdb, err := connect.RedisOf(cfg).Client(redis.Options{
 		DialTimeout:     time.Second,
 		ReadTimeout:     500 * time.Millisecond,
 		WriteTimeout:    500 * time.Millisecond,
@@ -31,10 +31,19 @@ func run(ctx context.Context, cfg config.Config) error {
 		MaxRetries:      -1,
 		DisableIdentity: true,
 	})
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
+	if err := connect.CheckRedis(ctx, rdb); err != nil {
+		return err
+	}
 	svc.Report("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 
-	reg := svc.Registry(cfg.NATSURL)
+	reg, err := svc.Registry(cfg)
+	if err != nil {
+		return err
+	}
 	rpc := svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration)
 	stock := pb.NewStockService(svc.Internal(pb.Name), rpc)
 	h := handler.NewAdmin(stock, cfg.AdminKey, cfg.MaxBodyBytes, handler.Admin{

@@ -156,6 +156,28 @@ type Config struct {
 	JWKSMinRefresh   Duration `json:"jwks_min_refresh" env:"JWKS_MIN_REFRESH"`
 	JWKSMaxAge       Duration `json:"jwks_max_age" env:"JWKS_MAX_AGE"`
 	JWKSTimeout      Duration `json:"jwks_timeout" env:"JWKS_TIMEOUT"`
+
+	// Credentials and TLS of the servers (basic/connect applies them to every connection).
+	// NATS: one of user and password, a token, an nkey seed file or a creds file (a JWT and
+	// its seed); a CA file (or a tls:// NATS_URL) makes the connections TLS, and a client
+	// certificate and key are sent if given. Redis: the ACL user (empty: the default user,
+	// as with requirepass) and password; RedisTLS (or a CA or client certificate file)
+	// makes the connections TLS. Postgres takes them in DATABASE_URL (password, sslmode,
+	// sslrootcert...), or from the standard PGPASSWORD and PGPASSFILE.
+	NATSUser      string `json:"nats_user" env:"NATS_USER"`
+	NATSPassword  string `json:"nats_password" env:"NATS_PASSWORD"`
+	NATSToken     string `json:"nats_token" env:"NATS_TOKEN"`
+	NATSNKeyFile  string `json:"nats_nkey_file" env:"NATS_NKEY_FILE"`
+	NATSCredsFile string `json:"nats_creds_file" env:"NATS_CREDS_FILE"`
+	NATSCAFile    string `json:"nats_ca_file" env:"NATS_CA_FILE"`
+	NATSCertFile  string `json:"nats_cert_file" env:"NATS_CERT_FILE"`
+	NATSKeyFile   string `json:"nats_key_file" env:"NATS_KEY_FILE"`
+	RedisUsername string `json:"redis_username" env:"REDIS_USERNAME"`
+	RedisPassword string `json:"redis_password" env:"REDIS_PASSWORD"`
+	RedisTLS      bool   `json:"redis_tls" env:"REDIS_TLS"`
+	RedisCAFile   string `json:"redis_ca_file" env:"REDIS_CA_FILE"`
+	RedisCertFile string `json:"redis_cert_file" env:"REDIS_CERT_FILE"`
+	RedisKeyFile  string `json:"redis_key_file" env:"REDIS_KEY_FILE"`
 }
 
 // MinSecretBytes is the least length of SECBUY_AUTH_SECRET and SECBUY_ADMIN_KEY (an HS256

@@ -7,8 +7,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/exaring/otelpgx"
@@ -72,14 +72,17 @@ func (d *DB) Close() error {
 }
 
 // Open creates the database named in dsn if it does not exist, then opens a pool of at
-// most maxConns connections.
+// most maxConns connections. dsn is a postgres:// URL or a key=value string; what it lacks
+// comes from the standard PG* variables (PGPASSWORD, PGSSLMODE, PGSSLROOTCERT...) and the
+// password file (PGPASSFILE, ~/.pgpass), as with libpq. No error shows the password (pgx
+// redacts it from the string it quotes).
 func Open(ctx context.Context, dsn string, maxConns int, timeout time.Duration) (*DB, error) {
-	if err := ensureDatabase(ctx, dsn); err != nil {
-		return nil, err
-	}
 	conn, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if err := ensureDatabase(ctx, conn); err != nil {
+		return nil, err
 	}
 	if tracing.Enabled() {
 		// A span per statement, in the trace of the context it runs under; without the
@@ -113,24 +116,21 @@ func Open(ctx context.Context, dsn string, maxConns int, timeout time.Duration) 
 	return &DB{DB: g, Timeout: timeout}, nil
 }
 
-// ensureDatabase connects to the server's postgres database and creates dsn's database.
-// Two processes may race here; the loser's duplicate error is taken as success.
-func ensureDatabase(ctx context.Context, dsn string) error {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return fmt.Errorf("database url: %w", err)
-	}
-	name := strings.TrimPrefix(u.Path, "/")
+// ensureDatabase connects to the server's postgres database, with cfg's credentials and
+// TLS, and creates cfg's database. Two processes may race here; the loser's duplicate
+// error is taken as success.
+func ensureDatabase(ctx context.Context, cfg *pgx.ConnConfig) error {
+	name := cfg.Database
 	if name == "" || name == "postgres" {
 		return nil
 	}
-	admin := *u
-	admin.Path = "/postgres"
+	admin := cfg.Copy()
+	admin.Database = "postgres"
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, admin.String())
+	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
-		return fmt.Errorf("connect to postgres at %s (is it running? `make services` starts it): %w", u.Host, err)
+		return fmt.Errorf("connect to postgres at %s (is it running? `make services` starts it): %w", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), err)
 	}
 	defer conn.Close(ctx)
 	var exists bool

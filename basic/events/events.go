@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"secbuy/basic/connect"
 	"secbuy/basic/outbox"
 	eventpb "secbuy/proto/events"
 )
@@ -22,14 +23,14 @@ import (
 // Subjects are the subjects of the stream: every topic, whichever side declares it.
 var Subjects = []string{eventpb.PayTopic, eventpb.ExpiredTopic}
 
-// Connect connects to NATS at url (one URL, or a comma-separated list of a cluster's) and
-// makes sure the stream exists with every subject, each event kept on replicas nodes. The
+// Connect connects to NATS as n says (its servers, credentials and TLS) and makes sure
+// the stream exists with every subject, each event kept on replicas nodes. The
 // connection keeps reconnecting forever, so a NATS restart is ridden out. The JetStream
 // handle drops publishes left unanswered for outbox.AckTimeout, as the relay expects.
-func Connect(ctx context.Context, url string, replicas int, name string) (*nats.Conn, jetstream.JetStream, jetstream.Stream, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+func Connect(ctx context.Context, n connect.NATS, replicas int, name string) (*nats.Conn, jetstream.JetStream, jetstream.Stream, error) {
+	nc, err := n.Connect(name, nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+		return nil, nil, nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(outbox.AckTimeout))
 	if err != nil {

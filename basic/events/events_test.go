@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"secbuy/basic/connect"
 	"secbuy/basic/natstest"
 	eventpb "secbuy/proto/events"
 )
@@ -17,7 +18,7 @@ func TestConnectNeverShrinksSubjects(t *testing.T) {
 	t.Parallel()
 	url := natstest.Start(t)
 	ctx := context.Background()
-	nc, js, _, err := Connect(ctx, url, 1, "first")
+	nc, js, _, err := Connect(ctx, connect.NATS{URL: url}, 1, "first")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestConnectNeverShrinksSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	// This binary starts again, knowing only Subjects.
-	nc2, _, s, err := Connect(ctx, url, 1, "second")
+	nc2, _, s, err := Connect(ctx, connect.NATS{URL: url}, 1, "second")
 	if err != nil {
 		t.Fatal(err)
 	}

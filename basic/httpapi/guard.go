@@ -19,13 +19,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/connect"
 	"secbuy/basic/metrics"
 	"secbuy/proto/outcome"
 )
 
 // GuardConfig configures a Guard; see the rate_* fields of basic/config.
 type GuardConfig struct {
-	RedisAddr string
+	// Redis is the server, with its credentials and TLS.
+	Redis connect.Redis
 	// KeyPrefix starts every Redis key the guard writes.
 	KeyPrefix string
 	// UserPerSec and IPPerSec are the requests allowed per second per user and per client
@@ -99,22 +101,25 @@ const (
 	warnEvery  = 10 * time.Second
 )
 
-// NewGuard returns a Guard on the Redis at c.RedisAddr; it connects in the background, and
+// NewGuard returns a Guard on the Redis of c.Redis; it connects in the background, and
 // Redis being down is no error (the Guard fails open). Close it when done.
 func NewGuard(c GuardConfig) (*Guard, error) {
+	rdb, err := c.Redis.Client(redis.Options{
+		DialTimeout:     waitTimeout,
+		ReadTimeout:     redisTimeout,
+		WriteTimeout:    redisTimeout,
+		PoolTimeout:     waitTimeout,
+		PoolSize:        64,
+		MinIdleConns:    8,  // a burst finds connections ready rather than dialing
+		MaxRetries:      -1, // no retries: fail open at once
+		DialerRetries:   1,
+		DisableIdentity: true,
+	})
+	if err != nil {
+		return nil, err
+	}
 	g := &Guard{
-		rdb: redis.NewClient(&redis.Options{
-			Addr:            c.RedisAddr,
-			DialTimeout:     waitTimeout,
-			ReadTimeout:     redisTimeout,
-			WriteTimeout:    redisTimeout,
-			PoolTimeout:     waitTimeout,
-			PoolSize:        64,
-			MinIdleConns:    8,  // a burst finds connections ready rather than dialing
-			MaxRetries:      -1, // no retries: fail open at once
-			DialerRetries:   1,
-			DisableIdentity: true,
-		}),
+		rdb:      rdb,
 		prefix:   c.KeyPrefix,
 		ipHeader: c.IPHeader,
 		ttlMS:    c.InflightTTL.Milliseconds(),

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"secbuy/basic/connect"
 	"secbuy/basic/testutil"
 )
 
@@ -69,7 +70,7 @@ func TestGuardConfig(t *testing.T) {
 func TestGuardFailsOpenOnce(t *testing.T) {
 	t.Parallel()
 	closed := testutil.ClosedAddr(t)
-	g, err := NewGuard(GuardConfig{RedisAddr: closed, KeyPrefix: "x:", UserPerSec: 1, InflightTTL: time.Second})
+	g, err := NewGuard(GuardConfig{Redis: connect.Redis{Addr: closed}, KeyPrefix: "x:", UserPerSec: 1, InflightTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestGuardFailsOpenOnce(t *testing.T) {
 // again: presses are still checked, not let through unchecked.
 func TestGuardAfterScriptFlush(t *testing.T) {
 	t.Parallel()
-	g, err := NewGuard(GuardConfig{RedisAddr: "127.0.0.1:6379", KeyPrefix: fmt.Sprintf("secbuy-test:flush:%d:", time.Now().UnixNano()),
+	g, err := NewGuard(GuardConfig{Redis: connect.Redis{Addr: "127.0.0.1:6379"}, KeyPrefix: fmt.Sprintf("secbuy-test:flush:%d:", time.Now().UnixNano()),
 		UserPerSec: 1, InflightTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestGuardAfterScriptFlush(t *testing.T) {
 // its TTL once that instance is gone (closed without releasing: killed).
 func TestGuardRenewsMarks(t *testing.T) {
 	t.Parallel()
-	cfg := GuardConfig{RedisAddr: "127.0.0.1:6379", KeyPrefix: fmt.Sprintf("secbuy-test:renew:%d:", time.Now().UnixNano()),
+	cfg := GuardConfig{Redis: connect.Redis{Addr: "127.0.0.1:6379"}, KeyPrefix: fmt.Sprintf("secbuy-test:renew:%d:", time.Now().UnixNano()),
 		InflightTTL: 300 * time.Millisecond}
 	holder, err := NewGuard(cfg)
 	if err != nil {

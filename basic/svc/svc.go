@@ -17,7 +17,6 @@ import (
 	"go-micro.dev/v6/client"
 	gclient "go-micro.dev/v6/client/grpc"
 	"go-micro.dev/v6/registry"
-	natsreg "go-micro.dev/v6/registry/nats"
 	"go-micro.dev/v6/server"
 	gserver "go-micro.dev/v6/server/grpc"
 	"go-micro.dev/v6/web"
@@ -26,13 +25,14 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/basic/tracing"
 )
 
-// Registry returns go-micro's NATS registry on natsURL (one URL, or a comma-separated
-// list of a cluster's).
-func Registry(natsURL string) registry.Registry {
-	return natsreg.NewNatsRegistry(registry.Addrs(strings.Split(natsURL, ",")...))
+// Registry returns go-micro's NATS registry on cfg's NATS servers, with its credentials
+// and TLS (see connect.NATS.Registry).
+func Registry(cfg config.Config) (registry.Registry, error) {
+	return connect.NATSOf(cfg).Registry()
 }
 
 // GRPCSuffix ends the registry name under which each service is also served over gRPC.

@@ -12,6 +12,7 @@ import (
 	"go-micro.dev/v6/server"
 
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
 	"secbuy/basic/natstest"
@@ -64,7 +65,10 @@ func startChain(t *testing.T, count int64) *chain {
 	t.Cleanup(func() { cancel(); wg.Wait() }) // before the databases are dropped
 
 	// stock-srv, over the registry.
-	reg := svc.Registry(url)
+	reg, err := connect.NATS{URL: url}.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := svc.NewServer(stockpb.Name, "127.0.0.1:0", reg, config.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +95,7 @@ func startChain(t *testing.T, count int64) *chain {
 	})
 
 	// order-srv: orders, the payment.payevent relay, and the payment.expired consumer.
-	onc, ojs, ostream, err := events.Connect(ctx, url, 1, "order-srv")
+	onc, ojs, ostream, err := events.Connect(ctx, connect.NATS{URL: url}, 1, "order-srv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +112,7 @@ func startChain(t *testing.T, count int64) *chain {
 	})
 
 	// payment-srv: the payment.payevent consumer, expiry, and the payment.expired relay.
-	pnc, pjs, pstream, err := events.Connect(ctx, url, 1, "payment-srv")
+	pnc, pjs, pstream, err := events.Connect(ctx, connect.NATS{URL: url}, 1, "payment-srv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"secbuy/basic/connect"
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
@@ -85,7 +86,7 @@ func TestRelay(t *testing.T) {
 		t.Fatalf("unsent after failed step = %d; want 5", n)
 	}
 
-	enc, _, s, err := events.Connect(ctx, url, 1, "relay-test")
+	enc, _, s, err := events.Connect(ctx, connect.NATS{URL: url}, 1, "relay-test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go-micro.dev/v6/client"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/connect"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/testutil"
 	pb "secbuy/order-srv/proto/order"
@@ -58,8 +59,8 @@ func testPrefix(t *testing.T) string {
 
 func newGuard(t *testing.T, c httpapi.GuardConfig) *httpapi.Guard {
 	t.Helper()
-	if c.RedisAddr == "" {
-		c.RedisAddr = redisAddr()
+	if c.Redis.Addr == "" {
+		c.Redis.Addr = redisAddr()
 		c.KeyPrefix = testPrefix(t)
 	}
 	g, err := httpapi.NewGuard(c)
@@ -315,7 +316,7 @@ func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	closed := testutil.ClosedAddr(t)
 	f := &fakeOrders{rsp: &pb.Response{Success: true, Order: pbOrder("created", 0)}}
-	g := newGuard(t, httpapi.GuardConfig{RedisAddr: closed, KeyPrefix: "x:", UserPerSec: 1, IPPerSec: 1})
+	g := newGuard(t, httpapi.GuardConfig{Redis: connect.Redis{Addr: closed}, KeyPrefix: "x:", UserPerSec: 1, IPPerSec: 1})
 	h := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, g, time.Second)
 	defer h.Close()
 	routes := h.Routes()

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	secconnect "secbuy/basic/connect"
 	"secbuy/basic/db"
 	"secbuy/basic/dbtest"
 	"secbuy/basic/events"
@@ -24,7 +25,7 @@ import (
 // connect is one side's connection: it creates the stream if it is missing.
 func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
-	nc, js, s, err := events.Connect(context.Background(), url, 1, t.Name())
+	nc, js, s, err := events.Connect(context.Background(), secconnect.NATS{URL: url}, 1, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}

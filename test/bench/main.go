@@ -54,6 +54,7 @@ import (
 
 	"secbuy/basic/auth"
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/test/load"
 )
 
@@ -101,6 +102,7 @@ type bench struct {
 	cfg     load.Config // URLs, secrets, registry; per scenario copies set the rest
 	client  *http.Client
 	auditor *load.Auditor
+	nats    connect.NATS // the registry the auditor looks in
 	prof    *profiler
 	base    int64 // user ids of this run start above base
 	hot     int64 // the hot commodity (the burst's), for the read storm
@@ -230,13 +232,14 @@ func newBench(o opts, c config.Config) (*bench, error) {
 			Settle:     o.settle,
 		},
 		prof:   prof,
+		nats:   connect.NATSOf(c),
 		client: load.Client(o.conns),
 		// Distinct users per run (and per scenario, below), so runs never meet each other's
 		// orders: one user may hold one live order per commodity.
 		base: time.Now().Unix() % 100000 * 100_000_000,
 	}
 	if b.needsSuite() {
-		b.auditor = load.NewAuditor(c.NATSURL)
+		b.auditor = load.NewAuditorOn(b.nats)
 	}
 	return b, nil
 }

@@ -66,7 +66,7 @@ func (b *bench) restart(ctx context.Context, env ...string) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("suite.sh up with %v: %w", env, err)
 	}
-	b.auditor = load.NewAuditor(b.cfg.NATSURL) // the services are new
+	b.auditor = load.NewAuditorOn(b.nats) // the services are new
 	return nil
 }
 

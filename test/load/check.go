@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"secbuy/basic/connect"
 	"secbuy/basic/svc"
 	orderpb "secbuy/order-srv/proto/order"
 	paymentpb "secbuy/payment-srv/proto/payment"
@@ -22,16 +23,26 @@ type Audit struct {
 	Payments, Paid, Expired, PaymentIDSum                int64 // payment-srv
 }
 
-// Auditor reads the services' Audit RPCs through the registry at natsURL.
+// Auditor reads the services' Audit RPCs through go-micro's NATS registry.
 type Auditor struct {
+	err     error // the registry's, returned by every Audit
 	stock   stockpb.StockService
 	order   orderpb.OrderService
 	payment paymentpb.PaymentService
 }
 
-// NewAuditor returns an Auditor using go-micro's NATS registry at natsURL.
-func NewAuditor(natsURL string) *Auditor {
-	reg := svc.Registry(natsURL)
+// NewAuditor returns an Auditor using go-micro's NATS registry at natsURL (credentials,
+// if any, in the URL).
+func NewAuditor(natsURL string) *Auditor { return NewAuditorOn(connect.NATS{URL: natsURL}) }
+
+// NewAuditorOn returns an Auditor using go-micro's NATS registry as n says. If the
+// registry cannot be built (n's files are wrong, or NATS refuses the credentials), every
+// Audit returns that error.
+func NewAuditorOn(n connect.NATS) *Auditor {
+	reg, err := n.Registry()
+	if err != nil {
+		return &Auditor{err: err}
+	}
 	c := svc.Client(reg, 10*time.Second, 6*time.Second)
 	return &Auditor{
 		stock:   stockpb.NewStockService(svc.Internal(stockpb.Name), c),
@@ -43,6 +54,9 @@ func NewAuditor(natsURL string) *Auditor {
 // Audit reads all three services' view of commodity.
 func (a *Auditor) Audit(ctx context.Context, commodity int64) (Audit, error) {
 	var au Audit
+	if a.err != nil {
+		return au, a.err
+	}
 	s, err := a.stock.Audit(ctx, &stockpb.Request{Id: commodity})
 	if err != nil {
 		return au, fmt.Errorf("stock audit: %w", err)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"secbuy/basic/config"
+	"secbuy/basic/connect"
 	"secbuy/test/load"
 )
 
@@ -63,6 +64,8 @@ func run() error {
 		return fmt.Errorf("-buyers and -units must be positive")
 	}
 
+	nats := connect.NATSOf(cfg) // the credentials and TLS of SECBUY_NATS_*, on -nats's servers
+	nats.URL = c.NATSURL
 	ctx := context.Background()
 	client := load.Client(c.Conns)
 	res, err := load.Burst(ctx, client, c)
@@ -77,7 +80,7 @@ func run() error {
 		}
 		fmt.Println("  report:", report)
 	}
-	au, violations, err := load.Check(ctx, client, c, load.NewAuditor(c.NATSURL), res)
+	au, violations, err := load.Check(ctx, client, c, load.NewAuditorOn(nats), res)
 	if err != nil {
 		return err
 	}

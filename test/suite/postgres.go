@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -29,6 +30,7 @@ type Postgres struct {
 	data    string
 	Port    int
 	asUser  string // the OS user that runs the server ("" for ourselves)
+	pass    string // the postgres user's password, once RequirePassword set one
 	mu      sync.Mutex
 	running bool
 }
@@ -149,8 +151,15 @@ func haveRunuser() bool {
 	return err == nil
 }
 
-// URL returns the server's URL without a database, like dbtest.ServerURL.
-func (p *Postgres) URL() string { return fmt.Sprintf("postgres://postgres@127.0.0.1:%d", p.Port) }
+// URL returns the server's URL without a database, like dbtest.ServerURL (with the
+// password, if RequirePassword set one).
+func (p *Postgres) URL() string {
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: fmt.Sprintf("127.0.0.1:%d", p.Port)}
+	if p.pass != "" {
+		u.User = url.UserPassword("postgres", p.pass)
+	}
+	return u.String()
+}
 
 // DatabaseURL returns the URL of database name on the private server (the services create
 // it when they start, if it is missing).

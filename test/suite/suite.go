@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/connect"
 	"secbuy/basic/dbtest"
 )
 
@@ -115,6 +117,9 @@ type Suite struct {
 	procs   map[string]*exec.Cmd
 	nats    *exec.Cmd
 	natsDir string
+	// A locked suite's (NewLocked): the NATS server's config file, and its credentials.
+	natsConf string
+	natsAuth connect.NATS
 	// Scaled suites (NewScaled): units are NAME-i; inst is where each listens (a web) or
 	// serves its health (a srv); lb is HAProxy.
 	n    int
@@ -212,6 +217,9 @@ func (s *Suite) StartNATS() {
 		bin = "/usr/sbin/nats-server"
 	}
 	cmd := exec.Command(bin, "-a", host, "-p", port, "-js", "-sd", s.natsDir)
+	if s.natsConf != "" {
+		cmd = exec.Command(bin, "-c", s.natsConf)
+	}
 	cmd.Stdout, cmd.Stderr = s.logFile("nats"), s.logFile("nats")
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start nats-server (install it: apt-get install nats-server): %v", err)
@@ -335,7 +343,12 @@ func (s *Suite) Token(user int64) string {
 func (s *Suite) Micro(args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(build(s.t, []string{"micro"}), "micro"), args...)
 	cmd.Dir = Root()
-	cmd.Env = append(os.Environ(), "MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS="+s.NATSURL)
+	addr := s.NATSURL
+	if n := s.natsAuth; n.User != "" {
+		// The CLI takes no NATS options of its own: the credentials go in the URL.
+		addr = "nats://" + url.UserPassword(n.User, n.Password).String() + "@" + strings.TrimPrefix(n.URL, "nats://")
+	}
+	cmd.Env = append(os.Environ(), "MICRO_REGISTRY=nats", "MICRO_REGISTRY_ADDRESS="+addr)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
