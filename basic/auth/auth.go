@@ -1,4 +1,5 @@
-// Package auth mints and checks the buyers' bearer tokens: JWT, HS256, claim sub = user id.
+// Package auth mints and checks the buyers' bearer tokens: JWT, HS256, claim sub = the
+// buyer (see package buyer).
 package auth
 
 import (
@@ -11,6 +12,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"secbuy/basic/buyer"
 )
 
 // ErrNoToken means the request carried no bearer token.
@@ -19,48 +22,53 @@ var ErrNoToken = errors.New("missing bearer token")
 // ErrBadToken means the token did not verify: forged, expired, malformed or with a bad sub.
 var ErrBadToken = errors.New("invalid token")
 
-// Mint returns a token for userID that expires after ttl.
+// Mint returns a token for the numeric user userID that expires after ttl.
 func Mint(secret string, userID int64, ttl time.Duration) (string, error) {
+	return MintSub(secret, strconv.FormatInt(userID, 10), ttl)
+}
+
+// MintSub returns a token whose sub is sub (any string; Verify accepts only a buyer.Check
+// one) that expires after ttl.
+func MintSub(secret, sub string, ttl time.Duration) (string, error) {
 	now := time.Now()
 	claims := jwt.RegisteredClaims{
-		Subject:   strconv.FormatInt(userID, 10),
+		Subject:   sub,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }
 
-// Verify checks token and returns its user id, a positive integer. The token must be
-// HS256-signed with secret and carry exp, a JSON number in the future, and sub, the user
-// id as a string of plain decimal digits ("42"; not "+42" or "042").
-func Verify(secret, token string) (int64, error) {
+// Verify checks token and returns its sub, the buyer. The token must be HS256-signed with
+// secret and carry exp, a JSON number in the future, and sub, a string of 1 to 255
+// printable characters without spaces (buyer.Check); "42" is the old numeric user 42.
+func Verify(secret, token string) (string, error) {
 	id, _, err := verify(secret, token, time.Now)
 	return id, err
 }
 
 // verify is Verify at the time now returns; it also returns the token's expiry.
-func verify(secret, token string, now func() time.Time) (int64, time.Time, error) {
+func verify(secret, token string, now func() time.Time) (string, time.Time, error) {
 	// MapClaims, not RegisteredClaims: the latter also takes a quoted string as exp.
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
 		return []byte(secret), nil
 	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(now))
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: %w", ErrBadToken, err)
+		return "", time.Time{}, fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {
-		return 0, time.Time{}, fmt.Errorf("%w: exp must be a number", ErrBadToken)
+		return "", time.Time{}, fmt.Errorf("%w: exp must be a number", ErrBadToken)
 	}
 	sub, err := claims.GetSubject()
+	if err == nil {
+		err = buyer.Check(sub)
+	}
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: sub must be a positive user id", ErrBadToken)
+		return "", time.Time{}, fmt.Errorf("%w: sub: %w", ErrBadToken, buyer.ErrInvalid)
 	}
-	id, err := strconv.ParseInt(sub, 10, 64)
-	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != sub {
-		return 0, time.Time{}, fmt.Errorf("%w: sub must be a positive user id", ErrBadToken)
-	}
-	return id, exp.Time, nil
+	return sub, exp.Time, nil
 }
 
 // cacheFor is the longest a verified token is remembered, however far its expiry.
@@ -77,7 +85,7 @@ type Verifier struct {
 }
 
 type verified struct {
-	user int64
+	user string
 	exp  time.Time
 }
 
@@ -87,13 +95,13 @@ func NewVerifier(secret string, size int) *Verifier {
 }
 
 // Verify is the package's Verify, answered from the cache when it can be.
-func (v *Verifier) Verify(token string) (int64, error) {
+func (v *Verifier) Verify(token string) (string, error) {
 	if t, ok := v.cache.Get(token); ok && v.now().Before(t.exp) {
 		return t.user, nil
 	}
 	user, exp, err := verify(v.secret, token, v.now)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	v.cache.Add(token, verified{user: user, exp: exp})
 	return user, nil
@@ -101,10 +109,10 @@ func (v *Verifier) Verify(token string) (int64, error) {
 
 // FromRequest verifies the request's "Authorization: Bearer" token: ErrNoToken if there
 // is none, an ErrBadToken error if it does not verify.
-func (v *Verifier) FromRequest(r *http.Request) (int64, error) {
+func (v *Verifier) FromRequest(r *http.Request) (string, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if token = strings.TrimSpace(token); !ok || token == "" {
-		return 0, ErrNoToken
+		return "", ErrNoToken
 	}
 	return v.Verify(token)
 }

@@ -169,14 +169,15 @@ func PositiveID(name, s string) (int64, *outcome.Error) {
 	return id, nil
 }
 
-// User returns the buyer's user id from the request's bearer token, or the 401 refusal.
-func User(v *auth.Verifier, r *http.Request) (int64, *outcome.Error) {
+// User returns the buyer (the token's sub) from the request's bearer token, or the 401
+// refusal.
+func User(v *auth.Verifier, r *http.Request) (string, *outcome.Error) {
 	id, err := v.FromRequest(r)
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
-		return 0, outcome.Refuse(outcome.Reason_UNAUTHENTICATED)
+		return "", outcome.Refuse(outcome.Reason_UNAUTHENTICATED)
 	case err != nil:
-		return 0, outcome.Refuse(outcome.Reason_INVALID_TOKEN)
+		return "", outcome.Refuse(outcome.Reason_INVALID_TOKEN)
 	}
 	return id, nil
 }
