@@ -13,8 +13,8 @@ import (
 	merrors "go-micro.dev/v6/errors"
 	"google.golang.org/protobuf/proto"
 
-	"secbuy/basic/buyer"
 	"secbuy/basic/batch"
+	"secbuy/basic/buyer"
 	"secbuy/basic/logs"
 	"secbuy/basic/metrics"
 	"secbuy/basic/tracing"
