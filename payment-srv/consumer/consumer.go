@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"secbuy/basic/buyer"
 	"secbuy/basic/events"
 	"secbuy/basic/metrics"
 	"secbuy/payment-srv/repo"
@@ -49,11 +50,14 @@ func decode(data []byte) (repo.Payment, error) {
 		return repo.Payment{}, errors.New("orderId must be a positive integer")
 	case ev.CommodityId <= 0:
 		return repo.Payment{}, errors.New("commodityId must be a positive integer")
-	case ev.UserId <= 0:
-		return repo.Payment{}, errors.New("userId must be a positive integer")
 	case !utf8.ValidString(ev.Name) || strings.ContainsRune(ev.Name, 0):
 		// Postgres refuses NUL in text: it would fail on every redelivery.
 		return repo.Payment{}, errors.New("name must be UTF-8 text without NUL")
 	}
-	return repo.Payment{Sid: ev.OrderId, CommodityID: ev.CommodityId, UserID: ev.UserId, Name: ev.Name}, nil
+	// An order-srv from before buyers were strings sends userId alone.
+	who, err := buyer.Of(ev.Buyer, ev.UserId)
+	if err != nil {
+		return repo.Payment{}, err
+	}
+	return repo.Payment{Sid: ev.OrderId, CommodityID: ev.CommodityId, Buyer: who, Name: ev.Name}, nil
 }
