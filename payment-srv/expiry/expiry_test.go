@@ -1,8 +1,8 @@
 package expiry_test
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"

@@ -1,9 +1,9 @@
 package repo_test
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"

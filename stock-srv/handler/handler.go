@@ -13,8 +13,8 @@ import (
 	merrors "go-micro.dev/v6/errors"
 	"google.golang.org/protobuf/proto"
 
-	"secbuy/basic/buyer"
 	"secbuy/basic/batch"
+	"secbuy/basic/buyer"
 	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
 	"secbuy/stock-srv/repo"
