@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/testutil"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
+	"secbuy/proto/outcome"
 )
 
 // A token whose sub is not a number buys, gets and lists as that buyer: the RPCs carry
@@ -73,5 +75,37 @@ func TestLongSubRequestID(t *testing.T) {
 	}
 	if rid := f.creates[0].RequestId; len(rid) > 128 {
 		t.Errorf("request id of %d bytes", len(rid))
+	}
+}
+
+// A UUID holder of a sold-out commodity is known by its buyer string (buyers), a numeric
+// one by buyers or, from an order-srv from before, by users: their presses go on; anyone
+// else's is "sold out" from memory.
+func TestSoldOutStringHolders(t *testing.T) {
+	t.Parallel()
+	uuid := "6f1c2a9e-3b7d-4c11-9a0e-2f5d8c7b1a34"
+	f := &fakeOrders{rsp: &pb.Response{Error: outcome.Refuse(outcome.Reason_SOLD_OUT)}}
+	f.setHolders(&pb.HoldersResponse{Success: true, SoldOut: true, ValidForMs: 60_000, Buyers: []string{uuid}, Users: []int64{42}})
+	hd := handler.New(f, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second)
+	defer hd.Close()
+	h := hd.Routes()
+	buy := func(sub string) int {
+		tok, _ := auth.MintSub(secret, sub, time.Minute)
+		w, _ := do(t, h, request{"POST", "/order/sell", `{"id":5}`, map[string]string{"Authorization": "Bearer " + tok}})
+		return w.Code
+	}
+	buy("7")
+	testutil.Eventually(t, 5*time.Second, "the holders of commodity 5", func() bool { return hd.KnowsSoldOut(5) })
+	before := f.calls()
+	for _, sub := range []string{"7", "6f1c2a9e", uuid + "x"} {
+		if code := buy(sub); code != 409 || f.calls() != before {
+			t.Errorf("non-holder %s: %d after %d calls; want sold out from memory", sub, code, f.calls()-before)
+		}
+	}
+	for i, sub := range []string{uuid, "42"} {
+		buy(sub)
+		if f.calls() != before+i+1 {
+			t.Errorf("holder %s was answered from memory", sub)
+		}
 	}
 }
