@@ -478,13 +478,14 @@ func (x *chaosRun) explain(commodity int64, replies []load.Reply) {
 	defer rows.Close()
 	shown := 0
 	for rows.Next() {
-		var id, user int64
-		var req, state, reason string
+		var id int64
+		var buyer, req, state, reason string
 		var created, updated time.Time
-		if err := rows.Scan(&id, &user, &req, &state, &reason, &created, &updated); err != nil {
+		if err := rows.Scan(&id, &buyer, &req, &state, &reason, &created, &updated); err != nil {
 			x.t.Logf("explain: %v", err)
 			return
 		}
+		user, _ := strconv.ParseInt(buyer, 10, 64) // the load's users are numeric
 		if told[id] || shown >= 20 {
 			continue
 		}

@@ -1,5 +1,6 @@
-// Package auth mints and checks the buyers' bearer tokens: JWT, claim sub = user id; HS256
-// with a shared secret, or RS256, ES256, EdDSA with an identity provider's keys (keys.go).
+// Package auth mints and checks the buyers' bearer tokens: JWT, claim sub = the buyer (see
+// package buyer); HS256 with a shared secret, or RS256, ES256, EdDSA with an identity
+// provider's keys (keys.go).
 package auth
 
 import (
@@ -12,6 +13,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"secbuy/basic/buyer"
 )
 
 // ErrNoToken means the request carried no bearer token.
@@ -20,41 +23,46 @@ var ErrNoToken = errors.New("missing bearer token")
 // ErrBadToken means the token did not verify: forged, expired, malformed or with a bad sub.
 var ErrBadToken = errors.New("invalid token")
 
-// Mint returns a token for userID that expires after ttl.
+// Mint returns a token for the numeric user userID that expires after ttl.
 func Mint(secret string, userID int64, ttl time.Duration) (string, error) {
+	return MintSub(secret, strconv.FormatInt(userID, 10), ttl)
+}
+
+// MintSub returns a token whose sub is sub (any string; Verify accepts only a buyer.Check
+// one) that expires after ttl.
+func MintSub(secret, sub string, ttl time.Duration) (string, error) {
 	now := time.Now()
 	claims := jwt.RegisteredClaims{
-		Subject:   strconv.FormatInt(userID, 10),
+		Subject:   sub,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }
 
-// Verify checks token and returns its user id, a positive integer. The token must be
-// HS256-signed with secret and carry exp, a JSON number in the future, and sub, the user
-// id as a string of plain decimal digits ("42"; not "+42" or "042").
-func Verify(secret, token string) (int64, error) {
+// Verify checks token and returns its sub, the buyer. The token must be HS256-signed with
+// secret and carry exp, a JSON number in the future, and sub, a string of 1 to 255
+// printable characters without spaces (buyer.Check); "42" is the old numeric user 42.
+func Verify(secret, token string) (string, error) {
 	id, _, err := verify(&keys{secret: []byte(secret)}, token, time.Now)
 	return id, err
 }
 
 // verify is Verify with k at the time now returns; it also returns until when the token
 // may be trusted (its expiry plus the leeway).
-func verify(k *keys, token string, now func() time.Time) (int64, time.Time, error) {
+func verify(k *keys, token string, now func() time.Time) (string, time.Time, error) {
 	claims, exp, err := k.parse(token, now)
 	if err != nil {
-		return 0, time.Time{}, err
+		return "", time.Time{}, err
 	}
 	sub, err := claims.GetSubject()
+	if err == nil {
+		err = buyer.Check(sub)
+	}
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%w: sub must be a positive user id", ErrBadToken)
+		return "", time.Time{}, fmt.Errorf("%w: %w", ErrSubject, buyer.ErrInvalid)
 	}
-	id, err := strconv.ParseInt(sub, 10, 64)
-	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != sub {
-		return 0, time.Time{}, fmt.Errorf("%w: sub must be a positive user id", ErrBadToken)
-	}
-	return id, exp, nil
+	return sub, exp, nil
 }
 
 // cacheFor is the longest a verified token is remembered, however far its expiry.
@@ -71,7 +79,7 @@ type Verifier struct {
 }
 
 type verified struct {
-	user int64
+	user string
 	exp  time.Time
 }
 
@@ -101,13 +109,13 @@ func New(o Options) (*Verifier, error) {
 }
 
 // Verify is the package's Verify, answered from the cache when it can be.
-func (v *Verifier) Verify(token string) (int64, error) {
+func (v *Verifier) Verify(token string) (string, error) {
 	if t, ok := v.cache.Get(token); ok && v.now().Before(t.exp) {
 		return t.user, nil
 	}
 	user, exp, err := verify(v.keys, token, v.now)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	v.cache.Add(token, verified{user: user, exp: exp})
 	return user, nil
@@ -115,10 +123,10 @@ func (v *Verifier) Verify(token string) (int64, error) {
 
 // FromRequest verifies the request's "Authorization: Bearer" token: ErrNoToken if there
 // is none, an ErrBadToken error if it does not verify.
-func (v *Verifier) FromRequest(r *http.Request) (int64, error) {
+func (v *Verifier) FromRequest(r *http.Request) (string, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if token = strings.TrimSpace(token); !ok || token == "" {
-		return 0, ErrNoToken
+		return "", ErrNoToken
 	}
 	return v.Verify(token)
 }

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // accepted checks, independently of the jwt library, what Verify must hold of a token it
-// accepted as user id: three base64url parts, an HS256 header, an HMAC-SHA256 signature
-// by secret, an exp in the future, and a sub that is id written plainly.
-func accepted(t *testing.T, token string, id int64) {
+// accepted as buyer id: three base64url parts, an HS256 header, an HMAC-SHA256 signature
+// by secret, an exp in the future, and a sub that is id, 1 to 255 printable characters.
+func accepted(t *testing.T, token string, id string) {
 	t.Helper()
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
@@ -42,8 +44,10 @@ func accepted(t *testing.T, token string, id int64) {
 	if !ok || exp < float64(time.Now().Unix()) {
 		t.Fatalf("accepted %q: exp %v is missing or past", token, claims["exp"])
 	}
-	if sub, _ := claims["sub"].(string); id <= 0 || sub != strconv.FormatInt(id, 10) {
-		t.Fatalf("accepted %q as user %d: sub %q", token, id, claims["sub"])
+	sub, _ := claims["sub"].(string)
+	n := utf8.RuneCountInString(sub)
+	if sub != id || n < 1 || n > 255 || !utf8.ValidString(sub) || strings.IndexFunc(sub, func(c rune) bool { return !unicode.IsPrint(c) || c == ' ' || c == utf8.RuneError }) >= 0 {
+		t.Fatalf("accepted %q as user %q: sub %q", token, id, claims["sub"])
 	}
 }
 
@@ -61,15 +65,15 @@ func FuzzVerify(f *testing.F) {
 		id, err := Verify(secret, token)
 		if err == nil {
 			accepted(t, token, id)
-		} else if id != 0 {
-			t.Fatalf("refused %q but returned user %d", token, id)
+		} else if id != "" {
+			t.Fatalf("refused %q but returned user %q", token, id)
 		}
 	})
 }
 
 // FuzzVerifyClaims signs fuzzed headers and claims, with the secret or another key, so
 // that the fuzzer reaches the checks behind the signature: only HS256, the secret, a
-// future exp and a plain positive integer sub may pass.
+// future exp and a sub of 1 to 255 printable characters may pass.
 func FuzzVerifyClaims(f *testing.F) {
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
 	hs := `{"alg":"HS256","typ":"JWT"}`
@@ -93,6 +97,11 @@ func FuzzVerifyClaims(f *testing.F) {
 		{hs, `{"sub":"9223372036854775808","exp":` + exp + `}`, true},
 		{hs, `{"sub":"42","exp":` + exp + `,"nbf":9999999999}`, true},
 		{hs, `{"sub":"42","sub":"43","exp":` + exp + `}`, true},
+		{hs, `{"sub":"6f1c2a9e-3b7d-4c11-9a0e-2f5d8c7b1a34","exp":` + exp + `}`, true},
+		{hs, `{"sub":"","exp":` + exp + `}`, true},
+		{hs, `{"sub":"a\u0000b","exp":` + exp + `}`, true},
+		{hs, `{"sub":"a\u202eb","exp":` + exp + `}`, true},
+		{hs, `{"sub":"` + strings.Repeat("x", 256) + `","exp":` + exp + `}`, true},
 		{hs, `[]`, true},
 		{hs, `null`, true},
 		{`{"alg":"none"}`, `{"sub":"42","exp":` + exp + `}`, true},

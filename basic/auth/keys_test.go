@@ -172,14 +172,14 @@ func TestProviderTokens(t *testing.T) {
 	for name, key := range map[string]crypto.Signer{"RS256": rsaA, "ES256": ecKey, "EdDSA": edKey} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if id, err := viaJWKS.Verify(signed(t, key, claims("42"))); err != nil || id != 42 {
-				t.Errorf("JWKS: Verify = %d, %v; want 42", id, err)
+			if id, err := viaJWKS.Verify(signed(t, key, claims("42"))); err != nil || id != "42" {
+				t.Errorf("JWKS: Verify = %q, %v; want 42", id, err)
 			}
 			o := options("")
 			o.PublicKeyFile = writePEM(t, "PUBLIC KEY", pkix(t, key.Public()))
 			viaPEM := newVerifier(t, o)
-			if id, err := viaPEM.Verify(signed(t, key, claims("43"))); err != nil || id != 43 {
-				t.Errorf("PEM: Verify = %d, %v; want 43", id, err)
+			if id, err := viaPEM.Verify(signed(t, key, claims("43"))); err != nil || id != "43" {
+				t.Errorf("PEM: Verify = %q, %v; want 43", id, err)
 			}
 			// Without a kid: the key that fits.
 			c := claims("44")
@@ -187,11 +187,11 @@ func TestProviderTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id, err := viaJWKS.Verify(tok); err != nil || id != 44 {
-				t.Errorf("JWKS, no kid: Verify = %d, %v; want 44", id, err)
+			if id, err := viaJWKS.Verify(tok); err != nil || id != "44" {
+				t.Errorf("JWKS, no kid: Verify = %q, %v; want 44", id, err)
 			}
-			if id, err := viaPEM.Verify(tok); err != nil || id != 44 {
-				t.Errorf("PEM, no kid: Verify = %d, %v; want 44", id, err)
+			if id, err := viaPEM.Verify(tok); err != nil || id != "44" {
+				t.Errorf("PEM, no kid: Verify = %q, %v; want 44", id, err)
 			}
 		})
 	}
@@ -199,8 +199,8 @@ func TestProviderTokens(t *testing.T) {
 	hs, _ := Mint(secret, 45, time.Minute)
 	o := options(p.URL)
 	o.Issuer, o.Audience = "", ""
-	if id, err := newVerifier(t, o).Verify(hs); err != nil || id != 45 {
-		t.Errorf("HS256 beside the provider: Verify = %d, %v; want 45", id, err)
+	if id, err := newVerifier(t, o).Verify(hs); err != nil || id != "45" {
+		t.Errorf("HS256 beside the provider: Verify = %q, %v; want 45", id, err)
 	}
 }
 
@@ -280,7 +280,7 @@ func TestProviderRejects(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			id, err := c.v.Verify(c.token)
 			if !errors.Is(err, c.want) || !errors.Is(err, ErrBadToken) {
-				t.Fatalf("Verify = %d, %v; want %v", id, err, c.want)
+				t.Fatalf("Verify = %q, %v; want %v", id, err, c.want)
 			}
 			n := 0
 			for _, cause := range causes {
@@ -307,8 +307,8 @@ func TestLeeway(t *testing.T) {
 	} {
 		c := claims("8")
 		change(c)
-		if id, err := v.Verify(signed(t, rsaA, c)); err != nil || id != 8 {
-			t.Errorf("%s: Verify = %d, %v; want 8", name, id, err)
+		if id, err := v.Verify(signed(t, rsaA, c)); err != nil || id != "8" {
+			t.Errorf("%s: Verify = %q, %v; want 8", name, id, err)
 		}
 	}
 }
@@ -350,8 +350,8 @@ func TestJWKSRotation(t *testing.T) {
 		t.Fatalf("key A: %v", err)
 	}
 	p.publish(t, pubA, pubB)
-	if id, err := v.Verify(signed(t, rsaB, claims("2"))); err != nil || id != 2 {
-		t.Fatalf("key B, just published: Verify = %d, %v", id, err)
+	if id, err := v.Verify(signed(t, rsaB, claims("2"))); err != nil || id != "2" {
+		t.Fatalf("key B, just published: Verify = %q, %v", id, err)
 	}
 	if _, err := v.Verify(signed(t, rsaA, claims("3"))); err != nil {
 		t.Fatalf("key A, still published: %v", err)
@@ -456,8 +456,8 @@ func TestJWKSFailureKeepsKeys(t *testing.T) {
 			if name != "unreachable" && p.fetches.Load() != before+1 {
 				t.Errorf("%d fetches, want %d", p.fetches.Load(), before+1)
 			}
-			if id, err := v.Verify(signed(t, rsaA, claims("2"))); err != nil || id != 2 {
-				t.Errorf("key A after the failed fetch: Verify = %d, %v; want 2", id, err)
+			if id, err := v.Verify(signed(t, rsaA, claims("2"))); err != nil || id != "2" {
+				t.Errorf("key A after the failed fetch: Verify = %q, %v; want 2", id, err)
 			}
 		})
 	}

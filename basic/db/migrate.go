@@ -34,6 +34,11 @@ func Migrate(ctx context.Context, d *DB, service string, fsys fs.FS) error {
 		ms = append(ms, migration{v, f})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version { // one of the two would never run
+			return fmt.Errorf("migrations %s and %s: the same version", ms[i-1].name, ms[i].name)
+		}
+	}
 
 	// Lock and unlock must use one connection.
 	const key = 0x5ecb0e

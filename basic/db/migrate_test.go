@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -55,5 +56,29 @@ func TestMigrateConcurrently(t *testing.T) {
 	d.Raw("SELECT count(*) FROM a").Scan(&rows)
 	if applied != 2 || rows != 1 {
 		t.Errorf("schema_migrations rows = %d, table a rows = %d; want 2 and 1", applied, rows)
+	}
+}
+
+// TestMigrateSameVersion: two files of one version (two branches' migrations merged) stop
+// start-up instead of one of them never running.
+func TestMigrateSameVersion(t *testing.T) {
+	t.Parallel()
+	d, err := db.Open(context.Background(), dbtest.NewURL(t), 1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	fsys := fstest.MapFS{
+		"004_a.sql": {Data: []byte("CREATE TABLE a (id int);")},
+		"004_b.sql": {Data: []byte("CREATE TABLE b (id int);")},
+	}
+	err = db.Migrate(context.Background(), d, "one", fsys)
+	if err == nil || !strings.Contains(err.Error(), "004_a.sql and 004_b.sql: the same version") {
+		t.Fatalf("Migrate = %v, want the two files named", err)
+	}
+	var tables int64
+	d.Raw("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('a', 'b')").Scan(&tables)
+	if tables != 0 {
+		t.Errorf("%d of the tables were created, want none", tables)
 	}
 }

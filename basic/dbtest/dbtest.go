@@ -7,7 +7,10 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,4 +69,38 @@ func New(t testing.TB, service string, migrations fs.FS) *db.DB {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// Before returns the migrations of fsys that run before the one whose name ends in suffix
+// (by version), so that a test can make rows as an older schema held them, then migrate.
+func Before(t testing.TB, fsys fs.FS, suffix string) fs.FS {
+	t.Helper()
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := func(name string) int {
+		v, _ := strconv.Atoi(name[:strings.IndexFunc(name, func(c rune) bool { return c < '0' || c > '9' })])
+		return v
+	}
+	limit := -1
+	for _, n := range names {
+		if strings.HasSuffix(n, suffix) {
+			limit = version(n)
+		}
+	}
+	if limit < 0 {
+		t.Fatalf("no migration named *%s", suffix)
+	}
+	out := fstest.MapFS{}
+	for _, n := range names {
+		if version(n) < limit {
+			b, err := fs.ReadFile(fsys, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[n] = &fstest.MapFile{Data: b}
+		}
+	}
+	return out
 }

@@ -301,7 +301,7 @@ return 0
 // served, 409 "already in progress" (another press) or 503 "busy, try again" (a resend of
 // that very press, requestID: its answer is not known yet), both with Retry-After: 1. A nil
 // Guard admits everything.
-func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, requestID string) (release func(), ok bool) {
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user string, item int64, requestID string) (release func(), ok bool) {
 	noop := func() {}
 	if g == nil {
 		return noop, true
@@ -314,13 +314,16 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user, item int64, 
 	if ip, ok := g.clientIP(r); ok && !g.isExempt(ip) {
 		ipKey, ipEvery = g.prefix+"rate:ip:"+ipBucket(ip), g.ipEvery
 	}
-	mark := g.prefix + "inflight:" + strconv.FormatInt(user, 10) + ":" + strconv.FormatInt(item, 10)
+	// The keys of a numeric user are those of before buyers were strings ("42"), so a
+	// rolling upgrade keeps each one's budget and marks; item, last and all digits, keeps
+	// the key of a user with ':' in it apart from any other.
+	mark := g.prefix + "inflight:" + user + ":" + strconv.FormatInt(item, 10)
 	value := requestID + "|" + randomHex()
 	// The request's own cancellation must not look like Redis failing.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
 	cmd, err := g.run(ctx, admitScript,
-		[]string{g.prefix + "rate:user:" + strconv.FormatInt(user, 10), ipKey, mark},
+		[]string{g.prefix + "rate:user:" + user, ipKey, mark},
 		g.userEvery, g.userBurst, ipEvery, g.ipBurst, value, g.ttlMS)
 	var res []int64
 	if err == nil {

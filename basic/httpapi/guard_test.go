@@ -60,7 +60,7 @@ func TestGuardConfig(t *testing.T) {
 		t.Errorf("exempt = %v", g.exempt)
 	}
 	var none *Guard
-	if _, ok := none.Admit(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), 1, 1, "1:k"); !ok {
+	if _, ok := none.Admit(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil), "1", 1, "1:k"); !ok {
 		t.Error("a nil Guard refused")
 	}
 }
@@ -76,7 +76,7 @@ func TestGuardFailsOpenOnce(t *testing.T) {
 	}
 	defer g.Close()
 	r := httptest.NewRequest("POST", "/", nil)
-	if _, ok := g.Admit(httptest.NewRecorder(), r, 1, 1, "1:a"); !ok {
+	if _, ok := g.Admit(httptest.NewRecorder(), r, "1", 1, "1:a"); !ok {
 		t.Fatal("refused with Redis down; want it let through")
 	}
 	if g.skipUntil.Load() <= time.Now().UnixNano() {
@@ -87,7 +87,7 @@ func TestGuardFailsOpenOnce(t *testing.T) {
 		t.Fatal("the first press did not try Redis")
 	}
 	for i := range 10 {
-		if _, ok := g.Admit(httptest.NewRecorder(), r, 1, 1, "1:a"); !ok {
+		if _, ok := g.Admit(httptest.NewRecorder(), r, "1", 1, "1:a"); !ok {
 			t.Fatalf("press %d refused with Redis down", i+2)
 		}
 	}
@@ -114,7 +114,7 @@ func TestGuardAfterScriptFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest("POST", "/", nil)
-	release, ok := g.Admit(httptest.NewRecorder(), r, 1, 1, "1:a")
+	release, ok := g.Admit(httptest.NewRecorder(), r, "1", 1, "1:a")
 	if !ok {
 		t.Fatal("first press refused")
 	}
@@ -123,7 +123,7 @@ func TestGuardAfterScriptFlush(t *testing.T) {
 		t.Fatal("the guard failed open: the flushed script was not sent again")
 	}
 	w := httptest.NewRecorder()
-	if _, ok := g.Admit(w, r, 1, 1, "1:b"); ok || w.Code != 429 {
+	if _, ok := g.Admit(w, r, "1", 1, "1:b"); ok || w.Code != 429 {
 		t.Errorf("second press within the second: admitted %v, %d; want 429 (the limit is checked)", ok, w.Code)
 	}
 }
@@ -147,13 +147,13 @@ func TestGuardRenewsMarks(t *testing.T) {
 		t.Fatalf("Redis on 127.0.0.1:6379 is needed (`make services` starts it): %v", err)
 	}
 	r := httptest.NewRequest("POST", "/", nil)
-	if _, ok := holder.Admit(httptest.NewRecorder(), r, 1, 1, "press-a"); !ok {
+	if _, ok := holder.Admit(httptest.NewRecorder(), r, "1", 1, "press-a"); !ok {
 		t.Fatal("first press refused")
 	}
 	// A slow press: three TTLs later its mark still turns away another press.
 	time.Sleep(900 * time.Millisecond)
 	w := httptest.NewRecorder()
-	if _, ok := other.Admit(w, r, 1, 1, "press-b"); ok || w.Code != 409 {
+	if _, ok := other.Admit(w, r, "1", 1, "press-b"); ok || w.Code != 409 {
 		t.Fatalf("another press while the first is in flight: admitted %v, %d; want 409", ok, w.Code)
 	}
 	// The holder dies: its mark lapses within the TTL, and a resend goes through.
@@ -161,7 +161,7 @@ func TestGuardRenewsMarks(t *testing.T) {
 	_ = holder.Close()
 	for {
 		w := httptest.NewRecorder()
-		release, ok := other.Admit(w, r, 1, 1, "press-a")
+		release, ok := other.Admit(w, r, "1", 1, "press-a")
 		if ok {
 			release()
 			break

@@ -132,13 +132,13 @@ func PositiveID(name, s string) (int64, *outcome.Error) {
 	return id, nil
 }
 
-// User returns the buyer's user id from the request's bearer token, or the 401 refusal:
-// UNAUTHENTICATED with no token, INVALID_TOKEN with a bad one, its cause saying why.
-func User(v *auth.Verifier, r *http.Request) (int64, *outcome.Error) {
+// User returns the buyer (the token's sub) from the request's bearer token, or the 401
+// refusal: UNAUTHENTICATED with no token, INVALID_TOKEN with a bad one, its cause saying why.
+func User(v *auth.Verifier, r *http.Request) (string, *outcome.Error) {
 	id, err := v.FromRequest(r)
 	switch {
 	case errors.Is(err, auth.ErrNoToken):
-		return 0, outcome.Refuse(outcome.Reason_UNAUTHENTICATED)
+		return "", outcome.Refuse(outcome.Reason_UNAUTHENTICATED)
 	case err != nil:
 		e := outcome.Refuse(outcome.Reason_INVALID_TOKEN)
 		for _, c := range tokenCauses {
@@ -147,7 +147,7 @@ func User(v *auth.Verifier, r *http.Request) (int64, *outcome.Error) {
 				break
 			}
 		}
-		return 0, e
+		return "", e
 	}
 	return id, nil
 }

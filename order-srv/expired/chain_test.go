@@ -285,7 +285,7 @@ func TestExpiryChain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := c.pays.Get(ctx, id, u)
+		p, err := c.pays.Get(ctx, id, fmt.Sprint(u))
 		if err != nil {
 			t.Fatal(err)
 		}

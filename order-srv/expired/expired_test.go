@@ -33,14 +33,14 @@ func newFixture(t *testing.T) *fixture {
 	f.sid = c.ID
 	for u := int64(1); u <= 5; u++ {
 		rid := fmt.Sprintf("%d:a", u)
-		o, _, err := orders.Insert(ctx, f.sid, u, rid)
+		o, _, err := orders.Insert(ctx, f.sid, fmt.Sprint(u), rid)
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.ids[u] = o.ID
 		switch {
 		case u <= 3:
-			if _, err := f.stock.repo.Sell(ctx, f.sid, rid, u); err != nil {
+			if _, err := f.stock.repo.Sell(ctx, f.sid, rid, fmt.Sprint(u)); err != nil {
 				t.Fatal(err)
 			}
 			fallthrough

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/buyer"
 	"secbuy/basic/db"
 	"secbuy/basic/logs"
 	"secbuy/basic/metrics"
@@ -36,8 +37,8 @@ type Store interface {
 	Get(ctx context.Context, id int64) (repo.Order, error)
 	Pending(ctx context.Context, olderThan time.Duration, afterID int64, limit int) ([]repo.Order, error)
 	Audit(ctx context.Context, sid int64) (repo.Audit, error)
-	Holders(ctx context.Context, sid int64) ([]int64, error)
-	ListByUser(ctx context.Context, userID, offset, limit int64) ([]repo.Order, bool, error)
+	Holders(ctx context.Context, sid int64) ([]string, error)
+	ListByUser(ctx context.Context, buyer string, offset, limit int64) ([]repo.Order, bool, error)
 }
 
 // MaxBatch is the most orders one CreateOrders call may carry.
@@ -171,12 +172,13 @@ func (h *Order) insert(ctx context.Context, b *orderBatch) error {
 	var news []repo.NewOrder
 	var at []int
 	for i, in := range b.items {
-		if err := validate(in); err != nil {
+		who, err := validate(in)
+		if err != nil {
 			b.rsps[i].Error = outcome.Of(err, nil)
 			continue
 		}
 		if !in.LookupOnly {
-			news, at = append(news, repo.NewOrder{Sid: in.Sid, UserID: in.UserId, RequestID: in.RequestId}), append(at, i)
+			news, at = append(news, repo.NewOrder{Sid: in.Sid, Buyer: who, RequestID: in.RequestId}), append(at, i)
 		}
 	}
 	if len(news) == 0 {
@@ -218,10 +220,11 @@ func (h *Order) lookUp(ctx context.Context, b *orderBatch) error {
 	}
 	for j, i := range at {
 		o, ok := found[looks[j]]
+		who, _ := validate(b.items[i]) // valid: the invalid ones were answered already
 		switch {
 		case !ok:
 			b.rsps[i].Error = outcome.Refuse(outcome.Reason_ORDER_NOT_FOUND)
-		case o.Sid != b.items[i].Sid || o.UserID != b.items[i].UserId:
+		case o.Sid != b.items[i].Sid || o.Buyer != who:
 			b.rsps[i].Error = outcome.Refuse(outcome.Reason_REQUEST_REUSED)
 		default:
 			b.orders[i] = o
@@ -252,21 +255,27 @@ func (h *Order) finishPending(ctx context.Context, orders []repo.Order) map[int6
 	return finished
 }
 
-func validate(in *pb.CreateRequest) error {
+// validate checks a create request and returns its buyer.
+func validate(in *pb.CreateRequest) (string, error) {
+	if in.Sid <= 0 {
+		return "", badInput("sid must be a positive integer")
+	}
+	who, err := buyer.Of(in.Buyer, in.UserId)
 	switch {
-	case in.Sid <= 0:
-		return badInput("sid must be a positive integer")
-	case in.UserId <= 0:
-		return badInput("userId must be a positive integer")
+	case err != nil:
+		return "", badInput(err.Error())
 	case in.RequestId == "" || len(in.RequestId) > MaxRequestID:
-		return badInput("requestId must be 1 to 128 bytes")
+		return "", badInput("requestId must be 1 to 128 bytes")
 	}
 	// Both go into the database (the traceparent with the payment event): a value it
 	// cannot store would fail the whole batch the item travels in.
 	if err := text.Check("requestId", in.RequestId, 0); err != nil {
-		return err
+		return "", err
 	}
-	return text.Check("traceparent", in.Traceparent, 512)
+	if err := text.Check("traceparent", in.Traceparent, 512); err != nil {
+		return "", err
+	}
+	return who, nil
 }
 
 // finish asks stock-srv, in one SellBatch call, for the units of pending orders, and
@@ -279,7 +288,7 @@ func (h *Order) finish(ctx context.Context, pending []repo.Order, wait bool) (_ 
 	metrics.BatchSize.WithLabelValues("sell").Observe(float64(len(pending)))
 	req := &stockpb.SellBatchRequest{Items: make([]*stockpb.SellRequest, len(pending))}
 	for i, o := range pending {
-		req.Items[i] = &stockpb.SellRequest{Id: o.Sid, RequestId: o.RequestID, UserId: o.UserID}
+		req.Items[i] = &stockpb.SellRequest{Id: o.Sid, RequestId: o.RequestID, UserId: buyer.ID(o.Buyer), Buyer: o.Buyer}
 	}
 	ctx, span := tracing.StartBatch(ctx, "order-srv SellBatch", len(pending), func(i int) string { return pending[i].Traceparent })
 	defer func() { tracing.End(span, err) }()
@@ -333,16 +342,16 @@ func answer(out *pb.Response, o repo.Order) {
 func (h *Order) GetOrder(ctx context.Context, in *pb.GetRequest, out *pb.Response) error {
 	ctx = logs.With(ctx, "order", in.Id)
 	var o repo.Order
-	var err error
+	who, err := buyer.Of(in.Buyer, in.UserId)
 	switch {
 	case in.Id <= 0:
 		err = badInput("id must be a positive integer")
-	case in.UserId <= 0:
-		err = badInput("userId must be a positive integer")
+	case err != nil:
+		err = badInput(err.Error())
 	default:
 		o, err = h.store.Get(ctx, in.Id)
 	}
-	if err == nil && o.UserID != in.UserId {
+	if err == nil && o.Buyer != who {
 		err = errNotYours
 	}
 	if err != nil {
@@ -362,16 +371,16 @@ func (h *Order) ListOrders(ctx context.Context, in *pb.ListRequest, out *pb.List
 	}
 	var os []repo.Order
 	var more bool
-	var err error
+	who, err := buyer.Of(in.Buyer, in.UserId)
 	switch {
-	case in.UserId <= 0:
-		err = badInput("userId must be a positive integer")
+	case err != nil:
+		err = badInput(err.Error())
 	case in.Offset < 0:
 		err = badInput("offset must not be negative")
 	case limit < 0 || limit > MaxList:
 		err = badInput(fmt.Sprintf("limit must be 0 to %d", MaxList))
 	default:
-		os, more, err = h.store.ListByUser(ctx, in.UserId, in.Offset, limit)
+		os, more, err = h.store.ListByUser(ctx, who, in.Offset, limit)
 	}
 	if err != nil {
 		out.Error, err = refusal(ctx, err)
@@ -410,7 +419,12 @@ func (h *Order) Holders(ctx context.Context, in *pb.HoldersRequest, out *pb.Hold
 		out.Error, err = refusal(ctx, err)
 		return err
 	}
-	out.Success, out.SoldOut, out.ValidForMs, out.Users = true, true, so.GetValidForMs(), users
+	out.Success, out.SoldOut, out.ValidForMs, out.Buyers = true, true, so.GetValidForMs(), users
+	for _, u := range users {
+		if id := buyer.ID(u); id > 0 {
+			out.Users = append(out.Users, id)
+		}
+	}
 	return nil
 }
 
@@ -479,6 +493,6 @@ func toProto(o repo.Order) *pb.Order {
 	if o.ID == 0 {
 		return nil
 	}
-	return &pb.Order{Id: o.ID, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime.Unix(), UserId: o.UserID,
-		RequestId: o.RequestID, State: o.State, Failure: reasonOf(o)}
+	return &pb.Order{Id: o.ID, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime.Unix(), UserId: buyer.ID(o.Buyer),
+		Buyer: o.Buyer, RequestId: o.RequestID, State: o.State, Failure: reasonOf(o)}
 }

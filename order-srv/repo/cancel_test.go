@@ -51,16 +51,16 @@ func TestCancel(t *testing.T) {
 	}
 	// A cancelled order is not live: its user may buy the commodity again, with a new
 	// request id; the old request id keeps its cancelled order.
-	if _, isNew, err := r.Insert(ctx, 7, 1, "1:b"); err != nil || !isNew {
+	if _, isNew, err := r.Insert(ctx, 7, "1", "1:b"); err != nil || !isNew {
 		t.Errorf("user 1 buying again = new %v, %v; want a new order", isNew, err)
 	}
-	if o, isNew, err := r.Insert(ctx, 7, 1, "1:a"); err != nil || isNew || o.State != repo.Cancelled {
+	if o, isNew, err := r.Insert(ctx, 7, "1", "1:a"); err != nil || isNew || o.State != repo.Cancelled {
 		t.Errorf("retry of the cancelled request = %+v, new %v, %v; want the cancelled order", o, isNew, err)
 	}
-	if _, _, err := r.Insert(ctx, 7, 1, "1:c"); !errors.Is(err, repo.ErrAlreadyBought) {
+	if _, _, err := r.Insert(ctx, 7, "1", "1:c"); !errors.Is(err, repo.ErrAlreadyBought) {
 		t.Errorf("a third order of user 1 = %v; want already bought", err)
 	}
-	if n := count(t, d, "SELECT count(*) FROM orders WHERE user_id = 1"); n != 2 {
+	if n := count(t, d, "SELECT count(*) FROM orders WHERE user_id = '1'"); n != 2 {
 		t.Errorf("orders of user 1 = %d; want 2", n)
 	}
 }

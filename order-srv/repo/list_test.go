@@ -37,14 +37,14 @@ func TestListByUser(t *testing.T) {
 	wantIDs := orderIDs(mine)
 	slices.Reverse(wantIDs)
 
-	all, more, err := r.ListByUser(ctx, 42, 0, 10)
+	all, more, err := r.ListByUser(ctx, "42", 0, 10)
 	if err != nil || more || !slices.Equal(orderIDs(all), wantIDs) {
 		t.Fatalf("ListByUser(42, 0, 10) = %v, more %v, %v; want %v, no more", orderIDs(all), more, err, wantIDs)
 	}
 	wantStates := []string{repo.Pending, repo.Cancelled, repo.Failed, repo.Created, repo.Pending}
 	for i, o := range all {
-		if o.UserID != 42 || o.State != wantStates[i] {
-			t.Errorf("order %d = user %d, %s; want user 42, %s", o.ID, o.UserID, o.State, wantStates[i])
+		if o.Buyer != "42" || o.State != wantStates[i] {
+			t.Errorf("order %d = user %s, %s; want user 42, %s", o.ID, o.Buyer, o.State, wantStates[i])
 		}
 	}
 	if all[1].Reason != repo.ExpiredReason || all[2].Reason != "SOLD_OUT" || all[3].Name != "phone" {
@@ -67,7 +67,7 @@ func TestListByUser(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, more, err := r.ListByUser(ctx, 42, tc.offset, tc.limit)
+			got, more, err := r.ListByUser(ctx, "42", tc.offset, tc.limit)
 			if err != nil || more != tc.wantMore || !slices.Equal(orderIDs(got), tc.want) {
 				t.Errorf("ListByUser(42, %d, %d) = %v, more %v, %v; want %v, more %v",
 					tc.offset, tc.limit, orderIDs(got), more, err, tc.want, tc.wantMore)
@@ -75,16 +75,16 @@ func TestListByUser(t *testing.T) {
 		})
 	}
 
-	theirs, _, err := r.ListByUser(ctx, 43, 0, 10)
+	theirs, _, err := r.ListByUser(ctx, "43", 0, 10)
 	if err != nil || len(theirs) != 5 {
 		t.Fatalf("ListByUser(43) = %d orders, %v; want 5", len(theirs), err)
 	}
 	for _, o := range theirs {
-		if o.UserID != 43 {
-			t.Errorf("user 43's list holds order %d of user %d", o.ID, o.UserID)
+		if o.Buyer != "43" {
+			t.Errorf("user 43's list holds order %d of user %s", o.ID, o.Buyer)
 		}
 	}
-	if got, more, err := r.ListByUser(ctx, 44, 0, 10); err != nil || len(got) != 0 || more {
+	if got, more, err := r.ListByUser(ctx, "44", 0, 10); err != nil || len(got) != 0 || more {
 		t.Errorf("ListByUser(44) = %v, more %v, %v; want none", got, more, err)
 	}
 }
@@ -101,7 +101,7 @@ func TestListByUserUsesIndex(t *testing.T) {
 		if err := tx.Exec(`SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off`).Error; err != nil {
 			return err
 		}
-		return tx.Raw(`EXPLAIN SELECT * FROM orders WHERE user_id = 42 ORDER BY id DESC OFFSET 0 LIMIT 21`).Scan(&plan).Error
+		return tx.Raw(`EXPLAIN SELECT * FROM orders WHERE user_id = '42' ORDER BY id DESC OFFSET 0 LIMIT 21`).Scan(&plan).Error
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
+	"secbuy/basic/buyer"
 	"secbuy/basic/db"
 	"secbuy/basic/outbox"
 	eventpb "secbuy/proto/events"
@@ -40,7 +41,8 @@ type Order struct {
 	Sid        int64
 	Name       string
 	CreateTime time.Time
-	UserID     int64
+	// Buyer is the token's sub (see package buyer); a numeric user's is its digits.
+	Buyer      string `gorm:"column:user_id"`
 	RequestID  string
 	State      string
 	Reason     string
@@ -79,14 +81,14 @@ func New(d *db.DB) *Repo {
 // another commodity or user); if the user already holds a live order for sid, that order
 // is returned with ErrAlreadyBought. The unique indexes decide, so concurrent callers
 // cannot make two orders for one request id or two live orders for one user and sid.
-func (r *Repo) Insert(ctx context.Context, sid, userID int64, requestID string) (Order, bool, error) {
+func (r *Repo) Insert(ctx context.Context, sid int64, buyer, requestID string) (Order, bool, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	// A conflicting live order can end between the insert and the look-ups; then try again.
 	for range 3 {
 		var o Order
 		res := g.Raw(`INSERT INTO orders (sid, user_id, request_id) VALUES (?, ?, ?)
-			ON CONFLICT DO NOTHING RETURNING *`, sid, userID, requestID).Scan(&o)
+			ON CONFLICT DO NOTHING RETURNING *`, sid, buyer, requestID).Scan(&o)
 		if res.Error != nil {
 			return Order{}, false, fmt.Errorf("insert order %s: %w", requestID, res.Error)
 		}
@@ -98,15 +100,15 @@ func (r *Repo) Insert(ctx context.Context, sid, userID int64, requestID string) 
 			return Order{}, false, fmt.Errorf("find order %s: %w", requestID, res.Error)
 		}
 		if res.RowsAffected == 1 {
-			if o.Sid != sid || o.UserID != userID {
+			if o.Sid != sid || o.Buyer != buyer {
 				return Order{}, false, ErrRequestReused
 			}
 			return o, false, nil
 		}
 		res = g.Raw(`SELECT * FROM orders WHERE user_id = ? AND sid = ? AND state IN ('pending', 'created')`,
-			userID, sid).Scan(&o)
+			buyer, sid).Scan(&o)
 		if res.Error != nil {
-			return Order{}, false, fmt.Errorf("find live order of user %d for %d: %w", userID, sid, res.Error)
+			return Order{}, false, fmt.Errorf("find live order of user %q for %d: %w", buyer, sid, res.Error)
 		}
 		if res.RowsAffected == 1 {
 			return o, false, ErrAlreadyBought
@@ -117,8 +119,8 @@ func (r *Repo) Insert(ctx context.Context, sid, userID int64, requestID string) 
 
 // NewOrder is one order to record.
 type NewOrder struct {
-	Sid, UserID int64
-	RequestID   string
+	Sid              int64
+	Buyer, RequestID string
 }
 
 // InsertBatch records a pending order for each item, with one multi-row insert, and returns
@@ -129,13 +131,13 @@ type NewOrder struct {
 func (r *Repo) InsertBatch(ctx context.Context, items []NewOrder) ([]Order, []error, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
-	sids, users, reqs := make([]int64, len(items)), make([]int64, len(items)), make([]string, len(items))
+	sids, users, reqs := make([]int64, len(items)), make([]string, len(items)), make([]string, len(items))
 	for i, it := range items {
-		sids[i], users[i], reqs[i] = it.Sid, it.UserID, it.RequestID
+		sids[i], users[i], reqs[i] = it.Sid, it.Buyer, it.RequestID
 	}
 	var inserted []Order
 	err := g.Raw(`INSERT INTO orders (sid, user_id, request_id)
-		SELECT sid, user_id, request_id FROM unnest(?::bigint[], ?::bigint[], ?::text[]) WITH ORDINALITY AS t(sid, user_id, request_id, n)
+		SELECT sid, user_id, request_id FROM unnest(?::bigint[], ?::text[], ?::text[]) WITH ORDINALITY AS t(sid, user_id, request_id, n)
 		ORDER BY n ON CONFLICT DO NOTHING RETURNING *`, db.Array(sids), db.Array(users), db.Array(reqs)).Scan(&inserted).Error
 	if err != nil {
 		return nil, nil, fmt.Errorf("insert %d orders: %w", len(items), err)
@@ -163,13 +165,13 @@ func (r *Repo) InsertBatch(ctx context.Context, items []NewOrder) ([]Order, []er
 	for i, it := range items {
 		o, ok := byReq[it.RequestID]
 		switch {
-		case ok && (o.Sid != it.Sid || o.UserID != it.UserID):
+		case ok && (o.Sid != it.Sid || o.Buyer != it.Buyer):
 			errs[i] = ErrRequestReused
 		case ok:
 			orders[i] = o
 		default:
 			// The user's live order for the commodity won; the single path tells which.
-			orders[i], _, errs[i] = r.Insert(ctx, it.Sid, it.UserID, it.RequestID)
+			orders[i], _, errs[i] = r.Insert(ctx, it.Sid, it.Buyer, it.RequestID)
 		}
 	}
 	return orders, errs, nil
@@ -260,7 +262,7 @@ func (r *Repo) create(tx *gorm.DB, grants []Grant, out map[int64]Order) error {
 	for i, o := range created {
 		traces[i] = traceparents[o.ID]
 		p, err := eventpb.Marshal(&eventpb.PayEvent{
-			OrderId: o.ID, CommodityId: o.Sid, UserId: o.UserID, Name: o.Name, CreateTime: o.CreateTime.Unix(),
+			OrderId: o.ID, CommodityId: o.Sid, UserId: buyer.ID(o.Buyer), Buyer: o.Buyer, Name: o.Name, CreateTime: o.CreateTime.Unix(),
 		})
 		if err != nil {
 			return err
@@ -374,27 +376,27 @@ func take(g *gorm.DB, id int64, o *Order) error {
 // Holders returns the users who hold a live (pending or created) order for commodity sid,
 // or had one cancelled: a resend of the press that made it must get it back, not "sold
 // out". There are at most as many as units were sold; failed orders, the crowd, are not.
-func (r *Repo) Holders(ctx context.Context, sid int64) ([]int64, error) {
+func (r *Repo) Holders(ctx context.Context, sid int64) ([]string, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
-	var users []int64
+	var users []string
 	if err := g.Raw(`SELECT DISTINCT user_id FROM orders WHERE sid = ? AND state IN ('pending', 'created', 'cancelled')`, sid).Scan(&users).Error; err != nil {
 		return nil, fmt.Errorf("holders of %d: %w", sid, err)
 	}
 	return users, nil
 }
 
-// ListByUser returns up to limit of user userID's orders, of every state, newest first
-// (by id), after skipping the offset newest, and whether there are more after them.
-func (r *Repo) ListByUser(ctx context.Context, userID, offset, limit int64) ([]Order, bool, error) {
+// ListByUser returns up to limit of buyer's orders, of every state, newest first (by id),
+// after skipping the offset newest, and whether there are more after them.
+func (r *Repo) ListByUser(ctx context.Context, buyer string, offset, limit int64) ([]Order, bool, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var out []Order
 	// One row past the page says whether there is another page.
 	err := g.Raw(`SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC OFFSET ? LIMIT ?`,
-		userID, offset, limit+1).Scan(&out).Error
+		buyer, offset, limit+1).Scan(&out).Error
 	if err != nil {
-		return nil, false, fmt.Errorf("list orders of user %d: %w", userID, err)
+		return nil, false, fmt.Errorf("list orders of user %q: %w", buyer, err)
 	}
 	if int64(len(out)) > limit {
 		return out[:limit], true, nil

@@ -33,7 +33,7 @@ func count(t *testing.T, d *db.DB, query string, args ...any) int64 {
 
 func insert(t *testing.T, r *repo.Repo, sid, user int64, req string) repo.Order {
 	t.Helper()
-	o, isNew, err := r.Insert(context.Background(), sid, user, req)
+	o, isNew, err := r.Insert(context.Background(), sid, fmt.Sprint(user), req)
 	if err != nil || !isNew {
 		t.Fatalf("Insert(%d, %d, %q) = new %v, err %v; want a new order", sid, user, req, isNew, err)
 	}
@@ -71,7 +71,7 @@ func TestInsertOneLiveOrderPerUser(t *testing.T) {
 	news, bought := 0, 0
 	liveIDs := map[int64]bool{}
 	testutil.Race(n, func(i int) {
-		o, isNew, err := r.Insert(context.Background(), 7, 42, fmt.Sprintf("42:req-%d", i))
+		o, isNew, err := r.Insert(context.Background(), 7, "42", fmt.Sprintf("42:req-%d", i))
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -103,7 +103,7 @@ func TestInsertSameRequestID(t *testing.T) {
 	news := 0
 	ids := map[int64]bool{}
 	testutil.Race(n, func(int) {
-		o, isNew, err := r.Insert(context.Background(), 7, 42, "42:same")
+		o, isNew, err := r.Insert(context.Background(), 7, "42", "42:same")
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -128,7 +128,7 @@ func TestInsertOutcomes(t *testing.T) {
 	r, _ := newRepo(t)
 	ctx := context.Background()
 	first := insert(t, r, 7, 42, "42:a")
-	if first.State != repo.Pending || first.Sid != 7 || first.UserID != 42 || first.RequestID != "42:a" {
+	if first.State != repo.Pending || first.Sid != 7 || first.Buyer != "42" || first.RequestID != "42:a" {
 		t.Fatalf("new order = %+v", first)
 	}
 	tests := []struct {
@@ -146,7 +146,7 @@ func TestInsertOutcomes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, isNew, err := r.Insert(ctx, tc.sid, tc.user, tc.req)
+			o, isNew, err := r.Insert(ctx, tc.sid, fmt.Sprint(tc.user), tc.req)
 			if !errors.Is(err, tc.wantErr) || isNew || o.ID != tc.wantID {
 				t.Errorf("Insert = id %d, new %v, err %v; want id %d, not new, err %v", o.ID, isNew, err, tc.wantID, tc.wantErr)
 			}
@@ -160,7 +160,7 @@ func TestInsertOutcomes(t *testing.T) {
 	if again.ID == first.ID {
 		t.Errorf("new order after a failed one reused id %d", first.ID)
 	}
-	if o, _, err := r.Insert(ctx, 7, 42, "42:a"); err != nil || o.State != repo.Failed || o.Reason != "SOLD_OUT" {
+	if o, _, err := r.Insert(ctx, 7, "42", "42:a"); err != nil || o.State != repo.Failed || o.Reason != "SOLD_OUT" {
 		t.Errorf("replay of failed request = %+v, %v; want it failed with its reason", o, err)
 	}
 }

@@ -4,14 +4,15 @@ package handler
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"secbuy/basic/auth"
 	"secbuy/basic/batch"
+	"secbuy/basic/buyer"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/metrics"
 	"secbuy/basic/tracing"
@@ -36,14 +37,18 @@ type Order struct {
 	Sid        int64  `json:"sid"`
 	Name       string `json:"name"`
 	CreateTime int64  `json:"createTime"`
-	UserID     int64  `json:"userId"`
+	UserID     int64  `json:"userId"` // the buyer's number, 0 for a buyer that is not one
+	Buyer      string `json:"buyer"`  // the token's sub
 	State      string `json:"state"`
 	Reason     string `json:"reason"`
 }
 
 // FromProto converts the RPC form (never nil).
 func FromProto(o *pb.Order) *Order {
-	out := &Order{ID: o.Id, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime, UserID: o.UserId, State: o.State}
+	out := &Order{ID: o.Id, Sid: o.Sid, Name: o.Name, CreateTime: o.CreateTime, UserID: o.UserId, Buyer: o.Buyer, State: o.State}
+	if out.Buyer == "" && o.UserId > 0 { // an order-srv from before buyers were strings
+		out.Buyer = buyer.FromID(o.UserId)
+	}
 	if o.Failure != outcome.Reason_REASON_UNSPECIFIED || o.State == "failed" {
 		out.Reason = httpapi.Text(o.Failure, "en") // "refused" for a failure without a known reason
 	}
@@ -142,7 +147,7 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	if key == "" {
 		key = randomKey()
 	}
-	requestID := strconv.FormatInt(user, 10) + ":" + key
+	requestID := requestOf(user, key)
 	// Rate limits and duplicate presses: after the checks that cost nothing, before the
 	// RPC. Another press while the same user's press for this commodity is in flight gets
 	// 409 "already in progress"; a resend of that same press gets 503 "busy, try again".
@@ -157,7 +162,7 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{Sid: id, UserId: user, RequestId: requestID,
+	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{Sid: id, UserId: buyer.ID(user), Buyer: user, RequestId: requestID,
 		Traceparent: tracing.Traceparent(r.Context())})
 	switch rsp.GetError().GetReason() {
 	case outcome.Reason_SOLD_OUT:
@@ -189,6 +194,18 @@ func badKeyRune(c rune) bool {
 	return !ok
 }
 
+// requestOf is the request id of user's press with Idempotency-Key key. A numeric user's
+// is "<user>:<key>", as before buyers were strings (a resend across an upgrade finds its
+// order). Any other buyer's is "b<128 bits of its SHA-256 in hex>:<key>": at most 98 bytes
+// (a sub may have 1020), and no buyer's ':' can make it another buyer's id.
+func requestOf(user, key string) string {
+	if buyer.ID(user) > 0 {
+		return user + ":" + key
+	}
+	sum := sha256.Sum256([]byte(user))
+	return "b" + hex.EncodeToString(sum[:16]) + ":" + key
+}
+
 // randomKey returns 128 random bits in hex.
 func randomKey() string {
 	b := make([]byte, 16)
@@ -208,7 +225,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, e)
 		return
 	}
-	rsp, err := h.orders.GetOrder(r.Context(), &pb.GetRequest{Id: id, UserId: user})
+	rsp, err := h.orders.GetOrder(r.Context(), &pb.GetRequest{Id: id, UserId: buyer.ID(user), Buyer: user})
 	httpapi.Reply(w, r, err, rsp.GetError(), "order", rsp.GetOrder(), FromProto)
 }
 
@@ -226,7 +243,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, e)
 		return
 	}
-	rsp, err := h.orders.ListOrders(r.Context(), &pb.ListRequest{UserId: user, Offset: offset, Limit: limit})
+	rsp, err := h.orders.ListOrders(r.Context(), &pb.ListRequest{UserId: buyer.ID(user), Buyer: user, Offset: offset, Limit: limit})
 	list := rsp
 	if rsp.GetError() != nil {
 		list = nil // a refusal shows no list

@@ -201,7 +201,7 @@ func pbOrder(state string, failure outcome.Reason) *pb.Order {
 }
 
 func jsonOrder(state, reason string) string {
-	return `{"id":11,"sid":7,"name":"phone","createTime":1700000000,"userId":42,"state":"` + state + `","reason":"` + reason + `"}`
+	return `{"id":11,"sid":7,"name":"phone","createTime":1700000000,"userId":42,"buyer":"42","state":"` + state + `","reason":"` + reason + `"}`
 }
 
 // replyCase is what order-srv answers (rsp, err) and what the buyer must be told.

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/buyer"
 	"secbuy/basic/httpapi"
 	"secbuy/proto/outcome"
 	pb "secbuy/stock-srv/proto/stock"
@@ -350,7 +351,7 @@ func (p *Pages) devToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_INTERNAL))
 		return
 	}
-	httpapi.JSON(w, http.StatusOK, map[string]any{"success": true, "token": token, "userId": user, "name": b.Name})
+	httpapi.JSON(w, http.StatusOK, map[string]any{"success": true, "token": token, "userId": user, "buyer": buyer.FromID(user), "name": b.Name})
 }
 
 // devUser is the user id of a development name: its digits if it is a positive number

@@ -15,6 +15,7 @@ import (
 	merrors "go-micro.dev/v6/errors"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/buyer"
 	"secbuy/basic/testutil"
 	"secbuy/basic/turned"
 	pb "secbuy/order-srv/proto/order"
@@ -145,9 +146,10 @@ func TestDevToken(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("%s: %d %v", name, w.Code, body)
 		}
-		id, err := auth.Verify(secret, body["token"].(string))
-		if err != nil || float64(id) != body["userId"].(float64) {
-			t.Fatalf("%s: token for %d (%v), reply says %v", name, id, err, body["userId"])
+		sub, err := auth.Verify(secret, body["token"].(string))
+		id := buyer.ID(sub)
+		if err != nil || float64(id) != body["userId"].(float64) || body["buyer"] != sub {
+			t.Fatalf("%s: token for %q (%v), reply says %v, %v", name, sub, err, body["userId"], body["buyer"])
 		}
 		if old, ok := users[name]; ok && old != body["userId"] {
 			t.Errorf("%s got user %v, then %v", name, old, body["userId"])

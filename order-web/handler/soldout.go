@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"secbuy/basic/buyer"
 	pb "secbuy/order-srv/proto/order"
 )
 
@@ -31,7 +32,7 @@ type soldOut struct {
 
 // snapshot is one commodity's holders and how long the snapshot may be trusted.
 type snapshot struct {
-	users map[int64]struct{}
+	users map[string]struct{}
 	until time.Time
 }
 
@@ -41,7 +42,7 @@ func newSoldOut(holders func(context.Context, int64) (*pb.HoldersResponse, error
 
 // refuse says whether user's press for commodity sid can be answered "sold out" now,
 // from memory: the commodity is known sold out and user holds none of its units.
-func (s *soldOut) refuse(sid, user int64) bool {
+func (s *soldOut) refuse(sid int64, user string) bool {
 	now := s.now()
 	s.mu.Lock()
 	snap := s.snaps[sid]
@@ -84,9 +85,14 @@ func (s *soldOut) refresh(sid int64) {
 		case err != nil:
 			slog.Debug("sold-out snapshot", "commodity", sid, "err", err)
 		case rsp.GetSoldOut() && rsp.GetValidForMs() > 0:
-			users := make(map[int64]struct{}, len(rsp.Users))
-			for _, u := range rsp.Users {
+			// buyers is every holder; users, the numeric ones, is all an order-srv from
+			// before buyers were strings sends.
+			users := make(map[string]struct{}, len(rsp.Buyers)+len(rsp.Users))
+			for _, u := range rsp.Buyers {
 				users[u] = struct{}{}
+			}
+			for _, u := range rsp.Users {
+				users[buyer.FromID(u)] = struct{}{}
 			}
 			s.snaps[sid] = &snapshot{users: users, until: start.Add(time.Duration(rsp.ValidForMs) * time.Millisecond)}
 		default:

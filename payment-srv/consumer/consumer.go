@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"secbuy/basic/buyer"
 	"secbuy/basic/events"
 	"secbuy/basic/metrics"
 	"secbuy/payment-srv/repo"
@@ -50,13 +51,16 @@ func decode(data []byte) (repo.Payment, error) {
 		return repo.Payment{}, errors.New("orderId must be a positive integer")
 	case ev.CommodityId <= 0:
 		return repo.Payment{}, errors.New("commodityId must be a positive integer")
-	case ev.UserId <= 0:
-		return repo.Payment{}, errors.New("userId must be a positive integer")
 	case !utf8.ValidString(ev.Name) || strings.ContainsRune(ev.Name, 0):
 		// Postgres refuses NUL in text: it would fail on every redelivery.
 		return repo.Payment{}, errors.New("name must be UTF-8 text without NUL")
 	}
-	p := repo.Payment{Sid: ev.OrderId, CommodityID: ev.CommodityId, UserID: ev.UserId, Name: ev.Name}
+	// An order-srv from before buyers were strings sends userId alone.
+	who, err := buyer.Of(ev.Buyer, ev.UserId)
+	if err != nil {
+		return repo.Payment{}, err
+	}
+	p := repo.Payment{Sid: ev.OrderId, CommodityID: ev.CommodityId, Buyer: who, Name: ev.Name}
 	if ev.CreateTime > 0 { // the time to pay runs from it; an older producer's event has none
 		p.OrderTime = time.Unix(ev.CreateTime, 0)
 	}

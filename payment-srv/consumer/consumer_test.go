@@ -196,7 +196,7 @@ func TestEventsPublishedBeforeTheConsumerExisted(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, "50 payments", func() bool { return tally(t, d).Rows == 50 })
 	waitIdle(t, pubJS)
 	wantPayments(t, d, "", counts{50, 50, sumTo(50)})
-	p, err := repo.New(d).Get(context.Background(), 17, 1017)
+	p, err := repo.New(d).Get(context.Background(), 17, "1017")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,11 +353,11 @@ func TestDecode(t *testing.T) {
 		want    repo.Payment
 		wantErr bool
 	}{
-		{"numbers", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods","createTime":1}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9, Name: "goods", OrderTime: time.Unix(1, 0)}, false},
-		{"no order time", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods"}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9, Name: "goods"}, false},
-		{"negative order time", `{"orderId":5,"commodityId":7,"userId":9,"createTime":-5}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
-		{"int64 strings", `{"orderId":"5","commodityId":"7","userId":"9"}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
-		{"unknown field", `{"orderId":5,"commodityId":7,"userId":9,"extra":true}`, repo.Payment{Sid: 5, CommodityID: 7, UserID: 9}, false},
+		{"numbers", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods","createTime":1}`, repo.Payment{Sid: 5, CommodityID: 7, Buyer: "9", Name: "goods", OrderTime: time.Unix(1, 0)}, false},
+		{"no order time", `{"orderId":5,"commodityId":7,"userId":9,"name":"goods"}`, repo.Payment{Sid: 5, CommodityID: 7, Buyer: "9", Name: "goods"}, false},
+		{"negative order time", `{"orderId":5,"commodityId":7,"userId":9,"createTime":-5}`, repo.Payment{Sid: 5, CommodityID: 7, Buyer: "9"}, false},
+		{"int64 strings", `{"orderId":"5","commodityId":"7","userId":"9"}`, repo.Payment{Sid: 5, CommodityID: 7, Buyer: "9"}, false},
+		{"unknown field", `{"orderId":5,"commodityId":7,"userId":9,"extra":true}`, repo.Payment{Sid: 5, CommodityID: 7, Buyer: "9"}, false},
 		{"malformed", `{"orderId":`, repo.Payment{}, true},
 		{"wrong type", `{"orderId":true,"commodityId":7,"userId":9}`, repo.Payment{}, true},
 		{"fraction", `{"orderId":1.5,"commodityId":7,"userId":9}`, repo.Payment{}, true},
@@ -367,6 +367,10 @@ func TestDecode(t *testing.T) {
 		{"zero commodity", `{"orderId":5,"commodityId":0,"userId":9}`, repo.Payment{}, true},
 		{"NUL in name", `{"orderId":5,"commodityId":7,"userId":9,"name":"\u0000"}`, repo.Payment{}, true},
 		{"not an object", `"x"`, repo.Payment{}, true},
+		{"buyer", `{"orderId":5,"commodityId":7,"buyer":"6f1c2a9e-3b7d","userId":0}`, repo.Payment{Sid: 5, CommodityID: 7, Buyer: "6f1c2a9e-3b7d"}, false},
+		{"buyer and userId", `{"orderId":5,"commodityId":7,"buyer":"9","userId":9}`, repo.Payment{Sid: 5, CommodityID: 7, Buyer: "9"}, false},
+		{"buyer and userId disagree", `{"orderId":5,"commodityId":7,"buyer":"9","userId":8}`, repo.Payment{}, true},
+		{"bad buyer", `{"orderId":5,"commodityId":7,"buyer":"a\u0000b"}`, repo.Payment{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -432,7 +436,7 @@ func TestBatchWithTheSameOrderTwice(t *testing.T) {
 	if got, want := testutil.Settled(first, other, poison, again, relabelled), "ack ack term ack ack"; got != want {
 		t.Errorf("settled %q; want %q", got, want)
 	}
-	if p, err := repo.New(d).Get(context.Background(), 5, 1005); err != nil {
+	if p, err := repo.New(d).Get(context.Background(), 5, "1005"); err != nil {
 		t.Errorf("payment of order 5 for user 1005: %v", err)
 	} else if p.State != repo.StateUnpaid {
 		t.Errorf("payment of order 5 = %+v; want unpaid", p)

@@ -2,6 +2,7 @@ package expiry_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,7 @@ func setup(t *testing.T, n int64) (*repo.Repo, *db.DB) {
 	ps := make([]repo.Payment, n)
 	for i := range ps {
 		o := int64(i) + 1
-		ps[i] = repo.Payment{Sid: o, CommodityID: 7, UserID: 1000 + o, Name: "goods"}
+		ps[i] = repo.Payment{Sid: o, CommodityID: 7, Buyer: fmt.Sprint(1000 + o), Name: "goods"}
 	}
 	if _, err := r.CreateBatch(context.Background(), ps); err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestExpiryRacesWithPayOrder(t *testing.T) {
 	}
 	paid := 0
 	for o := int64(1); o <= n; o++ {
-		p, err := r.Get(ctx, o, 1000+o)
+		p, err := r.Get(ctx, o, fmt.Sprint(1000+o))
 		if err != nil {
 			t.Fatal(err)
 		}

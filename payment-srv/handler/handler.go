@@ -8,6 +8,7 @@ import (
 
 	merrors "go-micro.dev/v6/errors"
 
+	"secbuy/basic/buyer"
 	"secbuy/basic/db"
 	"secbuy/basic/logs"
 	pb "secbuy/payment-srv/proto/payment"
@@ -17,8 +18,8 @@ import (
 
 // Store is the storage the handler needs; repo.Repo is the real one.
 type Store interface {
-	Pay(ctx context.Context, orderID, userID int64) (repo.Payment, error)
-	Get(ctx context.Context, orderID, userID int64) (repo.Payment, error)
+	Pay(ctx context.Context, orderID int64, buyer string) (repo.Payment, error)
+	Get(ctx context.Context, orderID int64, buyer string) (repo.Payment, error)
 	Audit(ctx context.Context, commodityID int64) (repo.Audit, error)
 }
 
@@ -32,23 +33,25 @@ func New(store Store) *Payment { return &Payment{store: store} }
 
 type badInput = outcome.InvalidInput
 
-func checkPayRequest(in *pb.PayRequest) error {
-	switch {
-	case in.Id <= 0:
-		return badInput("id (the order id) must be a positive integer")
-	case in.UserId <= 0:
-		return badInput("userId must be a positive integer")
+// checkPayRequest checks in and returns its buyer.
+func checkPayRequest(in *pb.PayRequest) (string, error) {
+	if in.Id <= 0 {
+		return "", badInput("id (the order id) must be a positive integer")
 	}
-	return nil
+	who, err := buyer.Of(in.Buyer, in.UserId)
+	if err != nil {
+		return "", badInput(err.Error())
+	}
+	return who, nil
 }
 
-// PayOrder pays the payment of order in.Id for its owner in.UserId. Paying a paid order
+// PayOrder pays the payment of order in.Id for its owner in.Buyer (or in.UserId). Paying a paid order
 // again is a success that returns the payment unchanged; paying an expired one is 409.
 func (h *Payment) PayOrder(ctx context.Context, in *pb.PayRequest, out *pb.Response) error {
 	return h.answer(ctx, in, out, h.store.Pay)
 }
 
-// GetPayment returns the payment of order in.Id to its owner in.UserId.
+// GetPayment returns the payment of order in.Id to its owner in.Buyer (or in.UserId).
 func (h *Payment) GetPayment(ctx context.Context, in *pb.PayRequest, out *pb.Response) error {
 	return h.answer(ctx, in, out, h.store.Get)
 }
@@ -56,12 +59,12 @@ func (h *Payment) GetPayment(ctx context.Context, in *pb.PayRequest, out *pb.Res
 // answer checks in, calls do with its order and user, and puts the payment or the refusal
 // into out.
 func (h *Payment) answer(ctx context.Context, in *pb.PayRequest, out *pb.Response,
-	do func(ctx context.Context, orderID, userID int64) (repo.Payment, error)) error {
+	do func(ctx context.Context, orderID int64, buyer string) (repo.Payment, error)) error {
 	ctx = logs.With(ctx, "order", in.Id)
-	err := checkPayRequest(in)
+	who, err := checkPayRequest(in)
 	var p repo.Payment
 	if err == nil {
-		p, err = do(ctx, in.Id, in.UserId)
+		p, err = do(ctx, in.Id, who)
 	}
 	if err != nil {
 		out.Error, err = refusal(ctx, err)
@@ -113,7 +116,7 @@ func toProto(p repo.Payment) *pb.Payment {
 		return nil
 	}
 	out := &pb.Payment{Id: p.ID, Sid: p.Sid, Name: p.Name, State: int32(p.State),
-		CreateTime: p.CreateTime.Unix(), UserId: p.UserID, CommodityId: p.CommodityID}
+		CreateTime: p.CreateTime.Unix(), UserId: buyer.ID(p.Buyer), Buyer: p.Buyer, CommodityId: p.CommodityID}
 	if p.PaidTime != nil {
 		out.PaidTime = p.PaidTime.Unix()
 	}

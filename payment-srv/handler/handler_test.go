@@ -9,6 +9,7 @@ import (
 	merrors "go-micro.dev/v6/errors"
 	"google.golang.org/protobuf/proto"
 
+	"secbuy/basic/buyer"
 	"secbuy/payment-srv/handler"
 	pb "secbuy/payment-srv/proto/payment"
 	"secbuy/payment-srv/repo"
@@ -23,15 +24,15 @@ type fakeStore struct {
 	gotArgs [2]int64
 }
 
-func (f *fakeStore) Pay(_ context.Context, orderID, userID int64) (repo.Payment, error) {
+func (f *fakeStore) Pay(_ context.Context, orderID int64, who string) (repo.Payment, error) {
 	f.calls++
-	f.gotArgs = [2]int64{orderID, userID}
+	f.gotArgs = [2]int64{orderID, buyer.ID(who)}
 	return f.payment, f.err
 }
 
-func (f *fakeStore) Get(_ context.Context, orderID, userID int64) (repo.Payment, error) {
+func (f *fakeStore) Get(_ context.Context, orderID int64, who string) (repo.Payment, error) {
 	f.calls++
-	f.gotArgs = [2]int64{orderID, userID}
+	f.gotArgs = [2]int64{orderID, buyer.ID(who)}
 	return f.payment, f.err
 }
 
@@ -45,9 +46,9 @@ var (
 	created = time.Unix(1_700_000_000, 0)
 	paidAt  = time.Unix(1_700_000_060, 0)
 	paid    = repo.Payment{ID: 3, Sid: 12, CommodityID: 4, Name: "goods", State: repo.StatePaid,
-		CreateTime: created, UserID: 77, PaidTime: &paidAt}
+		CreateTime: created, Buyer: "77", PaidTime: &paidAt}
 	unpaid = repo.Payment{ID: 3, Sid: 12, CommodityID: 4, Name: "goods", State: repo.StateUnpaid,
-		CreateTime: created, UserID: 77}
+		CreateTime: created, Buyer: "77"}
 )
 
 func TestPayOrderAndGetPayment(t *testing.T) {
@@ -71,9 +72,9 @@ func TestPayOrderAndGetPayment(t *testing.T) {
 		{name: "expired", in: &pb.PayRequest{Id: 12, UserId: 77}, storeErr: repo.ErrExpired, wantCalled: true, wantCode: 409},
 		{name: "storage down", in: &pb.PayRequest{Id: 12, UserId: 77}, storeErr: errors.New("pay order 12: connection refused"), wantCalled: true, wantRPCErr: true},
 		{name: "paid", in: &pb.PayRequest{Id: 12, UserId: 77}, payment: paid, wantCalled: true,
-			wantPayment: &pb.Payment{Id: 3, Sid: 12, Name: "goods", State: 1, CreateTime: created.Unix(), UserId: 77, PaidTime: paidAt.Unix(), CommodityId: 4}},
+			wantPayment: &pb.Payment{Id: 3, Sid: 12, Name: "goods", State: 1, CreateTime: created.Unix(), UserId: 77, Buyer: "77", PaidTime: paidAt.Unix(), CommodityId: 4}},
 		{name: "unpaid has paidTime 0", in: &pb.PayRequest{Id: 12, UserId: 77}, payment: unpaid, wantCalled: true,
-			wantPayment: &pb.Payment{Id: 3, Sid: 12, Name: "goods", State: 0, CreateTime: created.Unix(), UserId: 77, CommodityId: 4}},
+			wantPayment: &pb.Payment{Id: 3, Sid: 12, Name: "goods", State: 0, CreateTime: created.Unix(), UserId: 77, Buyer: "77", CommodityId: 4}},
 	}
 	methods := map[string]func(*handler.Payment, context.Context, *pb.PayRequest, *pb.Response) error{
 		"PayOrder":   (*handler.Payment).PayOrder,

@@ -54,7 +54,7 @@ func TestExpire(t *testing.T) {
 		create(t, r, order, 7, 100+order)
 	}
 	backdate(t, d, time.Hour, 1, 2, 3)
-	if _, err := r.Pay(ctx, 2, 102); err != nil {
+	if _, err := r.Pay(ctx, 2, "102"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -94,13 +94,13 @@ func TestExpire(t *testing.T) {
 		t.Errorf("outbox rows = %d; want still 2", n)
 	}
 	// Paying an expired payment is refused; a paid one stays paid; a young one can be paid.
-	if _, err := r.Pay(ctx, 1, 101); !errors.Is(err, repo.ErrExpired) {
+	if _, err := r.Pay(ctx, 1, "101"); !errors.Is(err, repo.ErrExpired) {
 		t.Errorf("Pay(expired) = %v; want ErrExpired", err)
 	}
-	if p, err := r.Pay(ctx, 2, 102); err != nil || p.State != repo.StatePaid {
+	if p, err := r.Pay(ctx, 2, "102"); err != nil || p.State != repo.StatePaid {
 		t.Errorf("Pay(paid) = %+v, %v; want paid", p, err)
 	}
-	if p, err := r.Pay(ctx, 4, 104); err != nil || p.State != repo.StatePaid {
+	if p, err := r.Pay(ctx, 4, "104"); err != nil || p.State != repo.StatePaid {
 		t.Errorf("Pay(young) = %+v, %v; want paid", p, err)
 	}
 	if p := row(t, d, 1); p.State != repo.StateExpired {
@@ -164,11 +164,11 @@ func TestExpireFromOrderTime(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	ps := []repo.Payment{
-		{Sid: 1, CommodityID: 7, UserID: 101, OrderTime: now.Add(-time.Hour)},        // past its time
-		{Sid: 2, CommodityID: 7, UserID: 102, OrderTime: now.Add(-time.Minute)},      // within it
-		{Sid: 3, CommodityID: 7, UserID: 103},                                        // no order time
-		{Sid: 4, CommodityID: 7, UserID: 104, OrderTime: now.Add(48 * time.Hour)},    // a clock ahead
-		{Sid: 5, CommodityID: 7, UserID: 105, OrderTime: now.Add(-10 * time.Second)}, // recent, created long ago
+		{Sid: 1, CommodityID: 7, Buyer: "101", OrderTime: now.Add(-time.Hour)},        // past its time
+		{Sid: 2, CommodityID: 7, Buyer: "102", OrderTime: now.Add(-time.Minute)},      // within it
+		{Sid: 3, CommodityID: 7, Buyer: "103"},                                        // no order time
+		{Sid: 4, CommodityID: 7, Buyer: "104", OrderTime: now.Add(48 * time.Hour)},    // a clock ahead
+		{Sid: 5, CommodityID: 7, Buyer: "105", OrderTime: now.Add(-10 * time.Second)}, // recent, created long ago
 	}
 	if n, err := r.CreateBatch(ctx, ps); n != 5 || err != nil {
 		t.Fatalf("CreateBatch = %d, %v; want 5", n, err)

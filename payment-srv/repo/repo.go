@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"secbuy/basic/buyer"
 	"secbuy/basic/db"
 	"secbuy/basic/outbox"
 	eventpb "secbuy/proto/events"
@@ -33,9 +34,10 @@ type Payment struct {
 	Name        string
 	State       int16
 	CreateTime  time.Time
-	UserID      int64
-	PaidTime    *time.Time
-	OrderTime   time.Time `gorm:"-"`
+	// Buyer is the order's buyer, the token's sub (see package buyer).
+	Buyer     string `gorm:"column:user_id"`
+	PaidTime  *time.Time
+	OrderTime time.Time `gorm:"-"`
 }
 
 // TableName is gorm's table for Payment.
@@ -61,7 +63,7 @@ func New(d *db.DB) *Repo {
 	return &Repo{Table: outbox.NewTable(d, "payment_outbox", 0x5ecb0de8), db: d}
 }
 
-// Create inserts the unpaid payment of order p.Sid (CommodityID, Name, UserID, OrderTime). A payment
+// Create inserts the unpaid payment of order p.Sid (CommodityID, Name, Buyer, OrderTime). A payment
 // for that order that already exists is left as it is, so a redelivered event changes
 // nothing; created says whether this call inserted the row.
 func (r *Repo) Create(ctx context.Context, p Payment) (created bool, err error) {
@@ -85,10 +87,10 @@ func (r *Repo) CreateBatch(ctx context.Context, ps []Payment) (created int64, er
 	sids := make([]int64, len(ps))
 	commodities := make([]int64, len(ps))
 	names := make([]string, len(ps))
-	users := make([]int64, len(ps))
+	users := make([]string, len(ps))
 	ordered := make([]int64, len(ps)) // unix seconds; 0: not known
 	for i, p := range ps {
-		sids[i], commodities[i], names[i], users[i] = p.Sid, p.CommodityID, p.Name, p.UserID
+		sids[i], commodities[i], names[i], users[i] = p.Sid, p.CommodityID, p.Name, p.Buyer
 		if !p.OrderTime.IsZero() {
 			ordered[i] = p.OrderTime.Unix()
 		}
@@ -98,7 +100,7 @@ func (r *Repo) CreateBatch(ctx context.Context, ps []Payment) (created int64, er
 	res := g.Exec(`INSERT INTO payments (sid, commodity_id, name, user_id, order_time)
 		SELECT v.sid, v.commodity_id, v.name, v.user_id,
 			CASE WHEN v.ordered > 0 THEN least(to_timestamp(v.ordered), now()) END
-		FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[]) AS v (sid, commodity_id, name, user_id, ordered)
+		FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::bigint[]) AS v (sid, commodity_id, name, user_id, ordered)
 		ORDER BY sid ON CONFLICT (sid) DO NOTHING`, db.Array(sids), db.Array(commodities), db.Array(names), db.Array(users), db.Array(ordered))
 	if res.Error != nil {
 		return 0, fmt.Errorf("create %d payments (orders %d..%d): %w", len(ps), ps[0].Sid, ps[len(ps)-1].Sid, res.Error)
@@ -106,10 +108,10 @@ func (r *Repo) CreateBatch(ctx context.Context, ps []Payment) (created int64, er
 	return res.RowsAffected, nil
 }
 
-// Pay pays order orderID's payment for userID with one conditional UPDATE, so concurrent
+// Pay pays order orderID's payment for buyer with one conditional UPDATE, so concurrent
 // calls pay it once. A payment that is already paid is returned unchanged (paying again is
 // a success that changes nothing); otherwise the row is only read to say why not.
-func (r *Repo) Pay(ctx context.Context, orderID, userID int64) (Payment, error) {
+func (r *Repo) Pay(ctx context.Context, orderID int64, buyer string) (Payment, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	// A second round only happens if the payment was created between the two statements.
@@ -117,7 +119,7 @@ func (r *Repo) Pay(ctx context.Context, orderID, userID int64) (Payment, error) 
 		var p Payment
 		upd := g.Raw(`UPDATE payments SET state = ?, paid_time = now()
 			WHERE sid = ? AND user_id = ? AND state = ? RETURNING *`,
-			StatePaid, orderID, userID, StateUnpaid).Scan(&p)
+			StatePaid, orderID, buyer, StateUnpaid).Scan(&p)
 		if upd.Error != nil {
 			return Payment{}, fmt.Errorf("pay order %d: %w", orderID, upd.Error)
 		}
@@ -131,7 +133,7 @@ func (r *Repo) Pay(ctx context.Context, orderID, userID int64) (Payment, error) 
 		switch {
 		case sel.RowsAffected == 0:
 			return Payment{}, ErrNotFound
-		case p.UserID != userID:
+		case p.Buyer != buyer:
 			return Payment{}, ErrNotYours
 		case p.State == StatePaid:
 			return p, nil
@@ -143,8 +145,8 @@ func (r *Repo) Pay(ctx context.Context, orderID, userID int64) (Payment, error) 
 	}
 }
 
-// Get returns order orderID's payment if it belongs to userID.
-func (r *Repo) Get(ctx context.Context, orderID, userID int64) (Payment, error) {
+// Get returns order orderID's payment if it belongs to buyer.
+func (r *Repo) Get(ctx context.Context, orderID int64, buyer string) (Payment, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	var p Payment
@@ -154,7 +156,7 @@ func (r *Repo) Get(ctx context.Context, orderID, userID int64) (Payment, error) 
 		return Payment{}, fmt.Errorf("get payment of order %d: %w", orderID, res.Error)
 	case res.RowsAffected == 0:
 		return Payment{}, ErrNotFound
-	case p.UserID != userID:
+	case p.Buyer != buyer:
 		return Payment{}, ErrNotYours
 	}
 	return p, nil
@@ -220,7 +222,7 @@ func (r *Repo) Expire(ctx context.Context, olderThan time.Duration, limit int) (
 		now := time.Now().Unix()
 		for i, p := range expired {
 			b, err := eventpb.Marshal(&eventpb.ExpiredEvent{
-				OrderId: p.Sid, CommodityId: p.CommodityID, UserId: p.UserID, PaymentId: p.ID, ExpireTime: now,
+				OrderId: p.Sid, CommodityId: p.CommodityID, UserId: buyer.ID(p.Buyer), Buyer: p.Buyer, PaymentId: p.ID, ExpireTime: now,
 			})
 			if err != nil {
 				return err

@@ -3,6 +3,7 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ func newRepo(t *testing.T) (*repo.Repo, *db.DB) {
 
 func create(t *testing.T, r *repo.Repo, orderID, commodityID, userID int64) {
 	t.Helper()
-	created, err := r.Create(context.Background(), repo.Payment{Sid: orderID, CommodityID: commodityID, UserID: userID, Name: "goods"})
+	created, err := r.Create(context.Background(), repo.Payment{Sid: orderID, CommodityID: commodityID, Buyer: fmt.Sprint(userID), Name: "goods"})
 	if err != nil || !created {
 		t.Fatalf("Create(order %d) = %v, %v; want true, nil", orderID, created, err)
 	}
@@ -50,7 +51,7 @@ func TestCreateConcurrentSameOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			ok, err := r.Create(context.Background(), repo.Payment{Sid: 42, CommodityID: 7, UserID: 9, Name: "goods"})
+			ok, err := r.Create(context.Background(), repo.Payment{Sid: 42, CommodityID: 7, Buyer: "9", Name: "goods"})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -71,7 +72,7 @@ func TestCreateConcurrentSameOrder(t *testing.T) {
 	if rows != 1 || created != 1 || failed != 0 {
 		t.Errorf("rows = %d, created = %d, failed = %d; want 1, 1, 0", rows, created, failed)
 	}
-	if p := row(t, d, 42); p.State != repo.StateUnpaid || p.PaidTime != nil || p.UserID != 9 || p.CommodityID != 7 {
+	if p := row(t, d, 42); p.State != repo.StateUnpaid || p.PaidTime != nil || p.Buyer != "9" || p.CommodityID != 7 {
 		t.Errorf("payment = %+v; want unpaid for user 9, commodity 7", p)
 	}
 }
@@ -84,11 +85,11 @@ func TestCreateBatch(t *testing.T) {
 		t.Errorf("CreateBatch(nil) = %d, %v; want 0, nil", n, err)
 	}
 	batch := []repo.Payment{
-		{Sid: 3, CommodityID: 7, UserID: 3, Name: "goods"},
-		{Sid: 1, CommodityID: 7, UserID: 999, Name: "other"}, // exists: left as it is
-		{Sid: 2, CommodityID: 7, UserID: 2, Name: "goods"},
-		{Sid: 3, CommodityID: 7, UserID: 333, Name: "again"}, // twice in the batch: the first wins
-		{Sid: 2, CommodityID: 7, UserID: 2, Name: "goods"},
+		{Sid: 3, CommodityID: 7, Buyer: "3", Name: "goods"},
+		{Sid: 1, CommodityID: 7, Buyer: "999", Name: "other"}, // exists: left as it is
+		{Sid: 2, CommodityID: 7, Buyer: "2", Name: "goods"},
+		{Sid: 3, CommodityID: 7, Buyer: "333", Name: "again"}, // twice in the batch: the first wins
+		{Sid: 2, CommodityID: 7, Buyer: "2", Name: "goods"},
 	}
 	n, err := r.CreateBatch(context.Background(), batch)
 	if err != nil || n != 2 {
@@ -97,10 +98,10 @@ func TestCreateBatch(t *testing.T) {
 	if batch[0].Sid != 3 || batch[1].Sid != 1 {
 		t.Errorf("CreateBatch reordered its argument: %+v", batch)
 	}
-	for _, want := range []repo.Payment{{Sid: 1, UserID: 100}, {Sid: 2, UserID: 2, Name: "goods"}, {Sid: 3, UserID: 3, Name: "goods"}} {
+	for _, want := range []repo.Payment{{Sid: 1, Buyer: "100"}, {Sid: 2, Buyer: "2", Name: "goods"}, {Sid: 3, Buyer: "3", Name: "goods"}} {
 		p := row(t, d, want.Sid)
-		if p.UserID != want.UserID || (want.Name != "" && p.Name != want.Name) || p.State != repo.StateUnpaid || p.CommodityID != 7 {
-			t.Errorf("payment of order %d = %+v; want user %d, name %q, unpaid", want.Sid, p, want.UserID, want.Name)
+		if p.Buyer != want.Buyer || (want.Name != "" && p.Name != want.Name) || p.State != repo.StateUnpaid || p.CommodityID != 7 {
+			t.Errorf("payment of order %d = %+v; want user %s, name %q, unpaid", want.Sid, p, want.Buyer, want.Name)
 		}
 	}
 	if n, err := r.CreateBatch(context.Background(), batch); n != 0 || err != nil {
@@ -127,7 +128,7 @@ func TestCreateBatchConcurrentOverlapping(t *testing.T) {
 	for i := 0; i < batches; i++ {
 		ps := make([]repo.Payment, orders)
 		for j := range ps {
-			ps[j] = repo.Payment{Sid: int64(j + 1), CommodityID: 7, UserID: int64(j + 1)}
+			ps[j] = repo.Payment{Sid: int64(j + 1), CommodityID: 7, Buyer: fmt.Sprint(int64(j + 1))}
 		}
 		rand.Shuffle(len(ps), func(a, b int) { ps[a], ps[b] = ps[b], ps[a] })
 		wg.Add(1)
@@ -166,7 +167,7 @@ func TestPayConcurrentSameOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			got[i], errs[i] = r.Pay(context.Background(), 5, 77)
+			got[i], errs[i] = r.Pay(context.Background(), 5, "77")
 		}()
 	}
 	close(start)
@@ -189,11 +190,11 @@ func TestPayAgainChangesNothing(t *testing.T) {
 	t.Parallel()
 	r, d := newRepo(t)
 	create(t, r, 6, 1, 10)
-	first, err := r.Pay(context.Background(), 6, 10)
+	first, err := r.Pay(context.Background(), 6, "10")
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := r.Pay(context.Background(), 6, 10)
+	again, err := r.Pay(context.Background(), 6, "10")
 	if err != nil {
 		t.Fatalf("second Pay: %v; want success", err)
 	}
@@ -227,7 +228,7 @@ func TestPayOutcomes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := r.Pay(context.Background(), tc.order, tc.user)
+			p, err := r.Pay(context.Background(), tc.order, fmt.Sprint(tc.user))
 			if !errors.Is(err, tc.want) {
 				t.Errorf("Pay(%d, %d) error = %v; want %v", tc.order, tc.user, err, tc.want)
 			}
@@ -259,11 +260,11 @@ func TestGet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := r.Get(context.Background(), tc.order, tc.user)
+			p, err := r.Get(context.Background(), tc.order, fmt.Sprint(tc.user))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Get(%d, %d) error = %v; want %v", tc.order, tc.user, err, tc.want)
 			}
-			if err == nil && (p.Sid != 8 || p.UserID != 300 || p.CommodityID != 4 || p.Name != "goods" || p.CreateTime.IsZero()) {
+			if err == nil && (p.Sid != 8 || p.Buyer != "300" || p.CommodityID != 4 || p.Name != "goods" || p.CreateTime.IsZero()) {
 				t.Errorf("Get = %+v; want order 8 of user 300, commodity 4", p)
 			}
 		})
@@ -277,10 +278,10 @@ func TestAudit(t *testing.T) {
 		create(t, r, order, 11, order)
 	}
 	create(t, r, 6, 12, 6) // another commodity
-	if _, err := r.Pay(context.Background(), 1, 1); err != nil {
+	if _, err := r.Pay(context.Background(), 1, "1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Pay(context.Background(), 2, 2); err != nil {
+	if _, err := r.Pay(context.Background(), 2, "2"); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Exec("UPDATE payments SET state = 2 WHERE sid = 3").Error; err != nil {
@@ -314,7 +315,7 @@ func BenchmarkCreateBatch256(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for j := range ps {
 			sid++
-			ps[j] = repo.Payment{Sid: sid, CommodityID: 7, UserID: sid, Name: "goods"}
+			ps[j] = repo.Payment{Sid: sid, CommodityID: 7, Buyer: fmt.Sprint(sid), Name: "goods"}
 		}
 		if _, err := r.CreateBatch(context.Background(), ps); err != nil {
 			b.Fatal(err)

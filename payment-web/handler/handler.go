@@ -8,6 +8,7 @@ import (
 	"go-micro.dev/v6/client"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/buyer"
 	"secbuy/basic/httpapi"
 	pb "secbuy/payment-srv/proto/payment"
 )
@@ -23,15 +24,20 @@ type Payment struct {
 	Name        string `json:"name"`
 	State       int32  `json:"state"`
 	CreateTime  int64  `json:"createTime"`
-	UserID      int64  `json:"userId"`
+	UserID      int64  `json:"userId"` // the buyer's number, 0 for a buyer that is not one
+	Buyer       string `json:"buyer"`  // the token's sub
 	PaidTime    int64  `json:"paidTime"`
 	CommodityID int64  `json:"commodityId"`
 }
 
 // FromProto converts the RPC form (never nil).
 func FromProto(p *pb.Payment) *Payment {
-	return &Payment{ID: p.Id, Sid: p.Sid, Name: p.Name, State: p.State, CreateTime: p.CreateTime,
-		UserID: p.UserId, PaidTime: p.PaidTime, CommodityID: p.CommodityId}
+	out := &Payment{ID: p.Id, Sid: p.Sid, Name: p.Name, State: p.State, CreateTime: p.CreateTime,
+		UserID: p.UserId, Buyer: p.Buyer, PaidTime: p.PaidTime, CommodityID: p.CommodityId}
+	if out.Buyer == "" && p.UserId > 0 { // a payment-srv from before buyers were strings
+		out.Buyer = buyer.FromID(p.UserId)
+	}
+	return out
 }
 
 // Handler serves /payment/*.
@@ -90,6 +96,6 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, id int64,
 		return
 	}
 	defer release()
-	rsp, err := rpc(r.Context(), &pb.PayRequest{Id: id, UserId: user})
+	rsp, err := rpc(r.Context(), &pb.PayRequest{Id: id, UserId: buyer.ID(user), Buyer: user})
 	httpapi.Reply(w, r, err, rsp.GetError(), "payment", rsp.GetPayment(), FromProto)
 }

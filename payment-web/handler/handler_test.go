@@ -138,7 +138,7 @@ func TestBadRequestsNeverReachTheService(t *testing.T) {
 func TestOutcomes(t *testing.T) {
 	t.Parallel()
 	paid := &pb.Payment{Id: 3, Sid: 12, Name: "goods", State: 1, CreateTime: 1_700_000_000, UserId: 77, PaidTime: 1_700_000_060, CommodityId: 4}
-	wantPaid := &handler.Payment{ID: 3, Sid: 12, Name: "goods", State: 1, CreateTime: 1_700_000_000, UserID: 77, PaidTime: 1_700_000_060, CommodityID: 4}
+	wantPaid := &handler.Payment{ID: 3, Sid: 12, Name: "goods", State: 1, CreateTime: 1_700_000_000, UserID: 77, Buyer: "77", PaidTime: 1_700_000_060, CommodityID: 4}
 	fail := func(reason outcome.Reason) *pb.Response {
 		return &pb.Response{Error: outcome.Refuse(reason)}
 	}
@@ -200,7 +200,7 @@ func TestPaymentJSON(t *testing.T) {
 	req.Header.Set("Authorization", testutil.Bearer(t, secret, 77, time.Hour))
 	w := httptest.NewRecorder()
 	handler.New(fake, auth.NewVerifier(secret, 100), 4096, nil).Routes().ServeHTTP(w, req)
-	want := `{"payment":{"id":3,"sid":12,"name":"goods","state":1,"createTime":100,"userId":77,"paidTime":160,"commodityId":4},"success":true}`
+	want := `{"payment":{"id":3,"sid":12,"name":"goods","state":1,"createTime":100,"userId":77,"buyer":"77","paidTime":160,"commodityId":4},"success":true}`
 	if got := strings.TrimSpace(w.Body.String()); got != want {
 		t.Errorf("body = %s; want %s", got, want)
 	}

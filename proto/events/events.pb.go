@@ -23,12 +23,15 @@ const (
 
 // PayEvent is the payload of payment.payevent: an order was created; make its payment.
 type PayEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrderId       int64                  `protobuf:"varint,1,opt,name=orderId,proto3" json:"orderId,omitempty"`
-	CommodityId   int64                  `protobuf:"varint,2,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
-	UserId        int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
-	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	CreateTime    int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	OrderId     int64                  `protobuf:"varint,1,opt,name=orderId,proto3" json:"orderId,omitempty"`
+	CommodityId int64                  `protobuf:"varint,2,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
+	UserId      int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
+	Name        string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	CreateTime  int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
+	// The buyer (the token's sub, 1 to 255 printable characters). userId is its old numeric
+	// form: the same number when buyer is plain decimal digits, else 0.
+	Buyer         string `protobuf:"bytes,6,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -98,15 +101,25 @@ func (x *PayEvent) GetCreateTime() int64 {
 	return 0
 }
 
+func (x *PayEvent) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
+}
+
 // ExpiredEvent is the payload of payment.expired: the payment of an order expired unpaid,
 // so the order is to be cancelled and its unit returned. expireTime is in unix seconds.
 type ExpiredEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrderId       int64                  `protobuf:"varint,1,opt,name=orderId,proto3" json:"orderId,omitempty"`
-	CommodityId   int64                  `protobuf:"varint,2,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
-	UserId        int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
-	PaymentId     int64                  `protobuf:"varint,4,opt,name=paymentId,proto3" json:"paymentId,omitempty"`
-	ExpireTime    int64                  `protobuf:"varint,5,opt,name=expireTime,proto3" json:"expireTime,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	OrderId     int64                  `protobuf:"varint,1,opt,name=orderId,proto3" json:"orderId,omitempty"`
+	CommodityId int64                  `protobuf:"varint,2,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
+	UserId      int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
+	PaymentId   int64                  `protobuf:"varint,4,opt,name=paymentId,proto3" json:"paymentId,omitempty"`
+	ExpireTime  int64                  `protobuf:"varint,5,opt,name=expireTime,proto3" json:"expireTime,omitempty"`
+	// The buyer (the token's sub, 1 to 255 printable characters). userId is its old numeric
+	// form: the same number when buyer is plain decimal digits, else 0.
+	Buyer         string `protobuf:"bytes,6,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,11 +189,18 @@ func (x *ExpiredEvent) GetExpireTime() int64 {
 	return 0
 }
 
+func (x *ExpiredEvent) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
+}
+
 var File_proto_events_events_proto protoreflect.FileDescriptor
 
 const file_proto_events_events_proto_rawDesc = "" +
 	"\n" +
-	"\x19proto/events/events.proto\x12\rsecbuy.events\"\x92\x01\n" +
+	"\x19proto/events/events.proto\x12\rsecbuy.events\"\xa8\x01\n" +
 	"\bPayEvent\x12\x18\n" +
 	"\aorderId\x18\x01 \x01(\x03R\aorderId\x12 \n" +
 	"\vcommodityId\x18\x02 \x01(\x03R\vcommodityId\x12\x16\n" +
@@ -188,7 +208,8 @@ const file_proto_events_events_proto_rawDesc = "" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
 	"createTime\x18\x05 \x01(\x03R\n" +
-	"createTime\"\xa0\x01\n" +
+	"createTime\x12\x14\n" +
+	"\x05buyer\x18\x06 \x01(\tR\x05buyer\"\xb6\x01\n" +
 	"\fExpiredEvent\x12\x18\n" +
 	"\aorderId\x18\x01 \x01(\x03R\aorderId\x12 \n" +
 	"\vcommodityId\x18\x02 \x01(\x03R\vcommodityId\x12\x16\n" +
@@ -196,7 +217,8 @@ const file_proto_events_events_proto_rawDesc = "" +
 	"\tpaymentId\x18\x04 \x01(\x03R\tpaymentId\x12\x1e\n" +
 	"\n" +
 	"expireTime\x18\x05 \x01(\x03R\n" +
-	"expireTimeB\x1dZ\x1bsecbuy/proto/events;eventpbb\x06proto3"
+	"expireTime\x12\x14\n" +
+	"\x05buyer\x18\x06 \x01(\tR\x05buyerB\x1dZ\x1bsecbuy/proto/events;eventpbb\x06proto3"
 
 var (
 	file_proto_events_events_proto_rawDescOnce sync.Once

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"secbuy/basic/batch"
+	"secbuy/basic/buyer"
 	"secbuy/basic/db"
 	"secbuy/basic/text"
 	"secbuy/proto/outcome"
@@ -219,12 +220,15 @@ func validateSell(in *pb.SellRequest) (repo.SellItem, error) {
 	switch {
 	case in.GetId() <= 0:
 		return repo.SellItem{}, badInput("id must be a positive integer")
-	case in.GetUserId() <= 0:
-		return repo.SellItem{}, badInput("userId must be a positive integer")
+	}
+	b, err := buyer.Of(in.GetBuyer(), in.GetUserId())
+	switch {
+	case err != nil:
+		return repo.SellItem{}, badInput(err.Error())
 	case !validRequestID(rid):
 		return repo.SellItem{}, badInput("requestId must be 1 to 128 bytes of UTF-8 text")
 	}
-	return repo.SellItem{ID: in.GetId(), RequestID: rid, UserID: in.GetUserId()}, nil
+	return repo.SellItem{ID: in.GetId(), RequestID: rid, Buyer: b}, nil
 }
 
 func validRequestID(rid string) bool {

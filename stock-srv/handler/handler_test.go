@@ -176,6 +176,10 @@ func TestSellAndGetOutcomes(t *testing.T) {
 		{"long request id", &pb.SellRequest{Id: 1, UserId: 1, RequestId: strings.Repeat("r", 129)}, nil, 400, 0, false},
 		{"NUL in request id", &pb.SellRequest{Id: 1, UserId: 1, RequestId: "r\x00"}, nil, 400, 0, false},
 		{"invalid utf8 request id", &pb.SellRequest{Id: 1, UserId: 1, RequestId: "r\xff"}, nil, 400, 0, false},
+		{"string buyer", &pb.SellRequest{Id: 1, Buyer: "6f1c2a9e-3b7d", RequestId: "r"}, nil, 0, 1, false},
+		{"buyer and its userId", &pb.SellRequest{Id: 1, Buyer: "1", UserId: 1, RequestId: "r"}, nil, 0, 1, false},
+		{"buyer and another userId", &pb.SellRequest{Id: 1, Buyer: "1", UserId: 2, RequestId: "r"}, nil, 400, 0, false},
+		{"buyer with a space", &pb.SellRequest{Id: 1, Buyer: "a b", RequestId: "r"}, nil, 400, 0, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fakeStore{err: c.storeErr}

@@ -42,7 +42,7 @@ func TestReleaseOutcomes(t *testing.T) {
 	c := create(t, r, 2)
 	sell(t, r, c.ID, "u1-a")
 	sell(t, r, c.ID, "u2-a")
-	if _, err := r.Sell(ctx, c.ID, "u3-a", 3); !errors.Is(err, repo.ErrSoldOut) {
+	if _, err := r.Sell(ctx, c.ID, "u3-a", "3"); !errors.Is(err, repo.ErrSoldOut) {
 		t.Fatalf("third buyer: %v; want sold out", err)
 	}
 
@@ -70,7 +70,7 @@ func TestReleaseOutcomes(t *testing.T) {
 	checkAudit(t, r, c.ID, 1)
 
 	// The unit is held for the return delay: still sold out, for at most that long.
-	if _, err := r.Sell(ctx, c.ID, "u9-a", 9); !errors.Is(err, repo.ErrSoldOut) {
+	if _, err := r.Sell(ctx, c.ID, "u9-a", "9"); !errors.Is(err, repo.ErrSoldOut) {
 		t.Errorf("right after the release: %v; want sold out (the unit is held)", err)
 	}
 	if out, validFor, err := r.SoldOut(ctx, c.ID); err != nil || !out || validFor <= 0 || validFor > repo.ReturnDelay {
@@ -86,10 +86,10 @@ func TestReleaseOutcomes(t *testing.T) {
 		return err == nil && !out
 	})
 	sell(t, r, c.ID, "u4-a")
-	if _, err := r.Sell(ctx, c.ID, "u5-a", 5); !errors.Is(err, repo.ErrSoldOut) {
+	if _, err := r.Sell(ctx, c.ID, "u5-a", "5"); !errors.Is(err, repo.ErrSoldOut) {
 		t.Errorf("after the resale: %v; want sold out", err)
 	}
-	if _, err := r.Sell(ctx, c.ID, "u1-a", 1); err != nil {
+	if _, err := r.Sell(ctx, c.ID, "u1-a", "1"); err != nil {
 		t.Errorf("retry of the released sale: %v; want its old answer (granted)", err)
 	}
 	checkAudit(t, r, c.ID, 2)

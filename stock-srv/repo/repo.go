@@ -230,11 +230,11 @@ func (r *Repo) SoldOut(ctx context.Context, id int64) (soldOut bool, validFor ti
 	return true, time.Duration(row.ValidFor * float64(time.Second)), nil
 }
 
-// SellItem asks for one unit of commodity ID for RequestID, on behalf of UserID.
+// SellItem asks for one unit of commodity ID for RequestID, on behalf of Buyer.
 type SellItem struct {
 	ID        int64
 	RequestID string
-	UserID    int64
+	Buyer     string
 }
 
 // SellResult answers one SellItem. Err is nil when the unit is granted, else ErrNotFound,
@@ -247,8 +247,8 @@ type SellResult struct {
 
 // Sell takes one unit of commodity id for requestID: a batch of one (see SellBatch). A
 // request id that was answered before gets the same answer and takes nothing.
-func (r *Repo) Sell(ctx context.Context, id int64, requestID string, userID int64) (Commodity, error) {
-	res, err := r.SellBatch(ctx, []SellItem{{ID: id, RequestID: requestID, UserID: userID}})
+func (r *Repo) Sell(ctx context.Context, id int64, requestID, buyer string) (Commodity, error) {
+	res, err := r.SellBatch(ctx, []SellItem{{ID: id, RequestID: requestID, Buyer: buyer}})
 	if err != nil {
 		return Commodity{}, err
 	}
@@ -258,7 +258,7 @@ func (r *Repo) Sell(ctx context.Context, id int64, requestID string, userID int6
 type saleRecord struct {
 	RequestID string
 	Sid       int64
-	UserID    int64
+	Buyer     string `gorm:"column:user_id"`
 	Granted   bool
 	Reason    string
 }
@@ -402,21 +402,22 @@ func (b *saleBatch) readStock() error {
 // already recorded are left as they are.
 func (b *saleBatch) record() error {
 	b.owner = map[string]saleRecord{}
-	var sids, users []int64
+	var sids []int64
+	var users []string
 	for _, it := range b.items {
 		if _, ok := b.stock[it.ID]; !ok {
 			continue
 		}
 		if _, dup := b.owner[it.RequestID]; !dup {
-			b.owner[it.RequestID] = saleRecord{RequestID: it.RequestID, Sid: it.ID, UserID: it.UserID, Granted: true}
-			b.rids, sids, users = append(b.rids, it.RequestID), append(sids, it.ID), append(users, it.UserID)
+			b.owner[it.RequestID] = saleRecord{RequestID: it.RequestID, Sid: it.ID, Buyer: it.Buyer, Granted: true}
+			b.rids, sids, users = append(b.rids, it.RequestID), append(sids, it.ID), append(users, it.Buyer)
 		}
 	}
 	var inserted []string
 	if len(b.rids) > 0 {
 		// Sorted, so that batches sharing request ids take their locks in the same order.
 		err := b.tx.Raw(`INSERT INTO stock_sale (request_id, sid, user_id, granted)
-			SELECT r, s, u, true FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS t(r, s, u) ORDER BY r
+			SELECT r, s, u, true FROM unnest(?::text[], ?::bigint[], ?::text[]) AS t(r, s, u) ORDER BY r
 			ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
 			db.Array(b.rids), db.Array(sids), db.Array(users)).Scan(&inserted).Error
 		if err != nil {
@@ -577,7 +578,7 @@ func (b *saleBatch) answers() []SellResult {
 		switch rec := b.owner[it.RequestID]; {
 		case !ok:
 			out[i].Err = ErrNotFound
-		case rec.Sid != it.ID || rec.UserID != it.UserID:
+		case rec.Sid != it.ID || rec.Buyer != it.Buyer:
 			out[i].Err = ErrRequestReused
 		case !rec.Granted:
 			out[i].Err = refusals[rec.Reason]

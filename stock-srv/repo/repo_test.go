@@ -76,10 +76,11 @@ func race(r *repo.Repo, id int64, n int, requestID func(i int) string) []error {
 	return errs
 }
 
-func userOf(requestID string) int64 {
+// userOf is the buyer of a request id "u<N>-...": N in decimal, a numeric user.
+func userOf(requestID string) string {
 	var u int64
 	_, _ = fmt.Sscanf(requestID, "u%d", &u)
-	return u
+	return fmt.Sprint(u)
 }
 
 func checkAudit(t *testing.T, r *repo.Repo, id, wantSale int64) {
@@ -149,22 +150,22 @@ func TestSellSameRequestSameAnswer(t *testing.T) {
 	r := newRepo(t)
 	ctx := context.Background()
 	c := create(t, r, 1)
-	if _, err := r.Sell(ctx, c.ID, "u1-a", 1); err != nil {
+	if _, err := r.Sell(ctx, c.ID, "u1-a", "1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Sell(ctx, c.ID, "u2-b", 2); !errors.Is(err, repo.ErrSoldOut) {
+	if _, err := r.Sell(ctx, c.ID, "u2-b", "2"); !errors.Is(err, repo.ErrSoldOut) {
 		t.Fatalf("second buyer: %v, want sold out", err)
 	}
 	for i := 0; i < 3; i++ {
-		got, err := r.Sell(ctx, c.ID, "u1-a", 1)
+		got, err := r.Sell(ctx, c.ID, "u1-a", "1")
 		if err != nil || got.Sale != 1 {
 			t.Errorf("repeat of a grant: %+v %v; want granted again with sale 1", got, err)
 		}
-		if _, err := r.Sell(ctx, c.ID, "u2-b", 2); !errors.Is(err, repo.ErrSoldOut) {
+		if _, err := r.Sell(ctx, c.ID, "u2-b", "2"); !errors.Is(err, repo.ErrSoldOut) {
 			t.Errorf("repeat of a refusal: %v; want sold out again", err)
 		}
 	}
-	if _, err := r.Sell(ctx, c.ID, "u1-a", 99); !errors.Is(err, repo.ErrRequestReused) {
+	if _, err := r.Sell(ctx, c.ID, "u1-a", "99"); !errors.Is(err, repo.ErrRequestReused) {
 		t.Errorf("request id reused by another user: %v, want ErrRequestReused", err)
 	}
 	checkAudit(t, r, c.ID, 1)
@@ -185,7 +186,7 @@ func TestSellWindowAndUnknown(t *testing.T) {
 		{"unknown", 987654, repo.ErrNotFound},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := r.Sell(ctx, c.id, "u5-"+c.name, 5); !errors.Is(err, c.want) {
+			if _, err := r.Sell(ctx, c.id, "u5-"+c.name, "5"); !errors.Is(err, c.want) {
 				t.Errorf("Sell = %v, want %v", err, c.want)
 			}
 		})
@@ -233,7 +234,7 @@ func BenchmarkSell(b *testing.B) {
 				for pb.Next() {
 					for i := range items {
 						n := next.Add(1)
-						items[i] = repo.SellItem{ID: c.ID, RequestID: fmt.Sprintf("u%d-b", n), UserID: n}
+						items[i] = repo.SellItem{ID: c.ID, RequestID: fmt.Sprintf("u%d-b", n), Buyer: fmt.Sprint(n)}
 					}
 					res, err := r.SellBatch(context.Background(), items)
 					if err != nil || res[0].Err != nil {

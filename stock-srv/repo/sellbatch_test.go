@@ -17,7 +17,7 @@ import (
 func batchOf(id int64, rids ...string) []repo.SellItem {
 	items := make([]repo.SellItem, len(rids))
 	for i, rid := range rids {
-		items[i] = repo.SellItem{ID: id, RequestID: rid, UserID: userOf(rid)}
+		items[i] = repo.SellItem{ID: id, RequestID: rid, Buyer: userOf(rid)}
 	}
 	return items
 }
@@ -89,7 +89,7 @@ func TestSellBatchDuplicateRequestIDs(t *testing.T) {
 	r, d := newRepoDB(t)
 	c := create(t, r, 2)
 	batch := batchOf(c.ID, "u1-a", "u2-b", "u1-a", "u3-c", "u2-b", "u1-a")
-	batch = append(batch, repo.SellItem{ID: c.ID, RequestID: "u1-a", UserID: 99}) // another user
+	batch = append(batch, repo.SellItem{ID: c.ID, RequestID: "u1-a", Buyer: "99"}) // another user
 	want := []error{nil, nil, nil, repo.ErrSoldOut, nil, nil, repo.ErrRequestReused}
 	for round := 0; round < 2; round++ {
 		for i, res := range sellBatch(t, r, batch) {
@@ -118,22 +118,22 @@ func TestSellBatchMixed(t *testing.T) {
 	ctx := context.Background()
 	open := create(t, r, 2)
 	gone := create(t, r, 1)
-	if _, err := r.Sell(ctx, gone.ID, "u1-pre", 1); err != nil {
+	if _, err := r.Sell(ctx, gone.ID, "u1-pre", "1"); err != nil {
 		t.Fatal(err)
 	}
 	notYet, over := outOfWindow(t, r)
 	const unknown = 987654
 	batch := []repo.SellItem{
-		{ID: open.ID, RequestID: "u10-a", UserID: 10},
-		{ID: over.ID, RequestID: "u11-b", UserID: 11},
-		{ID: unknown, RequestID: "u12-c", UserID: 12},
-		{ID: notYet.ID, RequestID: "u13-d", UserID: 13},
-		{ID: open.ID, RequestID: "u14-e", UserID: 14},
-		{ID: gone.ID, RequestID: "u15-f", UserID: 15},
-		{ID: open.ID, RequestID: "u16-g", UserID: 16},
-		{ID: gone.ID, RequestID: "u1-pre", UserID: 1}, // answered before: granted again
-		{ID: unknown, RequestID: "u17-h", UserID: 17}, // unknown, then the same id for a real one
-		{ID: open.ID, RequestID: "u17-h", UserID: 17},
+		{ID: open.ID, RequestID: "u10-a", Buyer: "10"},
+		{ID: over.ID, RequestID: "u11-b", Buyer: "11"},
+		{ID: unknown, RequestID: "u12-c", Buyer: "12"},
+		{ID: notYet.ID, RequestID: "u13-d", Buyer: "13"},
+		{ID: open.ID, RequestID: "u14-e", Buyer: "14"},
+		{ID: gone.ID, RequestID: "u15-f", Buyer: "15"},
+		{ID: open.ID, RequestID: "u16-g", Buyer: "16"},
+		{ID: gone.ID, RequestID: "u1-pre", Buyer: "1"}, // answered before: granted again
+		{ID: unknown, RequestID: "u17-h", Buyer: "17"}, // unknown, then the same id for a real one
+		{ID: open.ID, RequestID: "u17-h", Buyer: "17"},
 	}
 	want := []error{nil, repo.ErrEnded, repo.ErrNotFound, repo.ErrNotStarted, nil,
 		repo.ErrSoldOut, repo.ErrSoldOut, nil, repo.ErrNotFound, repo.ErrSoldOut}
@@ -184,7 +184,7 @@ func TestSellBatchConcurrent(t *testing.T) {
 			for g := range items {
 				for j := 0; j < size; j++ {
 					n := 1000 + g*step + j
-					items[g] = append(items[g], repo.SellItem{ID: commodity(n), RequestID: fmt.Sprintf("u%d-r", n), UserID: int64(n)})
+					items[g] = append(items[g], repo.SellItem{ID: commodity(n), RequestID: fmt.Sprintf("u%d-r", n), Buyer: fmt.Sprint(n)})
 				}
 				rand.New(rand.NewSource(int64(g))).Shuffle(size, func(i, j int) {
 					items[g][i], items[g][j] = items[g][j], items[g][i]
@@ -246,7 +246,7 @@ func TestSellBatchFailedTransaction(t *testing.T) {
 	t.Parallel()
 	r, d := newRepoDB(t)
 	c := create(t, r, 5)
-	if _, err := r.Sell(context.Background(), c.ID, "u1-pre", 1); err != nil {
+	if _, err := r.Sell(context.Background(), c.ID, "u1-pre", "1"); err != nil {
 		t.Fatal(err)
 	}
 	batch := batchOf(c.ID, "u2-a", "u1-pre", "u3-b", "u2-a", "u4-c")

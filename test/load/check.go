@@ -172,7 +172,7 @@ func (ch checker) resend(replies []Reply, commodity int64) []string {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			tok, _ := ch.cfg.Token(r.User, time.Hour)
+			tok := ch.token(r)
 			for !final(r) {
 				if time.Now().After(ch.deadline) {
 					mu.Lock()
@@ -188,6 +188,15 @@ func (ch checker) resend(replies []Reply, commodity int64) []string {
 	}
 	wg.Wait()
 	return unsolved
+}
+
+// token is the bearer token to resend r with: its own, or one minted for its user.
+func (ch checker) token(r Reply) string {
+	if r.Token != "" {
+		return r.Token
+	}
+	tok, _ := ch.cfg.Token(r.User, time.Hour)
+	return tok
 }
 
 // toldAndSoldOut returns the order ids buyers were told are theirs, and whether some buyer
@@ -213,7 +222,7 @@ func (ch checker) followPending(replies []Reply, told map[int64]bool, soldOut *b
 		if r.Reason != "pending" {
 			continue
 		}
-		tok, _ := ch.cfg.Token(r.User, time.Hour)
+		tok := ch.token(r)
 		for {
 			_, rep, err := call(ch.ctx, ch.c, "GET", fmt.Sprintf("%s/order/get?id=%d", ch.cfg.OrderURL, r.OrderID), tok, nil, nil)
 			if err == nil && rep.Order != nil && rep.Order.State != "pending" {

@@ -61,7 +61,10 @@ func (cfg Config) Token(user int64, ttl time.Duration) (string, error) {
 
 // Reply is one buy request's outcome.
 type Reply struct {
-	User    int64
+	User int64
+	// Token is the bearer token of the press (Buy sets it); a check that resends uses it,
+	// or, if it is empty, mints one for User.
+	Token   string
 	Status  int
 	Reason  string // "ok", "pending", or the error detail ("sold out", ...)
 	OrderID int64
@@ -212,7 +215,7 @@ func Buy(ctx context.Context, c *http.Client, cfg Config, token string, user, co
 	body := fmt.Appendf(nil, `{"id":%d}`, commodity)
 	start := time.Now()
 	code, r, err := call(ctx, c, "POST", cfg.OrderURL+"/order/sell", token, h, body)
-	rep := Reply{User: user, Status: code, Key: key, Sent: start, Latency: time.Since(start), Err: err}
+	rep := Reply{User: user, Token: token, Status: code, Key: key, Sent: start, Latency: time.Since(start), Err: err}
 	switch {
 	case err != nil:
 		rep.Reason = "error"

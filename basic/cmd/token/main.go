@@ -6,6 +6,7 @@
 // pair and its JWKS; -jwks prints the JWKS of keys (to publish two during a rotation):
 //
 //	SECBUY_DEV=1 go run ./basic/cmd/token -user 42
+//	SECBUY_DEV=1 go run ./basic/cmd/token -sub 6f1c2a9e-3b7d-4c11-9a0e-2f5d8c7b1a34
 //	go run ./basic/cmd/token -genkey ec -out dev/idp        # dev/idp.key, .pub, .jwks.json
 //	SECBUY_DEV=1 go run ./basic/cmd/token -key dev/idp.key -user 42
 //	go run ./basic/cmd/token -jwks dev/idp.pub,dev/idp2.pub > jwks.json
@@ -26,13 +27,13 @@ import (
 	"io"
 	"log"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/buyer"
 	"secbuy/basic/config"
 )
 
@@ -45,6 +46,7 @@ func main() {
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	user := fs.Int64("user", 1, "user id (the token's sub)")
+	sub := fs.String("sub", "", "the token's sub as a string, as an identity provider gives it (instead of -user)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	keyFile := fs.String("key", "", "sign with this private key (PEM) instead of the shared secret")
 	iss := fs.String("iss", "", "with -key: the token's iss (default SECBUY_JWT_ISSUER)")
@@ -61,8 +63,14 @@ func run(args []string, out io.Writer) error {
 	case *jwks != "":
 		return printJWKS(strings.Split(*jwks, ","), out)
 	}
-	if *user <= 0 {
+	if *sub == "" && *user <= 0 {
 		return errors.New("-user must be a positive integer")
+	}
+	if *sub == "" {
+		*sub = buyer.FromID(*user)
+	}
+	if err := buyer.Check(*sub); err != nil {
+		return fmt.Errorf("-sub: %w", err)
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -70,9 +78,9 @@ func run(args []string, out io.Writer) error {
 	}
 	var tok string
 	if *keyFile == "" {
-		tok, err = auth.Mint(cfg.AuthSecret, *user, *ttl)
+		tok, err = auth.MintSub(cfg.AuthSecret, *sub, *ttl)
 	} else {
-		tok, err = mintWithKey(*keyFile, *user, *ttl, or(*iss, cfg.JWTIssuer), or(*aud, cfg.JWTAudience))
+		tok, err = mintWithKey(*keyFile, *sub, *ttl, or(*iss, cfg.JWTIssuer), or(*aud, cfg.JWTAudience))
 	}
 	if err != nil {
 		return err
@@ -89,7 +97,7 @@ func or(a, b string) string {
 }
 
 // mintWithKey is a token of user signed with the private key in file.
-func mintWithKey(file string, user int64, ttl time.Duration, iss, aud string) (string, error) {
+func mintWithKey(file, sub string, ttl time.Duration, iss, aud string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", err
@@ -99,7 +107,7 @@ func mintWithKey(file string, user int64, ttl time.Duration, iss, aud string) (s
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
 	now := time.Now()
-	claims := jwt.MapClaims{"sub": strconv.FormatInt(user, 10), "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	claims := jwt.MapClaims{"sub": sub, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
 	if iss != "" {
 		claims["iss"] = iss
 	}

@@ -29,8 +29,8 @@ func runOK(t *testing.T, args ...string) string {
 // Today's use: an HS256 token of the secret (make token USER_ID=42).
 func TestHS256(t *testing.T) {
 	tok := runOK(t, "-user", "42")
-	if id, err := auth.Verify(testSecret, tok); err != nil || id != 42 {
-		t.Fatalf("Verify = %d, %v; want 42", id, err)
+	if id, err := auth.Verify(testSecret, tok); err != nil || id != "42" {
+		t.Fatalf("Verify = %q, %v; want 42", id, err)
 	}
 }
 
@@ -54,8 +54,8 @@ func TestGenkeyMintVerify(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if id, err := v.Verify(tok); err != nil || id != 7 {
-					t.Errorf("%s: Verify = %d, %v; want 7", name, id, err)
+				if id, err := v.Verify(tok); err != nil || id != "7" {
+					t.Errorf("%s: Verify = %q, %v; want 7", name, id, err)
 				}
 			}
 		})

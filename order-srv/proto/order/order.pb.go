@@ -26,15 +26,18 @@ const (
 // says why a failed order failed (and, for a cancelled one, PAYMENT_EXPIRED). Field 8 was
 // the reason as English text until the reason became typed.
 type Order struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Sid           int64                  `protobuf:"varint,2,opt,name=sid,proto3" json:"sid,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	CreateTime    int64                  `protobuf:"varint,4,opt,name=createTime,proto3" json:"createTime,omitempty"`
-	UserId        int64                  `protobuf:"varint,5,opt,name=userId,proto3" json:"userId,omitempty"`
-	RequestId     string                 `protobuf:"bytes,6,opt,name=requestId,proto3" json:"requestId,omitempty"`
-	State         string                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
-	Failure       outcome.Reason         `protobuf:"varint,9,opt,name=failure,proto3,enum=secbuy.outcome.Reason" json:"failure,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sid        int64                  `protobuf:"varint,2,opt,name=sid,proto3" json:"sid,omitempty"`
+	Name       string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	CreateTime int64                  `protobuf:"varint,4,opt,name=createTime,proto3" json:"createTime,omitempty"`
+	UserId     int64                  `protobuf:"varint,5,opt,name=userId,proto3" json:"userId,omitempty"`
+	RequestId  string                 `protobuf:"bytes,6,opt,name=requestId,proto3" json:"requestId,omitempty"`
+	State      string                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	Failure    outcome.Reason         `protobuf:"varint,9,opt,name=failure,proto3,enum=secbuy.outcome.Reason" json:"failure,omitempty"`
+	// The buyer (the token's sub, 1 to 255 printable characters). userId is its old numeric
+	// form: the same number when buyer is plain decimal digits, else 0.
+	Buyer         string `protobuf:"bytes,10,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +128,13 @@ func (x *Order) GetFailure() outcome.Reason {
 	return outcome.Reason(0)
 }
 
+func (x *Order) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
+}
+
 // CreateRequest with lookupOnly set creates nothing: it returns the order already made
 // for requestId (finishing it if pending), or error 404 if there is none.
 type CreateRequest struct {
@@ -135,7 +145,10 @@ type CreateRequest struct {
 	LookupOnly bool                   `protobuf:"varint,4,opt,name=lookupOnly,proto3" json:"lookupOnly,omitempty"`
 	// The W3C traceparent of the press, when it is traced: a batch of presses keeps each
 	// one's trace (the outbox row and the payment event carry it on).
-	Traceparent   string `protobuf:"bytes,5,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Traceparent string `protobuf:"bytes,5,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The buyer (the token's sub). When set, it names the buyer and userId, if set, must be
+	// its number; when empty, userId alone names the buyer, as before buyers were strings.
+	Buyer         string `protobuf:"bytes,6,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,10 +218,20 @@ func (x *CreateRequest) GetTraceparent() string {
 	return ""
 }
 
+func (x *CreateRequest) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
+}
+
 type GetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	UserId        int64                  `protobuf:"varint,2,opt,name=userId,proto3" json:"userId,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId int64                  `protobuf:"varint,2,opt,name=userId,proto3" json:"userId,omitempty"`
+	// The buyer (the token's sub). When set, it names the buyer and userId, if set, must be
+	// its number; when empty, userId alone names the buyer, as before buyers were strings.
+	Buyer         string `protobuf:"bytes,3,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -255,6 +278,13 @@ func (x *GetRequest) GetUserId() int64 {
 		return x.UserId
 	}
 	return 0
+}
+
+func (x *GetRequest) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
 }
 
 type Response struct {
@@ -610,12 +640,14 @@ func (x *HoldersRequest) GetSid() int64 {
 // created) order for the commodity or had one cancelled, and until validForMs has passed
 // nobody else can get one (see StockService.SoldOut): a press by anyone else is "sold out".
 type HoldersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Success       bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
-	Error         *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	SoldOut       bool                   `protobuf:"varint,3,opt,name=soldOut,proto3" json:"soldOut,omitempty"`
-	ValidForMs    int64                  `protobuf:"varint,4,opt,name=validForMs,proto3" json:"validForMs,omitempty"`
-	Users         []int64                `protobuf:"varint,5,rep,packed,name=users,proto3" json:"users,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Success    bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	Error      *outcome.Error         `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	SoldOut    bool                   `protobuf:"varint,3,opt,name=soldOut,proto3" json:"soldOut,omitempty"`
+	ValidForMs int64                  `protobuf:"varint,4,opt,name=validForMs,proto3" json:"validForMs,omitempty"`
+	// users holds the numeric ones of them (as before buyers were strings), buyers all.
+	Users         []int64  `protobuf:"varint,5,rep,packed,name=users,proto3" json:"users,omitempty"`
+	Buyers        []string `protobuf:"bytes,6,rep,name=buyers,proto3" json:"buyers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -685,14 +717,24 @@ func (x *HoldersResponse) GetUsers() []int64 {
 	return nil
 }
 
+func (x *HoldersResponse) GetBuyers() []string {
+	if x != nil {
+		return x.Buyers
+	}
+	return nil
+}
+
 // ListRequest pages through one buyer's own orders, newest first (by id): offset orders are
 // skipped, then up to limit are listed (1 to 100; 0 means 20). Orders of every state are
 // listed.
 type ListRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        int64                  `protobuf:"varint,1,opt,name=userId,proto3" json:"userId,omitempty"`
-	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Limit         int64                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId int64                  `protobuf:"varint,1,opt,name=userId,proto3" json:"userId,omitempty"`
+	Offset int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Limit  int64                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The buyer (the token's sub). When set, it names the buyer and userId, if set, must be
+	// its number; when empty, userId alone names the buyer, as before buyers were strings.
+	Buyer         string `protobuf:"bytes,4,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -746,6 +788,13 @@ func (x *ListRequest) GetLimit() int64 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListRequest) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
 }
 
 // ListResponse holds one page of the buyer's orders, newest first; more says there are
@@ -822,7 +871,7 @@ var File_order_srv_proto_order_order_proto protoreflect.FileDescriptor
 
 const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\n" +
-	"!order-srv/proto/order/order.proto\x12\x05order\x1a\x1bproto/outcome/outcome.proto\"\xe1\x01\n" +
+	"!order-srv/proto/order/order.proto\x12\x05order\x1a\x1bproto/outcome/outcome.proto\"\xf7\x01\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\x03R\x03sid\x12\x12\n" +
@@ -833,7 +882,9 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\x06userId\x18\x05 \x01(\x03R\x06userId\x12\x1c\n" +
 	"\trequestId\x18\x06 \x01(\tR\trequestId\x12\x14\n" +
 	"\x05state\x18\a \x01(\tR\x05state\x120\n" +
-	"\afailure\x18\t \x01(\x0e2\x16.secbuy.outcome.ReasonR\afailureJ\x04\b\b\x10\t\"\x99\x01\n" +
+	"\afailure\x18\t \x01(\x0e2\x16.secbuy.outcome.ReasonR\afailure\x12\x14\n" +
+	"\x05buyer\x18\n" +
+	" \x01(\tR\x05buyerJ\x04\b\b\x10\t\"\xaf\x01\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\x03R\x03sid\x12\x16\n" +
 	"\x06userId\x18\x02 \x01(\x03R\x06userId\x12\x1c\n" +
@@ -841,11 +892,13 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\n" +
 	"lookupOnly\x18\x04 \x01(\bR\n" +
 	"lookupOnly\x12 \n" +
-	"\vtraceparent\x18\x05 \x01(\tR\vtraceparent\"4\n" +
+	"\vtraceparent\x18\x05 \x01(\tR\vtraceparent\x12\x14\n" +
+	"\x05buyer\x18\x06 \x01(\tR\x05buyer\"J\n" +
 	"\n" +
 	"GetRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
-	"\x06userId\x18\x02 \x01(\x03R\x06userId\"u\n" +
+	"\x06userId\x18\x02 \x01(\x03R\x06userId\x12\x14\n" +
+	"\x05buyer\x18\x03 \x01(\tR\x05buyer\"u\n" +
 	"\bResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\"\n" +
@@ -867,7 +920,7 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\x13CreateBatchResponse\x12%\n" +
 	"\x05items\x18\x01 \x03(\v2\x0f.order.ResponseR\x05items\"\"\n" +
 	"\x0eHoldersRequest\x12\x10\n" +
-	"\x03sid\x18\x01 \x01(\x03R\x03sid\"\xa8\x01\n" +
+	"\x03sid\x18\x01 \x01(\x03R\x03sid\"\xc0\x01\n" +
 	"\x0fHoldersResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12\x18\n" +
@@ -875,11 +928,13 @@ const file_order_srv_proto_order_order_proto_rawDesc = "" +
 	"\n" +
 	"validForMs\x18\x04 \x01(\x03R\n" +
 	"validForMs\x12\x14\n" +
-	"\x05users\x18\x05 \x03(\x03R\x05users\"S\n" +
+	"\x05users\x18\x05 \x03(\x03R\x05users\x12\x16\n" +
+	"\x06buyers\x18\x06 \x03(\tR\x06buyers\"i\n" +
 	"\vListRequest\x12\x16\n" +
 	"\x06userId\x18\x01 \x01(\x03R\x06userId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x03R\x05limit\"\x8f\x01\n" +
+	"\x05limit\x18\x03 \x01(\x03R\x05limit\x12\x14\n" +
+	"\x05buyer\x18\x04 \x01(\tR\x05buyer\"\x8f\x01\n" +
 	"\fListResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12$\n" +

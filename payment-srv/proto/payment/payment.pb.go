@@ -24,15 +24,18 @@ const (
 
 // Payment.sid is the order id. state: 0 unpaid, 1 paid, 2 expired.
 type Payment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Sid           int64                  `protobuf:"varint,2,opt,name=sid,proto3" json:"sid,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	State         int32                  `protobuf:"varint,4,opt,name=state,proto3" json:"state,omitempty"`
-	CreateTime    int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
-	UserId        int64                  `protobuf:"varint,6,opt,name=userId,proto3" json:"userId,omitempty"`
-	PaidTime      int64                  `protobuf:"varint,7,opt,name=paidTime,proto3" json:"paidTime,omitempty"`
-	CommodityId   int64                  `protobuf:"varint,8,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sid         int64                  `protobuf:"varint,2,opt,name=sid,proto3" json:"sid,omitempty"`
+	Name        string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	State       int32                  `protobuf:"varint,4,opt,name=state,proto3" json:"state,omitempty"`
+	CreateTime  int64                  `protobuf:"varint,5,opt,name=createTime,proto3" json:"createTime,omitempty"`
+	UserId      int64                  `protobuf:"varint,6,opt,name=userId,proto3" json:"userId,omitempty"`
+	PaidTime    int64                  `protobuf:"varint,7,opt,name=paidTime,proto3" json:"paidTime,omitempty"`
+	CommodityId int64                  `protobuf:"varint,8,opt,name=commodityId,proto3" json:"commodityId,omitempty"`
+	// The buyer (the token's sub, 1 to 255 printable characters). userId is its old numeric
+	// form: the same number when buyer is plain decimal digits, else 0.
+	Buyer         string `protobuf:"bytes,9,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -123,10 +126,20 @@ func (x *Payment) GetCommodityId() int64 {
 	return 0
 }
 
+func (x *Payment) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
+}
+
 type PayRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	UserId        int64                  `protobuf:"varint,2,opt,name=userId,proto3" json:"userId,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId int64                  `protobuf:"varint,2,opt,name=userId,proto3" json:"userId,omitempty"`
+	// The buyer (the token's sub). When set, it names the buyer and userId, if set, must be
+	// its number; when empty, userId alone names the buyer, as before buyers were strings.
+	Buyer         string `protobuf:"bytes,3,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -173,6 +186,13 @@ func (x *PayRequest) GetUserId() int64 {
 		return x.UserId
 	}
 	return 0
+}
+
+func (x *PayRequest) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
 }
 
 type Response struct {
@@ -394,7 +414,7 @@ var File_payment_srv_proto_payment_payment_proto protoreflect.FileDescriptor
 
 const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
 	"\n" +
-	"'payment-srv/proto/payment/payment.proto\x12\apayment\x1a\x1bproto/outcome/outcome.proto\"\xcb\x01\n" +
+	"'payment-srv/proto/payment/payment.proto\x12\apayment\x1a\x1bproto/outcome/outcome.proto\"\xe1\x01\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\x03R\x03sid\x12\x12\n" +
@@ -405,11 +425,13 @@ const file_payment_srv_proto_payment_payment_proto_rawDesc = "" +
 	"createTime\x12\x16\n" +
 	"\x06userId\x18\x06 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\bpaidTime\x18\a \x01(\x03R\bpaidTime\x12 \n" +
-	"\vcommodityId\x18\b \x01(\x03R\vcommodityId\"4\n" +
+	"\vcommodityId\x18\b \x01(\x03R\vcommodityId\x12\x14\n" +
+	"\x05buyer\x18\t \x01(\tR\x05buyer\"J\n" +
 	"\n" +
 	"PayRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x16\n" +
-	"\x06userId\x18\x02 \x01(\x03R\x06userId\"}\n" +
+	"\x06userId\x18\x02 \x01(\x03R\x06userId\x12\x14\n" +
+	"\x05buyer\x18\x03 \x01(\tR\x05buyer\"}\n" +
 	"\bResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12*\n" +

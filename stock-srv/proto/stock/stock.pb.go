@@ -180,10 +180,13 @@ func (x *Request) GetId() int64 {
 }
 
 type SellRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	RequestId     string                 `protobuf:"bytes,2,opt,name=requestId,proto3" json:"requestId,omitempty"`
-	UserId        int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	RequestId string                 `protobuf:"bytes,2,opt,name=requestId,proto3" json:"requestId,omitempty"`
+	UserId    int64                  `protobuf:"varint,3,opt,name=userId,proto3" json:"userId,omitempty"`
+	// The buyer (the token's sub). When set, it names the buyer and userId, if set, must be
+	// its number; when empty, userId alone names the buyer, as before buyers were strings.
+	Buyer         string `protobuf:"bytes,4,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -237,6 +240,13 @@ func (x *SellRequest) GetUserId() int64 {
 		return x.UserId
 	}
 	return 0
+}
+
+func (x *SellRequest) GetBuyer() string {
+	if x != nil {
+		return x.Buyer
+	}
+	return ""
 }
 
 type Response struct {
@@ -905,11 +915,12 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\x04left\x18\b \x01(\x03R\x04left\x12\x18\n" +
 	"\abuckets\x18\t \x01(\x05R\abuckets\"\x19\n" +
 	"\aRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x03R\x02id\"S\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"i\n" +
 	"\vSellRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1c\n" +
 	"\trequestId\x18\x02 \x01(\tR\trequestId\x12\x16\n" +
-	"\x06userId\x18\x03 \x01(\x03R\x06userId\"\x81\x01\n" +
+	"\x06userId\x18\x03 \x01(\x03R\x06userId\x12\x14\n" +
+	"\x05buyer\x18\x04 \x01(\tR\x05buyer\"\x81\x01\n" +
 	"\bResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x05error\x18\x02 \x01(\v2\x15.secbuy.outcome.ErrorR\x05error\x12.\n" +
