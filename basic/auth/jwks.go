@@ -26,7 +26,8 @@ const maxJWKS = 1 << 20
 // jwks is an identity provider's key set, fetched from its URL and kept in memory. A
 // token naming an unknown kid fetches it again (a key rotated in), at most once per
 // minGap, however many such tokens come: the others wait for that one fetch, or once it
-// is done see its result without fetching. A set older than maxAge is fetched again in
+// is done see its result without fetching. That limit counts only such fetches, so a
+// background fetch just before a rotation does not hold the new key back. A set older than maxAge is fetched again in
 // the background on its next use (a key rotated out stops verifying). A fetch that fails,
 // or whose set has no usable key, changes nothing: the keys already held keep verifying.
 type jwks struct {
@@ -37,9 +38,10 @@ type jwks struct {
 	now     func() time.Time
 	removed func() // called after a fetch that dropped a key
 
-	set   atomic.Pointer[keySet]
-	mu    sync.Mutex // held by the one fetch in progress
-	tried time.Time  // when the last fetch started (under mu)
+	set     atomic.Pointer[keySet]
+	mu      sync.Mutex // held by the one fetch in progress
+	tried   time.Time  // when the last fetch started (under mu)
+	unknown time.Time  // when the last fetch for an unknown kid started (under mu)
 }
 
 // keySet is one fetched set: its signing keys by kid, and all of them.
@@ -96,7 +98,8 @@ func (j *jwks) lookup(kid string) (publicKey, bool) {
 		return k, true
 	}
 	j.mu.Lock()
-	if j.now().Sub(j.tried) >= j.minGap {
+	if _, ok := j.cached(kid); !ok && j.now().Sub(j.unknown) >= j.minGap {
+		j.unknown = j.now()
 		j.fetch()
 	}
 	j.mu.Unlock()

@@ -424,6 +424,35 @@ func TestJWKSRefreshRateLimited(t *testing.T) {
 	}
 }
 
+// A background fetch (the set grew old) just before the provider publishes a new key does
+// not hold the new key back: the first token naming it fetches the set at once. (CI saw
+// all of a rotation's new-key tokens refused for JWKSMinRefresh.)
+func TestJWKSRotationRightAfterRefresh(t *testing.T) {
+	t.Parallel()
+	testKeys(t)
+	p := newIdP(t, pubA)
+	o := options(p.URL)
+	o.JWKSMinRefresh, o.JWKSMaxAge = time.Minute, time.Minute
+	v := newVerifier(t, o)
+	now := time.Now()
+	var mu sync.Mutex
+	v.keys.jwks.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // the set is old: the next use fetches it in the background
+	mu.Unlock()
+	if _, err := v.Verify(signed(t, rsaA, claims("1"))); err != nil {
+		t.Fatalf("key A: %v", err)
+	}
+	eventually(t, 5*time.Second, "the background fetch", func() bool { return p.fetches.Load() == 2 })
+	p.publish(t, pubA, pubB)
+	if id, err := v.Verify(signed(t, rsaB, claims("2"))); err != nil || id != "2" {
+		t.Errorf("key B right after a background fetch: Verify = %q, %v; want verified", id, err)
+	}
+	if n := p.fetches.Load(); n != 3 {
+		t.Errorf("%d fetches; want 3 (start, background, B's kid)", n)
+	}
+}
+
 // A provider that fails (an error status, bad JSON, a set with no usable key, or no
 // answer within the timeout) does not make the keys already held fail.
 func TestJWKSFailureKeepsKeys(t *testing.T) {
