@@ -9,6 +9,7 @@ import (
 	"secbuy/basic/connect"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/svc"
+	"secbuy/basic/ticket"
 	"secbuy/basic/turned"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
@@ -47,6 +48,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	counted := turned.NewCounter(guard.Redis(), cfg.RateKeyPrefix)
 	h.CountTurned(counted)
 	stock := stockpb.NewStockService(svc.Internal(stockpb.Name), svc.Client(reg, cfg.RPCTimeout.Duration, cfg.RegisterTTL.Duration))
+	tickets, err := ticket.New(cfg.AuthSecret, cfg.TicketTTL.Duration, cfg.TicketPowBits)
+	if err != nil {
+		return err
+	}
+	h.Tickets(stock, tickets, cfg.RPCTimeout.Duration)
 	pages := handler.NewPages(stock, handler.PageConfig{
 		AuthSecret: cfg.AuthSecret, DevLogin: cfg.DevLogin, PaymentURL: cfg.PagePaymentURL,
 		MaxBody: cfg.MaxBodyBytes, RPCTimeout: cfg.RPCTimeout.Duration,

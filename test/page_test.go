@@ -139,7 +139,8 @@ func signInBuyer(t *testing.T, ctx context.Context, url, name string, skew time.
 // reload and is told "sold out"; the shop's list shows it sold and paid.
 func TestPages(t *testing.T) {
 	b := browser(t)
-	s := suite.New(t, []string{"SECBUY_DEV_LOGIN=1"})
+	// The commodity requires a ticket, with a proof of work: the page gets one and does it.
+	s := suite.New(t, []string{"SECBUY_DEV_LOGIN=1", "SECBUY_TICKET_POW_BITS=8"})
 	order, stock := s.URL("order-web"), s.URL("stock-web")
 
 	// The buyers are on the page before the commodity exists: it appears by itself.
@@ -185,9 +186,10 @@ func TestPages(t *testing.T) {
 	until(t, admin, "the count's error", `document.querySelector("#err-count").textContent.trim() !== ""`, 5*time.Second)
 	start := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
 	local := start.Local().Format("2006-01-02T15:04:05")
-	do(t, admin, "create one unit starting in 3 s",
+	do(t, admin, "create one unit starting in 3 s, buyers need a ticket",
 		chromedp.SetValue(chromedp.CSS("#c-count"), "1"),
 		chromedp.SetValue(chromedp.CSS("#c-start"), local),
+		chromedp.Click(chromedp.CSS("#c-ticket")),
 		chromedp.Click(chromedp.CSS("#create")),
 	)
 	until(t, admin, "the created message", `/#\d+/.test(document.querySelector("#create-msg").textContent)`, 5*time.Second)
@@ -223,10 +225,23 @@ func TestPages(t *testing.T) {
 		t.Fatalf("Buy enabled %v from the start; want within -150 ms and +400 ms", off)
 	}
 
+	// A script that skips the page, and its ticket, is refused and buys nothing.
+	var refused struct {
+		Error struct{ Reason string } `json:"error"`
+	}
+	if code, err := load.Do(load.Client(1), "POST", order+"/order/sell", s.Token(999_001), map[string]any{"id": id}, &refused); err != nil ||
+		code != 403 || refused.Error.Reason != "TICKET_REQUIRED" {
+		t.Fatalf("a press without a ticket: %d %v %v; want 403 TICKET_REQUIRED", code, refused, err)
+	}
+
 	// Two presses while the first is in flight are one: count the Idempotency-Keys the page
-	// sends (the button is disabled by the first click; the second is forced through).
-	eval[bool](t, a, `(() => { window.sellKeys = new Set(); const f = window.fetch;
-		window.fetch = (u, o) => { if (String(u).includes("/order/sell")) window.sellKeys.add(o.headers["Idempotency-Key"]); return f(u, o); };
+	// sends (the button is disabled by the first click; the second is forced through), and
+	// see it send the ticket it got, with its proof of work.
+	eval[bool](t, a, `(() => { window.sellKeys = new Set(); window.tickets = 0; window.sentTicket = false; const f = window.fetch;
+		window.fetch = (u, o) => {
+			if (String(u).includes("/order/ticket")) window.tickets++;
+			if (String(u).includes("/order/sell")) { window.sellKeys.add(o.headers["Idempotency-Key"]); const b = JSON.parse(o.body); window.sentTicket = !!b.ticket && b.nonce !== ""; }
+			return f(u, o); };
 		const b = `+card+`.querySelector(".buy"); b.click(); b.disabled = false; b.click();
 		return true; })()`)
 	until(t, a, "A's order", card+`.dataset.result === "yours"`, 10*time.Second)
@@ -235,6 +250,9 @@ func TestPages(t *testing.T) {
 	}
 	if n := eval[int](t, a, `window.sellKeys.size`); n != 1 {
 		t.Fatalf("a double-click sent %d presses, want 1", n)
+	}
+	if n, sent := eval[int](t, a, `window.tickets`), eval[bool](t, a, `window.sentTicket`); n != 1 || !sent {
+		t.Fatalf("the page got %d tickets and sent a solved one: %v; want 1 and true", n, sent)
 	}
 
 	// A pays from "my orders".

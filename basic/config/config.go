@@ -124,6 +124,13 @@ type Config struct {
 	ClientIPHeader string   `json:"client_ip_header" env:"CLIENT_IP_HEADER"`
 	InflightTTL    Duration `json:"inflight_ttl" env:"INFLIGHT_TTL"`
 
+	// Tickets, for the commodities that require one (ticketRequired): TicketTTL is how long
+	// a ticket from GET /order/ticket admits its buyer's press; TicketPowBits, above 0, is
+	// how many leading zero bits of SHA-256 its proof of work needs (0 to 32; each bit
+	// doubles the work: 16 is some 65,000 hashes, a fraction of a second in a browser).
+	TicketTTL     Duration `json:"ticket_ttl" env:"TICKET_TTL"`
+	TicketPowBits int      `json:"ticket_pow_bits" env:"TICKET_POW_BITS"`
+
 	// The pages. DevLogin lets order-web's buyer page mint a token for any user name
 	// (development only: refused without SECBUY_DEV=1; `make run` sets both). CORSOrigins (comma-separated) are the page
 	// origins payment-web answers from another origin: the buyer page pays there.
@@ -348,6 +355,7 @@ func (c Config) check() error {
 		{"SECBUY_RATE_USER_PER_SEC", int64(c.RateUserPerSec), 0}, {"SECBUY_RATE_IP_PER_SEC", int64(c.RateIPPerSec), 0},
 		{"SECBUY_MEM_LIMIT_MB", int64(c.MemLimitMB), 0}, {"SECBUY_GC_PERCENT", int64(c.GCPercent), -1},
 		{"SECBUY_NATS_REPLICAS", int64(c.NATSReplicas), 1}, {"SECBUY_STOCK_BUCKETS", int64(c.StockBuckets), 1},
+		{"SECBUY_TICKET_POW_BITS", int64(c.TicketPowBits), 0},
 	} {
 		if n.v < n.min {
 			errs = append(errs, fmt.Errorf("%s must be at least %d", n.name, n.min))
@@ -362,6 +370,7 @@ func (c Config) check() error {
 		{"SECBUY_RECOVER_AFTER", c.RecoverAfter}, {"SECBUY_RECOVER_EVERY", c.RecoverEvery},
 		{"SECBUY_PAY_TIMEOUT", c.PayTimeout}, {"SECBUY_EXPIRE_EVERY", c.ExpireEvery},
 		{"SECBUY_QUEUE_WAIT", c.QueueWait}, {"SECBUY_INFLIGHT_TTL", c.InflightTTL},
+		{"SECBUY_TICKET_TTL", c.TicketTTL},
 		{"SECBUY_REGISTER_INTERVAL", c.RegisterInterval}, {"SECBUY_REGISTER_TTL", c.RegisterTTL},
 		{"SECBUY_OUTBOX_RETENTION", c.OutboxRetention},
 	} {

@@ -257,8 +257,9 @@ func (g *Guard) run(ctx context.Context, script *redis.Script, keys []string, ar
 // in-flight mark. One round trip for all three keys.
 //
 // KEYS: user rate, IP rate, in-flight mark. ARGV: user µs per request, user burst, IP µs
-// per request, IP burst (a zero interval skips that limit), mark value, mark TTL in ms.
-// Returns {0, 0} admitted, {1, ms to wait} rate limited, {2, 0} already in flight.
+// per request, IP burst (a zero interval skips that limit), mark value, mark TTL in ms (0:
+// no mark, the rate limits alone). Returns {0, 0} admitted, {1, ms to wait} rate limited,
+// {2, 0} already in flight.
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -277,7 +278,7 @@ if wait > 0 then return {1, math.ceil(wait / 1000)} end
 for i, tat in pairs(tats) do
   redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', string.format('%d', math.ceil((tat - now) / 1000)))
 end
-if redis.call('SET', KEYS[3], ARGV[5], 'NX', 'PX', ARGV[6]) then return {0, 0} end
+if ARGV[6] == '0' or redis.call('SET', KEYS[3], ARGV[5], 'NX', 'PX', ARGV[6]) then return {0, 0} end
 return {2, 0}
 `)
 
@@ -306,14 +307,6 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user string, item 
 	if g == nil {
 		return noop, true
 	}
-	if time.Now().UnixNano() < g.skipUntil.Load() {
-		metrics.RedisFailOpen.Inc()
-		return noop, true
-	}
-	ipKey, ipEvery := g.prefix+"rate:ip:"+"-", int64(0)
-	if ip, ok := g.clientIP(r); ok && !g.isExempt(ip) {
-		ipKey, ipEvery = g.prefix+"rate:ip:"+ipBucket(ip), g.ipEvery
-	}
 	// The keys of a numeric user are those of before buyers were strings ("42"), so a
 	// rolling upgrade keeps each one's budget and marks; item, last and all digits, keeps
 	// the key of a user with ':' in it apart from any other.
@@ -322,27 +315,12 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user string, item 
 	// The request's own cancellation must not look like Redis failing.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
-	cmd, err := g.run(ctx, admitScript,
-		[]string{g.prefix + "rate:user:" + user, ipKey, mark},
-		g.userEvery, g.userBurst, ipEvery, g.ipBurst, value, g.ttlMS)
-	var res []int64
-	if err == nil {
-		res, err = cmd.Int64Slice()
-	}
-	if err == nil && len(res) != 2 {
-		err = fmt.Errorf("admit script returned %v", res)
-	}
-	if err != nil {
-		g.failOpen(err)
-		metrics.RedisFailOpen.Inc()
+	switch g.admit(ctx, w, r, user, mark, value, g.ttlMS) {
+	case failedOpen:
 		return noop, true
-	}
-	switch res[0] {
-	case 1:
-		w.Header().Set("Retry-After", strconv.FormatInt(max(1, (res[1]+999)/1000), 10))
-		Fail(w, r, outcome.Refuse(outcome.Reason_SLOW_DOWN))
+	case limited:
 		return nil, false
-	case 2:
+	case inFlight:
 		w.Header().Set("Retry-After", "1")
 		if held, err := g.rdb.Get(ctx, mark).Result(); err == nil && strings.HasPrefix(held, requestID+"|") {
 			Fail(w, r, outcome.Refuse(outcome.Reason_BUSY))
@@ -371,6 +349,59 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user string, item 
 			g.failOpen(err)
 		}
 	}, true
+}
+
+// Limit checks r, by user, against the rate limits alone (no in-flight mark), and charges
+// them: true, or false once it has written 429 "slow down" with Retry-After. A nil Guard,
+// or Redis down, admits everything.
+func (g *Guard) Limit(w http.ResponseWriter, r *http.Request, user string) bool {
+	if g == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
+	defer cancel()
+	return g.admit(ctx, w, r, user, g.prefix+"inflight:-", "", 0) != limited
+}
+
+// What admit found: the answers of admitScript, and Redis failing.
+const (
+	admitted   = 0
+	limited    = 1 // admit has written 429 "slow down"
+	inFlight   = 2
+	failedOpen = -1
+)
+
+// admit runs admitScript for user's request r with the in-flight mark (value, for ttlMS;
+// 0: none) and says what it found.
+func (g *Guard) admit(ctx context.Context, w http.ResponseWriter, r *http.Request, user, mark, value string, ttlMS int64) int64 {
+	if time.Now().UnixNano() < g.skipUntil.Load() {
+		metrics.RedisFailOpen.Inc()
+		return failedOpen
+	}
+	ipKey, ipEvery := g.prefix+"rate:ip:"+"-", int64(0)
+	if ip, ok := g.clientIP(r); ok && !g.isExempt(ip) {
+		ipKey, ipEvery = g.prefix+"rate:ip:"+ipBucket(ip), g.ipEvery
+	}
+	cmd, err := g.run(ctx, admitScript,
+		[]string{g.prefix + "rate:user:" + user, ipKey, mark},
+		g.userEvery, g.userBurst, ipEvery, g.ipBurst, value, ttlMS)
+	var res []int64
+	if err == nil {
+		res, err = cmd.Int64Slice()
+	}
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("admit script returned %v", res)
+	}
+	if err != nil {
+		g.failOpen(err)
+		metrics.RedisFailOpen.Inc()
+		return failedOpen
+	}
+	if res[0] == limited {
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, (res[1]+999)/1000), 10))
+		Fail(w, r, outcome.Refuse(outcome.Reason_SLOW_DOWN))
+	}
+	return res[0]
 }
 
 // failOpen stops asking Redis for retryRedis and logs, at most every warnEvery.

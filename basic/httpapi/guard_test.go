@@ -175,3 +175,42 @@ func TestGuardRenewsMarks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Limit charges the user's budget that Admit uses, and sets no in-flight mark: a ticket
+// fetch (Limit) and a press (Admit) share one rate, and a fetch never turns a press away
+// as "already in progress".
+func TestGuardLimit(t *testing.T) {
+	t.Parallel()
+	g, err := NewGuard(GuardConfig{Redis: connect.Redis{Addr: "127.0.0.1:6379"}, KeyPrefix: fmt.Sprintf("secbuy-test:limit:%d:", time.Now().UnixNano()),
+		UserPerSec: 2, InflightTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("Redis on 127.0.0.1:6379 is needed (`make services` starts it): %v", err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	if !g.Limit(httptest.NewRecorder(), r, "7") {
+		t.Fatal("first fetch refused")
+	}
+	release, ok := g.Admit(httptest.NewRecorder(), r, "7", 1, "7:a")
+	if !ok {
+		t.Fatal("a press after a fetch refused: the fetch left a mark")
+	}
+	defer release()
+	w := httptest.NewRecorder()
+	if g.Limit(w, r, "7") || w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Errorf("a third request within the second (burst 2): %d %q; want 429 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	if !g.Limit(httptest.NewRecorder(), r, "8") {
+		t.Error("another user's fetch refused")
+	}
+	if g.skipUntil.Load() != 0 {
+		t.Error("the guard failed open")
+	}
+	var nilGuard *Guard
+	if !nilGuard.Limit(httptest.NewRecorder(), r, "7") {
+		t.Error("a nil Guard refused")
+	}
+}

@@ -39,6 +39,7 @@ var words = map[outcome.Reason]struct{ en, zh string }{
 	outcome.Reason_BODY_TOO_LARGE:      {"body too large", "请求体过大"},
 	outcome.Reason_ROUTE_NOT_FOUND:     {"no such route", "没有该接口"},
 	outcome.Reason_INTERNAL:            {"internal error", "内部错误"},
+	outcome.Reason_TICKET_REQUIRED:     {"ticket required", "需要购买凭证，请刷新页面后重试"},
 	// The causes of INVALID_TOKEN (the reply's "cause").
 	outcome.Reason_TOKEN_MALFORMED:       {"malformed token", "登录凭证格式错误"},
 	outcome.Reason_TOKEN_UNSIGNED:        {"unsigned token (alg none)", "登录凭证未签名"},

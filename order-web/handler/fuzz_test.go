@@ -18,9 +18,11 @@ import (
 
 	"secbuy/basic/auth"
 	"secbuy/basic/httpapi/httpapitest"
+	"secbuy/basic/ticket"
 	pb "secbuy/order-srv/proto/order"
 	"secbuy/order-web/handler"
 	"secbuy/proto/outcome"
+	stockpb "secbuy/stock-srv/proto/stock"
 )
 
 // The two buyers of the fuzz tests; each owns one order, whose name only they may see.
@@ -113,7 +115,8 @@ var keyRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 // FuzzOrderRoutes drives order-web's whole HTTP surface with fuzzed method, target, body,
 // token and Idempotency-Key. Every reply is a well-formed JSON reply (see
 // httpapitest.CheckReply); order-srv is only called for a valid buyer with a valid id, in
-// that buyer's name; no reply shows another buyer's order.
+// that buyer's name, and never for commodity 7, which requires a ticket (one the fuzzer
+// cannot forge); no reply shows another buyer's order.
 func FuzzOrderRoutes(f *testing.F) {
 	for _, s := range []struct {
 		method, target, body string
@@ -156,6 +159,17 @@ func FuzzOrderRoutes(f *testing.F) {
 		{"POST", "/order/list", `{}`, 1, ""},
 		{"GET", "/", ``, 1, ""},
 		{"GET", "/debug/pprof/", ``, 1, ""},
+		{"GET", "/order/ticket?id=7", ``, 1, ""},
+		{"GET", "/order/ticket?id=7", ``, 0, ""},
+		{"GET", "/order/ticket?id=99", ``, 1, ""},
+		{"GET", "/order/ticket?id=7&id=3", ``, 1, ""},
+		{"POST", "/order/ticket?id=7", ``, 1, ""},
+		{"POST", "/order/sell", `{"id":7}`, 1, ""},
+		{"POST", "/order/sell", `{"id":7,"ticket":"1.7.99999999999999.0.AAAA"}`, 1, ""},
+		{"POST", "/order/sell", `{"id":7,"ticket":"1.7.99999999999999.0.AAAA","nonce":"1"}`, 2, "k"},
+		{"POST", "/order/sell", `{"id":7,"ticket":null}`, 1, ""},
+		{"POST", "/order/sell", `{"id":3,"ticket":"x","nonce":7}`, 1, ""},
+		{"POST", "/order/sell", `{"id":3,"ticket":"` + strings.Repeat("t", 3000) + `"}`, 1, ""},
 	} {
 		f.Add(s.method, s.target, []byte(s.body), s.who, s.key)
 	}
@@ -167,6 +181,11 @@ func FuzzOrderRoutes(f *testing.F) {
 	db := &ordersDB{}
 	h := handler.New(db, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second)
 	f.Cleanup(h.Close)
+	issuer, err := ticket.New(secret, 10*time.Second, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	h.Tickets(&fakeStock{list: []*stockpb.Commodity{{Id: 7, Count: 5, TicketRequired: true}, {Id: 3, Count: 5}}}, issuer, time.Second)
 	routes := h.Routes()
 	f.Fuzz(func(t *testing.T, method, target string, body []byte, who uint8, key string) {
 		req, err := http.NewRequest(method, "http://order.test"+target, bytes.NewReader(body))
@@ -198,6 +217,9 @@ func FuzzOrderRoutes(f *testing.F) {
 					t.Fatalf("CreateOrder %v from %s %s %q", c, method, target, body)
 				}
 				k, ok := strings.CutPrefix(c.RequestId, strconv.FormatInt(user, 10)+":")
+				if c.Sid == 7 {
+					t.Fatalf("a press for commodity 7 without a valid ticket reached order-srv: %s %q", target, body)
+				}
 				if c.Sid <= 0 || c.UserId != user || !ok || !keyRE.MatchString(k) || (key != "" && k != key) {
 					t.Fatalf("CreateOrder %v for user %d, key %q", c, user, key)
 				}

@@ -15,6 +15,7 @@ import (
 	"secbuy/basic/buyer"
 	"secbuy/basic/httpapi"
 	"secbuy/basic/metrics"
+	"secbuy/basic/ticket"
 	"secbuy/basic/tracing"
 	"secbuy/basic/turned"
 	pb "secbuy/order-srv/proto/order"
@@ -65,6 +66,8 @@ type Handler struct {
 	soldOut *soldOut
 	buys    *batch.Batcher[*pb.CreateRequest, *pb.Response]
 	turned  *turned.Counter
+	tickets *ticket.Issuer // nil: no tickets (see Tickets)
+	terms   *saleTerms
 }
 
 // New returns the handler. users verifies the buyers' tokens; maxBody caps request bodies;
@@ -112,9 +115,18 @@ func (h *Handler) createOrders(ctx context.Context, items []*pb.CreateRequest) (
 func (h *Handler) Routes(extra ...httpapi.Endpoint) http.Handler {
 	return httpapi.Mux(append([]httpapi.Endpoint{
 		httpapi.Post("/order/sell", h.sell),
+		httpapi.Get("/order/ticket", h.ticket),
 		httpapi.Get("/order/get", h.get),
 		httpapi.Get("/order/list", h.list),
 	}, extra...)...)
+}
+
+// sellBody is the body of POST /order/sell: the commodity, and for one that requires a
+// ticket, the ticket and its proof of work's nonce.
+type sellBody struct {
+	ID     int64  `json:"id"`
+	Ticket string `json:"ticket"`
+	Nonce  string `json:"nonce"`
 }
 
 // sell buys one unit of commodity id for the token's user. With an Idempotency-Key header
@@ -130,9 +142,14 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, e)
 		return
 	}
-	id, e := httpapi.DecodeID(w, r, h.maxBody, "id")
-	if e != nil {
+	var b sellBody
+	if e := httpapi.Decode(w, r, h.maxBody, &b); e != nil {
 		httpapi.Fail(w, r, e)
+		return
+	}
+	id := b.ID
+	if id <= 0 {
+		httpapi.Fail(w, r, httpapi.Invalid("id must be a positive integer"))
 		return
 	}
 	// Most of a flash crowd arrives after the last unit went: answer them here, from the
@@ -142,6 +159,13 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 	if h.soldOut.refuse(id, user) {
 		h.turnedAway(id)
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
+		return
+	}
+	if e := h.admitTicket(r.Context(), user, id, b.Ticket, b.Nonce); e != nil {
+		if e.Reason == outcome.Reason_TICKET_REQUIRED {
+			h.turnedAway(id)
+		}
+		httpapi.Fail(w, r, e)
 		return
 	}
 	if key == "" {

@@ -147,10 +147,13 @@ type PageCommodity struct {
 	Left      int64  `json:"left"`
 	StartTime int64  `json:"startTime"`
 	EndTime   int64  `json:"endTime"`
+	// TicketRequired: the page gets a ticket (GET /order/ticket) before it buys.
+	TicketRequired bool `json:"ticketRequired"`
 }
 
 func pageCommodity(c *pb.Commodity) PageCommodity {
-	return PageCommodity{ID: c.Id, Name: c.Name, Count: c.Count, Left: c.Left, StartTime: c.StartTime, EndTime: c.EndTime}
+	return PageCommodity{ID: c.Id, Name: c.Name, Count: c.Count, Left: c.Left, StartTime: c.StartTime, EndTime: c.EndTime,
+		TicketRequired: c.TicketRequired}
 }
 
 // commodities answers the page's first read: the commodities on sale or coming up (or,

@@ -55,6 +55,7 @@ const (
 	Reason_BODY_TOO_LARGE     Reason = 23
 	Reason_ROUTE_NOT_FOUND    Reason = 24
 	Reason_INTERNAL           Reason = 25
+	Reason_TICKET_REQUIRED    Reason = 26 // the commodity sells only with a valid ticket (GET /order/ticket)
 	// Why a token is INVALID_TOKEN: the cause of an INVALID_TOKEN Error (its reason stays
 	// INVALID_TOKEN, which clients branch on to sign in again). Numbered from 40 to leave
 	// room for other reasons.
@@ -101,6 +102,7 @@ var (
 		23: "BODY_TOO_LARGE",
 		24: "ROUTE_NOT_FOUND",
 		25: "INTERNAL",
+		26: "TICKET_REQUIRED",
 		40: "TOKEN_MALFORMED",
 		41: "TOKEN_UNSIGNED",
 		42: "TOKEN_ALG_NOT_ALLOWED",
@@ -141,6 +143,7 @@ var (
 		"BODY_TOO_LARGE":        23,
 		"ROUTE_NOT_FOUND":       24,
 		"INTERNAL":              25,
+		"TICKET_REQUIRED":       26,
 		"TOKEN_MALFORMED":       40,
 		"TOKEN_UNSIGNED":        41,
 		"TOKEN_ALG_NOT_ALLOWED": 42,
@@ -264,7 +267,7 @@ const file_proto_outcome_outcome_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12.\n" +
 	"\x06reason\x18\x03 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x06reason\x12,\n" +
-	"\x05cause\x18\x04 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x05cause*\xff\x05\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x16.secbuy.outcome.ReasonR\x05cause*\x94\x06\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_INPUT\x10\x01\x12\x17\n" +
@@ -293,6 +296,7 @@ const file_proto_outcome_outcome_proto_rawDesc = "" +
 	"\x0eBODY_TOO_LARGE\x10\x17\x12\x13\n" +
 	"\x0fROUTE_NOT_FOUND\x10\x18\x12\f\n" +
 	"\bINTERNAL\x10\x19\x12\x13\n" +
+	"\x0fTICKET_REQUIRED\x10\x1a\x12\x13\n" +
 	"\x0fTOKEN_MALFORMED\x10(\x12\x12\n" +
 	"\x0eTOKEN_UNSIGNED\x10)\x12\x19\n" +
 	"\x15TOKEN_ALG_NOT_ALLOWED\x10*\x12\x16\n" +

@@ -33,6 +33,7 @@ var statuses = map[Reason]int{
 	Reason_BODY_TOO_LARGE:      http.StatusRequestEntityTooLarge,
 	Reason_ROUTE_NOT_FOUND:     http.StatusNotFound,
 	Reason_INTERNAL:            http.StatusInternalServerError,
+	Reason_TICKET_REQUIRED:     http.StatusForbidden,
 	// The causes of INVALID_TOKEN.
 	Reason_TOKEN_MALFORMED:       http.StatusUnauthorized,
 	Reason_TOKEN_UNSIGNED:        http.StatusUnauthorized,

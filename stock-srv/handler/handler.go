@@ -114,7 +114,7 @@ func validate(in *pb.Commodity) (repo.Commodity, error) {
 		return repo.Commodity{}, badInput("buckets must be between 1 and 64, or 0 for the default")
 	}
 	return repo.Commodity{Name: name, Count: in.Count, StartTime: unix(in.StartTime), EndTime: unix(in.EndTime),
-		Buckets: int(in.Buckets)}, nil
+		Buckets: int(in.Buckets), TicketRequired: in.TicketRequired}, nil
 }
 
 // GetCommodity returns one commodity.
@@ -364,7 +364,7 @@ func toProto(c repo.Commodity) *pb.Commodity {
 		return nil
 	}
 	p := &pb.Commodity{Id: c.ID, Name: c.Name, Count: c.Count, Sale: c.Sale, CreateTime: c.CreateTime.Unix(), Left: c.Left(time.Now()),
-		Buckets: int32(c.Buckets)}
+		Buckets: int32(c.Buckets), TicketRequired: c.TicketRequired}
 	if c.StartTime != nil {
 		p.StartTime = c.StartTime.Unix()
 	}

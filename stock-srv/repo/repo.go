@@ -47,6 +47,8 @@ type Commodity struct {
 	// stock_bucket rows (see migration 004). Read from stock_now, Sale and Held add up the
 	// buckets'.
 	Buckets int
+	// TicketRequired: order-web sells it only to a buyer with a ticket (migration 007).
+	TicketRequired bool
 }
 
 // MaxBuckets is the most rows one commodity's count may be split over.
@@ -96,14 +98,15 @@ func openWindow(a string) string {
 	return "(" + a + ".start_time IS NULL OR " + a + ".start_time <= now()) AND (" + a + ".end_time IS NULL OR " + a + ".end_time > now())"
 }
 
-// Create inserts c (Name, Count, StartTime, EndTime, Buckets) and returns the stored row.
+// Create inserts c (Name, Count, StartTime, EndTime, Buckets, TicketRequired) and returns the stored row.
 // A commodity of K > 1 buckets (never more than its count) gets K bucket rows that share
 // its count as evenly as they can.
 func (r *Repo) Create(ctx context.Context, c Commodity) (Commodity, error) {
 	g, cancel := r.db.Ctx(ctx)
 	defer cancel()
 	k := max(1, min(c.Buckets, MaxBuckets, int(min(c.Count, MaxBuckets)))) // never more buckets than units
-	row := Commodity{Name: c.Name, Count: c.Count, StartTime: c.StartTime, EndTime: c.EndTime, Buckets: k}
+	row := Commodity{Name: c.Name, Count: c.Count, StartTime: c.StartTime, EndTime: c.EndTime, Buckets: k,
+		TicketRequired: c.TicketRequired}
 	err := db.Transact(g, func(tx *gorm.DB) error {
 		if err := tx.Omit("ID", "Sale", "CreateTime", "Version").Create(&row).Error; err != nil || k == 1 {
 			return err

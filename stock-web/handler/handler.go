@@ -26,12 +26,15 @@ type Commodity struct {
 	StartTime  int64  `json:"startTime"`
 	EndTime    int64  `json:"endTime"`
 	Left       int64  `json:"left"`
+	// TicketRequired: order-web sells it only with a ticket (GET /order/ticket).
+	TicketRequired bool `json:"ticketRequired"`
 }
 
 // FromProto converts the RPC form (never nil).
 func FromProto(c *pb.Commodity) *Commodity {
 	return &Commodity{ID: c.Id, Name: c.Name, Count: c.Count, Sale: c.Sale,
-		CreateTime: c.CreateTime, StartTime: c.StartTime, EndTime: c.EndTime, Left: c.Left}
+		CreateTime: c.CreateTime, StartTime: c.StartTime, EndTime: c.EndTime, Left: c.Left,
+		TicketRequired: c.TicketRequired}
 }
 
 // Handler serves /stock/* and the shop's page, /admin.
@@ -81,6 +84,8 @@ type createBody struct {
 	EndTime   int64  `json:"endTime"`
 	// Buckets splits the count over that many rows (optional; see StockService).
 	Buckets int32 `json:"buckets"`
+	// TicketRequired sells it only to buyers with a ticket (GET /order/ticket; optional).
+	TicketRequired bool `json:"ticketRequired"`
 }
 
 // create is admin only: the X-Admin-Key header must carry the configured key, or a JSON
@@ -95,7 +100,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rsp, err := h.stock.CreateCommodity(r.Context(), &pb.Commodity{
-		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime, Buckets: b.Buckets})
+		Name: b.Name, Count: b.Count, Sale: b.Sale, StartTime: b.StartTime, EndTime: b.EndTime, Buckets: b.Buckets,
+		TicketRequired: b.TicketRequired})
 	if err == nil && rsp.GetCommodity() != nil {
 		h.cache.forget(rsp.Commodity.Id<<1, rsp.Commodity.Id<<1|1)
 		h.statsCache.forget(0, 1) // the shop's page shows the new commodity at its next poll

@@ -24,6 +24,10 @@ type request struct {
 	bearer string // "Bearer <token>", or "" for none
 	key    string // Idempotency-Key, or "" for none
 	user   int64
+	// ticket, for a buy of a commodity that requires one, is the GET /order/ticket sent
+	// first, with the same bearer; sid is the commodity (see worker.withTicket).
+	ticket *request
+	sid    int64
 }
 
 // newRequest prepares a request to rawURL with body (nil: none). The parts are shared

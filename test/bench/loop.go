@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"secbuy/basic/ticket"
 	"secbuy/test/load"
 )
 
@@ -98,7 +99,17 @@ const memoMax = 64
 // of the reply (buys); a read's 200 is never parsed.
 func (w *worker) do(req *request, seq int64, orders bool, due time.Time) {
 	s := sample{user: req.user, seq: seq}
-	status, body, err := w.conn.do(req)
+	var status int
+	var body []byte
+	var err error
+	if req.ticket != nil {
+		var sell request
+		if sell, status, body, err = w.withTicket(req); err == nil && status == http.StatusOK {
+			status, body, err = w.conn.do(&sell)
+		}
+	} else {
+		status, body, err = w.conn.do(req)
+	}
 	now := time.Now()
 	s.latency, s.at = now.Sub(due), now.Sub(w.t0)
 	s.status = int32(status)
@@ -127,6 +138,32 @@ func (w *worker) do(req *request, seq int64, orders bool, due time.Time) {
 		}
 	}
 	w.samples = append(w.samples, s)
+}
+
+// withTicket gets a ticket for req's buy (GET /order/ticket, on the same connection) and
+// does its proof of work, as the buyer's page does: the buy with the ticket in its body,
+// and 200; or the ticket's refusal (status and body), the press's answer.
+func (w *worker) withTicket(req *request) (request, int, []byte, error) {
+	get := *req.ticket
+	get.bearer, get.user = req.bearer, req.user
+	status, body, err := w.conn.do(&get)
+	if err != nil || status != http.StatusOK {
+		return request{}, status, body, err
+	}
+	var r struct {
+		Ticket *struct {
+			Value string `json:"value"`
+			Pow   int    `json:"pow"`
+		} `json:"ticket"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Ticket == nil {
+		return request{}, status, body, fmt.Errorf("ticket reply %.100q", body)
+	}
+	tk := ticket.Ticket{Value: r.Ticket.Value, Bits: r.Ticket.Pow}
+	sell, err := newRequest(req.method, req.url.String(),
+		fmt.Appendf(nil, `{"id":%d,"ticket":%q,"nonce":%q}`, req.sid, tk.Value, ticket.Solve(tk)))
+	sell.bearer, sell.key, sell.user = req.bearer, req.key, req.user
+	return sell, status, body, err
 }
 
 // orderID returns the order id of a buy's reply (0 if none).

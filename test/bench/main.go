@@ -6,6 +6,8 @@
 //
 //	hello      the baseline: a plain net/http server, a process of its own, a fixed reply
 //	burst      20,000 distinct buyers, 1,000 units, 64 connections, each with a key
+//	burst-ticket  the burst for a commodity that requires a ticket: each press gets one
+//	           (GET /order/ticket) and buys with it, as the buyer's page does
 //	soldout    buys by distinct users, each with a key, at a commodity already sold out
 //	readstorm  GET /stock/get on the hot commodity (buyers refreshing the page)
 //	sustained  buys that all can succeed; durable orders/s counts orders that have their
@@ -69,7 +71,7 @@ func main() {
 type baseline struct{ rate, capacity float64 }
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"hello", "burst", "soldout", "readstorm", "sustained", "buckets", "crowd", "original", "observe", "two"}
+var scenarioNames = []string{"hello", "burst", "burst-ticket", "soldout", "readstorm", "sustained", "buckets", "crowd", "original", "observe", "two"}
 
 // opts are the command's flags.
 type opts struct {
@@ -265,7 +267,7 @@ func (b *bench) runScenarios(ctx context.Context) {
 		name string
 		fn   func(context.Context, int64) []row
 	}{
-		{"hello", one(b.helloBaseline)}, {"burst", one(b.burst)}, {"soldout", one(b.soldOut)}, {"readstorm", one(b.readStorm)},
+		{"hello", one(b.helloBaseline)}, {"burst", one(b.burst)}, {"burst-ticket", one(b.burstTicket)}, {"soldout", one(b.soldOut)}, {"readstorm", one(b.readStorm)},
 		{"sustained", one(b.sustained)}, {"buckets", b.buckets}, {"crowd", one(b.crowd)}, {"original", one(b.original)},
 		{"observe", b.observe}, {"two", b.two},
 	}

@@ -56,6 +56,17 @@ func (b *bench) burst(ctx context.Context, base int64) row {
 	return r
 }
 
+// burstTicket is the burst for a commodity that requires a ticket: every press first gets
+// one (GET /order/ticket, on the same connection) and buys with it, as the buyer's page
+// does; its rate is presses (ticket and buy) per second.
+func (b *bench) burstTicket(ctx context.Context, base int64) row {
+	cfg := b.cfg
+	cfg.Buyers, cfg.Units, cfg.Conns, cfg.UserBase, cfg.Ticket = b.burstBuyers, b.burstUnits, b.conns, base, true
+	r := b.presses(ctx, "burst-ticket", cfg, b.conns, 0)
+	r.note = "each press a ticket, then the buy with it; " + r.note
+	return r
+}
+
 // crowd is the sale-day crowd: crowd-buyers distinct buyers over crowd-conns connections,
 // every press with an Idempotency-Key, one buyer in ten pressing a second time (another
 // key) right after the first; then the full check, which also requires every buyer to
@@ -79,6 +90,13 @@ func (b *bench) presses(ctx context.Context, name string, cfg load.Config, conns
 	toks, tmpl, err := b.buyers(id, cfg.UserBase+1, cfg.Buyers)
 	if err != nil {
 		return row{name: name, err: err}
+	}
+	if cfg.Ticket {
+		get, err := newRequest("GET", fmt.Sprintf("%s/order/ticket?id=%d", b.cfg.OrderURL, id), nil)
+		if err != nil {
+			return row{name: name, err: err}
+		}
+		tmpl.ticket, tmpl.sid = &get, id
 	}
 	// The presses in order: buyer i's first, then, for one in every, its second.
 	type press struct{ buyer, n int }

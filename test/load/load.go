@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/ticket"
 )
 
 // Config says what to run against and how hard.
@@ -43,6 +44,11 @@ type Config struct {
 	Settle time.Duration
 	// Buckets, if set, is how many rows the created commodity's count is split over.
 	Buckets int
+	// Ticket: the created commodity requires a ticket, and every press gets one first
+	// (GET /order/ticket, and its proof of work), as the buyer's page does.
+	Ticket bool
+	// StartTime, if set, is when the created commodity's sale opens (unix seconds).
+	StartTime int64
 	// Progress, if a terminal, is where Burst draws its live progress line (ShowProgress)
 	// while the buyers press; nil or not a terminal: none.
 	Progress *os.File
@@ -108,6 +114,10 @@ type reply struct {
 	Payment *struct {
 		State int `json:"state"`
 	} `json:"payment"`
+	Ticket *struct {
+		Value string `json:"value"`
+		Pow   int    `json:"pow"`
+	} `json:"ticket"`
 }
 
 // Client is an HTTP client sized for a crowd on loopback.
@@ -195,6 +205,12 @@ func CreateCommodity(ctx context.Context, c *http.Client, cfg Config, name strin
 	if cfg.Buckets > 0 {
 		fields["buckets"] = cfg.Buckets
 	}
+	if cfg.Ticket {
+		fields["ticketRequired"] = true
+	}
+	if cfg.StartTime != 0 {
+		fields["startTime"] = cfg.StartTime
+	}
 	body, _ := json.Marshal(fields)
 	code, r, err := call(ctx, c, "POST", cfg.StockURL+"/stock/create", "", map[string]string{"X-Admin-Key": cfg.AdminKey}, body)
 	if err != nil {
@@ -207,14 +223,25 @@ func CreateCommodity(ctx context.Context, c *http.Client, cfg Config, name strin
 }
 
 // Buy sends one POST /order/sell for user; key is the Idempotency-Key ("" for none).
+// With cfg.Ticket it gets a ticket first, and a refusal of the ticket is the reply.
 func Buy(ctx context.Context, c *http.Client, cfg Config, token string, user, commodity int64, key string) Reply {
 	var h map[string]string
 	if key != "" {
 		h = map[string]string{"Idempotency-Key": key}
 	}
-	body := fmt.Appendf(nil, `{"id":%d}`, commodity)
 	start := time.Now()
-	code, r, err := call(ctx, c, "POST", cfg.OrderURL+"/order/sell", token, h, body)
+	code, r, err := 0, reply{}, error(nil)
+	body := fmt.Appendf(nil, `{"id":%d}`, commodity)
+	if cfg.Ticket {
+		code, r, err = call(ctx, c, "GET", fmt.Sprintf("%s/order/ticket?id=%d", cfg.OrderURL, commodity), token, nil, nil)
+		if err == nil && code == 200 && r.Ticket != nil {
+			tk := ticket.Ticket{Value: r.Ticket.Value, Bits: r.Ticket.Pow}
+			body, err = json.Marshal(map[string]any{"id": commodity, "ticket": tk.Value, "nonce": ticket.Solve(tk)})
+		}
+	}
+	if err == nil && (!cfg.Ticket || code == 200) {
+		code, r, err = call(ctx, c, "POST", cfg.OrderURL+"/order/sell", token, h, body)
+	}
 	rep := Reply{User: user, Token: token, Status: code, Key: key, Sent: start, Latency: time.Since(start), Err: err}
 	switch {
 	case err != nil:

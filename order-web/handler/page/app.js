@@ -297,8 +297,43 @@ function retryAfter(res) {
   return (s > 0 && s < 30 ? s : 1) * 1000;
 }
 
+// zeroBits is how many zero bits the bytes h start with.
+function zeroBits(h) {
+  let n = 0;
+  for (const x of h) {
+    if (x !== 0) return n + Math.clz32(x) - 24;
+    n += 8;
+  }
+  return n;
+}
+
+// solve does a ticket's proof of work: the first decimal nonce n from 0 such that
+// SHA-256(ticket "." n) starts with bits zero bits ("" when none is asked).
+async function solve(ticket, bits) {
+  if (!bits) return "";
+  const enc = new TextEncoder();
+  for (let n = 0; ; n++) {
+    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(ticket + "." + n)));
+    if (zeroBits(h) >= bits) return String(n);
+  }
+}
+
+// getTicket asks for a ticket for commodity c (one that requires it) and does its work:
+// the ticket, or null with the refusal in res and body (as a press's answer).
+async function getTicket(c, got) {
+  got.res = await fetch("/order/ticket?id=" + c.id, {
+    headers: { Authorization: "Bearer " + state.token, "Accept-Language": navigator.languages.join(",") },
+  });
+  got.body = await got.res.json().catch(() => null);
+  const t = got.res.status === 200 && got.body && got.body.ticket;
+  if (!t) return null;
+  // Half a second short of its life, for the press to arrive in time.
+  return { value: t.value, nonce: await solve(t.value, t.pow), until: Date.now() + t.expiresIn - 500 };
+}
+
 // buy makes one press: one Idempotency-Key, resent after Retry-After while the answer is
-// "busy" (503) or not known yet (202), until an answer in words.
+// "busy" (503) or not known yet (202), until an answer in words. For a commodity that
+// requires a ticket, it gets one first (and again when it lapses).
 async function buy(it) {
   const { c, li } = it;
   if (state.pressing.has(c.id)) return;
@@ -306,16 +341,23 @@ async function buy(it) {
   state.pressing.add(c.id);
   tick(it);
   const key = randomKey();
+  let ticket = null, renewed = false;
   try {
     for (let attempt = 0; attempt < 120; attempt++) {
       let res = null, body = null;
       try {
-        res = await fetch("/order/sell", {
-          method: "POST",
-          headers: { "Content-Type": "application/json", Authorization: "Bearer " + state.token, "Idempotency-Key": key },
-          body: JSON.stringify({ id: c.id }),
-        });
-        body = await res.json().catch(() => null);
+        const got = {};
+        if (c.ticketRequired && !(ticket && Date.now() < ticket.until)) ticket = await getTicket(c, got);
+        if (c.ticketRequired && !ticket) {
+          res = got.res; body = got.body;
+        } else {
+          res = await fetch("/order/sell", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", Authorization: "Bearer " + state.token, "Idempotency-Key": key },
+            body: JSON.stringify(ticket ? { id: c.id, ticket: ticket.value, nonce: ticket.nonce } : { id: c.id }),
+          });
+          body = await res.json().catch(() => null);
+        }
       } catch { res = null; }
       if (res && res.status === 200 && body && body.order) {
         show(it, "yours", { id: body.order.id }, "good");
@@ -330,6 +372,7 @@ async function buy(it) {
         continue;
       }
       const reason = body && body.error ? body.error.reason : "";
+      if (reason === "TICKET_REQUIRED" && !renewed) { ticket = null; renewed = true; continue; } // it lapsed on the way
       li.dataset.result = reason;
       show(it, "", null, "bad", body || {});
       if (reason === "ALREADY_BOUGHT") loadOrders();

@@ -37,9 +37,12 @@ type Commodity struct {
 	Left       int64                  `protobuf:"varint,8,opt,name=left,proto3" json:"left,omitempty"`
 	// How many rows the count is split over, so that several grants are taken at once
 	// (1: one row). On create, 0 means the configured default (SECBUY_STOCK_BUCKETS).
-	Buckets       int32 `protobuf:"varint,9,opt,name=buckets,proto3" json:"buckets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Buckets int32 `protobuf:"varint,9,opt,name=buckets,proto3" json:"buckets,omitempty"`
+	// Whether order-web sells it only to a buyer with a ticket (GET /order/ticket): a few
+	// seconds' HMAC of the buyer and the commodity, issued once the sale window is open.
+	TicketRequired bool `protobuf:"varint,10,opt,name=ticketRequired,proto3" json:"ticketRequired,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Commodity) Reset() {
@@ -133,6 +136,13 @@ func (x *Commodity) GetBuckets() int32 {
 		return x.Buckets
 	}
 	return 0
+}
+
+func (x *Commodity) GetTicketRequired() bool {
+	if x != nil {
+		return x.TicketRequired
+	}
+	return false
 }
 
 type Request struct {
@@ -901,7 +911,7 @@ var File_stock_srv_proto_stock_stock_proto protoreflect.FileDescriptor
 
 const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\n" +
-	"!stock-srv/proto/stock/stock.proto\x12\x05stock\x1a\x1bproto/outcome/outcome.proto\"\xdf\x01\n" +
+	"!stock-srv/proto/stock/stock.proto\x12\x05stock\x1a\x1bproto/outcome/outcome.proto\"\x87\x02\n" +
 	"\tCommodity\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -913,7 +923,9 @@ const file_stock_srv_proto_stock_stock_proto_rawDesc = "" +
 	"\tstartTime\x18\x06 \x01(\x03R\tstartTime\x12\x18\n" +
 	"\aendTime\x18\a \x01(\x03R\aendTime\x12\x12\n" +
 	"\x04left\x18\b \x01(\x03R\x04left\x12\x18\n" +
-	"\abuckets\x18\t \x01(\x05R\abuckets\"\x19\n" +
+	"\abuckets\x18\t \x01(\x05R\abuckets\x12&\n" +
+	"\x0eticketRequired\x18\n" +
+	" \x01(\bR\x0eticketRequired\"\x19\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\"i\n" +
 	"\vSellRequest\x12\x0e\n" +

@@ -9,6 +9,7 @@
       wrongKey: 'Wrong admin key.', needKey: 'Enter the admin key.',
       createTitle: 'New commodity', name: 'Name', count: 'Units',
       start: 'Sale starts (local time; empty: open)', end: 'Sale ends (local time; empty: open)',
+      ticket: 'Buyers need a ticket from the page (stops scripts that skip it)',
       create: 'Create', creating: 'Creating…', created: 'created #',
       badTime: 'Not a valid date and time.',
       listTitle: 'Commodities (newest 50, live)', empty: 'No commodities yet.',
@@ -24,6 +25,7 @@
       wrongKey: '管理员密钥不正确。', needKey: '请输入管理员密钥。',
       createTitle: '新建商品', name: '名称', count: '数量',
       start: '开售时间（本地时间；留空为不限）', end: '结束时间（本地时间；留空为不限）',
+      ticket: '买家须先从页面领取购买凭证（阻止绕过页面的脚本）',
       create: '创建', creating: '正在创建…', created: '已创建 #',
       badTime: '日期时间无效。',
       listTitle: '商品（最新 50 个，实时）', empty: '还没有商品。',
@@ -258,7 +260,8 @@
     if (bad) { bad.focus(); return; }
     const countText = $('c-count').value.trim();
     const count = countText === '' ? 0 : Number(countText);
-    const body = { name: $('c-name').value, count: Number.isFinite(count) ? count : 0, startTime, endTime };
+    const body = { name: $('c-name').value, count: Number.isFinite(count) ? count : 0, startTime, endTime,
+      ticketRequired: $('c-ticket').checked };
     button.disabled = true;
     say(button, () => t('creating'));
     const r = await api('POST', '/stock/create', body);

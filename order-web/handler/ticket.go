@@ -1,0 +1,167 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"secbuy/basic/httpapi"
+	"secbuy/basic/ticket"
+	"secbuy/proto/outcome"
+	stockpb "secbuy/stock-srv/proto/stock"
+)
+
+// knownCommodities is how many commodities' sale terms an instance keeps.
+const knownCommodities = 10000
+
+// terms is what the edge needs of a commodity to issue and check tickets. A commodity's
+// window and ticketRequired never change once it is created, so they are kept until
+// evicted.
+type terms struct {
+	start, end int64 // unix seconds; 0: open
+	ticket     bool
+}
+
+// saleTerms reads each commodity's terms from stock-srv once per instance.
+type saleTerms struct {
+	stock   stockpb.StockService
+	timeout time.Duration
+	known   *lru.Cache[int64, terms]
+	reading singleflight.Group
+}
+
+// errNoCommodity is a commodity stock-srv does not have.
+var errNoCommodity = errors.New("commodity not found")
+
+func newSaleTerms(stock stockpb.StockService, timeout time.Duration) *saleTerms {
+	known, _ := lru.New[int64, terms](knownCommodities) // fails only for a size <= 0
+	return &saleTerms{stock: stock, timeout: timeout, known: known}
+}
+
+// of returns commodity id's terms: from memory, or else one read of stock-srv however many
+// presses ask at once. errNoCommodity if there is no such commodity; another error if
+// stock-srv could not say.
+func (s *saleTerms) of(ctx context.Context, id int64) (terms, error) {
+	if t, ok := s.known.Get(id); ok {
+		return t, nil
+	}
+	v, err, _ := s.reading.Do(strconv.FormatInt(id, 10), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		defer cancel()
+		rsp, err := s.stock.GetCommodity(ctx, &stockpb.Request{Id: id})
+		switch {
+		case err != nil:
+			return terms{}, err
+		case rsp.GetError().GetReason() == outcome.Reason_COMMODITY_NOT_FOUND:
+			return terms{}, errNoCommodity
+		case rsp.GetCommodity() == nil:
+			return terms{}, errors.New("stock-srv: no commodity in its answer")
+		}
+		c := rsp.Commodity
+		t := terms{start: c.StartTime, end: c.EndTime, ticket: c.TicketRequired}
+		s.known.Add(id, t)
+		return t, nil
+	})
+	return v.(terms), err
+}
+
+// Tickets makes h issue tickets (GET /order/ticket) with issuer, and refuse a press for a
+// commodity that requires one (stock's ticketRequired) without a valid ticket. Without
+// it, h neither issues nor asks for tickets.
+func (h *Handler) Tickets(stock stockpb.StockService, issuer *ticket.Issuer, rpcTimeout time.Duration) {
+	h.tickets, h.terms = issuer, newSaleTerms(stock, rpcTimeout)
+}
+
+// ticketReply is the JSON of an issued ticket: its value, when it stops admitting (unix
+// ms, and in ms from now), and the zero bits its proof of work needs (0: none).
+type ticketReply struct {
+	Value     string `json:"value"`
+	Expires   int64  `json:"expires"`
+	ExpiresIn int64  `json:"expiresIn"`
+	Pow       int    `json:"pow"`
+}
+
+// ticket issues the token's buyer a ticket for commodity ?id=N, once its sale window is
+// open and while it is not known sold out, within the rate limits.
+func (h *Handler) ticket(w http.ResponseWriter, r *http.Request) {
+	user, e := httpapi.User(h.users, r)
+	if e != nil {
+		httpapi.Fail(w, r, e)
+		return
+	}
+	id, e := httpapi.PositiveID("id", r.URL.Query().Get("id"))
+	if e != nil {
+		httpapi.Fail(w, r, e)
+		return
+	}
+	if h.tickets == nil {
+		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ROUTE_NOT_FOUND))
+		return
+	}
+	t, err := h.terms.of(r.Context(), id)
+	if e := termsRefusal(err); e != nil {
+		httpapi.Fail(w, r, e)
+		return
+	}
+	now := time.Now().Unix()
+	switch {
+	case t.start != 0 && now < t.start:
+		e = outcome.Refuse(outcome.Reason_NOT_STARTED)
+	case t.end != 0 && now >= t.end:
+		e = outcome.Refuse(outcome.Reason_ENDED)
+	case h.soldOut.refuse(id, user):
+		e = outcome.Refuse(outcome.Reason_SOLD_OUT)
+	}
+	if e != nil {
+		h.turnedAway(id)
+		httpapi.Fail(w, r, e)
+		return
+	}
+	if !h.guard.Limit(w, r, user) {
+		h.turnedAway(id)
+		return
+	}
+	tk := h.tickets.Issue(user, id)
+	httpapi.OK(w, "ticket", ticketReply{Value: tk.Value, Expires: tk.Expires.UnixMilli(),
+		ExpiresIn: time.Until(tk.Expires).Milliseconds(), Pow: tk.Bits})
+}
+
+// admitTicket says whether user's press for commodity id may go on: the commodity needs no
+// ticket, or tk (with nonce) is a valid one. Otherwise it returns the refusal: 403 ticket
+// required, saying why, or (stock-srv could not say) busy. An unknown commodity goes on,
+// to be answered by order-srv.
+func (h *Handler) admitTicket(ctx context.Context, user string, id int64, tk, nonce string) *outcome.Error {
+	if h.tickets == nil {
+		return nil
+	}
+	t, err := h.terms.of(ctx, id)
+	if errors.Is(err, errNoCommodity) || err == nil && !t.ticket {
+		return nil
+	}
+	if err != nil {
+		return termsRefusal(err)
+	}
+	if err := h.tickets.Check(tk, nonce, user, id); err != nil {
+		e := outcome.Refuse(outcome.Reason_TICKET_REQUIRED)
+		e.Detail = "ticket required: " + err.Error() + "; get one from GET /order/ticket?id=" + strconv.FormatInt(id, 10)
+		return e
+	}
+	return nil
+}
+
+// termsRefusal is what a buyer is told when a commodity's terms could not be read: nil
+// (they were), 404 (no such commodity) or busy.
+func termsRefusal(err error) *outcome.Error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNoCommodity):
+		return outcome.Refuse(outcome.Reason_COMMODITY_NOT_FOUND)
+	}
+	return httpapi.FromRPC(err)
+}
