@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -76,11 +77,15 @@ type Verifier struct {
 	keys  *keys
 	cache *expirable.LRU[string, verified]
 	now   func() time.Time
+	// gen counts the key removals: a token verified before one (a Verify under way while
+	// the cache is purged) is not taken from the cache after it.
+	gen atomic.Uint64
 }
 
 type verified struct {
 	user string
 	exp  time.Time
+	gen  uint64
 }
 
 // NewVerifier returns a Verifier of HS256 tokens signed with secret that remembers up to
@@ -103,21 +108,25 @@ func New(o Options) (*Verifier, error) {
 	}
 	v := &Verifier{keys: k, cache: expirable.NewLRU[string, verified](o.CacheSize, nil, cacheFor), now: time.Now}
 	if k.jwks != nil {
-		k.jwks.removed = v.cache.Purge
+		k.jwks.removed = func() {
+			v.gen.Add(1)
+			v.cache.Purge()
+		}
 	}
 	return v, nil
 }
 
 // Verify is the package's Verify, answered from the cache when it can be.
 func (v *Verifier) Verify(token string) (string, error) {
-	if t, ok := v.cache.Get(token); ok && v.now().Before(t.exp) {
+	gen := v.gen.Load()
+	if t, ok := v.cache.Get(token); ok && t.gen == gen && v.now().Before(t.exp) {
 		return t.user, nil
 	}
 	user, exp, err := verify(v.keys, token, v.now)
 	if err != nil {
 		return "", err
 	}
-	v.cache.Add(token, verified{user: user, exp: exp})
+	v.cache.Add(token, verified{user: user, exp: exp, gen: gen})
 	return user, nil
 }
 

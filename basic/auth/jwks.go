@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -27,9 +28,10 @@ const maxJWKS = 1 << 20
 // token naming an unknown kid fetches it again (a key rotated in), at most once per
 // minGap, however many such tokens come: the others wait for that one fetch, or once it
 // is done see its result without fetching. That limit counts only such fetches, so a
-// background fetch just before a rotation does not hold the new key back. A set older than maxAge is fetched again in
-// the background on its next use (a key rotated out stops verifying). A fetch that fails,
-// or whose set has no usable key, changes nothing: the keys already held keep verifying.
+// background fetch just before a rotation does not hold the new key back. A set older
+// than maxAge is fetched again in the background on its next use (a key rotated out stops
+// verifying). A fetch that fails, or whose set has no usable key, changes nothing: the
+// keys already held keep verifying.
 type jwks struct {
 	url     string
 	client  *http.Client
@@ -64,19 +66,35 @@ func (k publicKey) fits(alg string, kind func(crypto.PublicKey) bool) bool {
 
 func newJWKS(rawURL string, minGap, maxAge, timeout time.Duration) (*jwks, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("auth: SECBUY_JWKS_URL must be an http(s) URL")
+	if err != nil || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u)) || u.Host == "" {
+		// Whoever can change the set in flight can mint any buyer's token.
+		return nil, fmt.Errorf("auth: SECBUY_JWKS_URL must be an https URL (http only on a loopback host)")
 	}
 	if minGap <= 0 || maxAge <= 0 || timeout <= 0 {
 		return nil, errors.New("auth: SECBUY_JWKS_MIN_REFRESH, SECBUY_JWKS_MAX_AGE and SECBUY_JWKS_TIMEOUT must be positive")
 	}
-	j := &jwks{url: rawURL, client: &http.Client{Timeout: timeout}, minGap: minGap, maxAge: maxAge,
-		now: time.Now, removed: func() {}}
+	client := &http.Client{Timeout: timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 || req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && loopback(req.URL)) {
+			return errors.New("redirect refused: not to https")
+		}
+		return nil
+	}}
+	j := &jwks{url: rawURL, client: client, minGap: minGap, maxAge: maxAge, now: time.Now, removed: func() {}}
 	j.set.Store(&keySet{})
 	j.mu.Lock()
 	j.fetch() // a provider down at start-up is not fatal: its keys are fetched on first use
 	j.mu.Unlock()
 	return j, nil
+}
+
+// loopback says whether u's host is this machine (127.0.0.0/8, ::1 or localhost).
+func loopback(u *url.URL) bool {
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }
 
 // cached returns the key of kid in the set held now, without fetching.
@@ -127,17 +145,27 @@ func (j *jwks) fetch() {
 	j.tried = j.now()
 	set, err := j.get()
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message holds the URL, query and all
+		}
 		slog.Warn("jwks: fetch failed; keeping the keys held", "url", redact(j.url), "err", err,
 			"keys_held", len(j.set.Load().keys))
 		return
 	}
 	old := j.set.Swap(set)
-	for kid := range old.byKID {
-		if _, ok := set.byKID[kid]; !ok {
-			j.removed()
+	for kid, k := range old.byKID {
+		if now, ok := set.byKID[kid]; !ok || !sameKey(k.pub, now.pub) {
+			j.removed() // a key gone, or its kid now another key's
 			break
 		}
 	}
+}
+
+// sameKey says whether a and b are one public key.
+func sameKey(a, b crypto.PublicKey) bool {
+	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(b)
 }
 
 // get fetches and parses the set. Keys secbuy cannot use (encryption keys, symmetric

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -65,6 +66,7 @@ type keys struct {
 	secret   []byte // nil: HS256 not accepted
 	jwks     *jwks  // nil: no JWKS
 	pem      crypto.PublicKey
+	pemKID   string // the kid secbuy gives pem (KeyID)
 	issuer   string
 	audience string
 	leeway   time.Duration
@@ -78,6 +80,9 @@ func newKeys(o Options) (*keys, error) {
 	if o.PublicKeyFile != "" {
 		pub, err := readPublicKey(o.PublicKeyFile)
 		if err != nil {
+			return nil, err
+		}
+		if k.pemKID, err = KeyID(pub); err != nil {
 			return nil, err
 		}
 		k.pem = pub
@@ -137,7 +142,8 @@ func (k *keys) keyFor(t *jwt.Token) (any, error) {
 	if !ok || (k.jwks == nil && k.pem == nil) {
 		return nil, ErrAlgorithm
 	}
-	if k.jwks == nil || (!hasKID && k.pem != nil) {
+	// The key file's key: the only one, or beside a JWKS for a token with no kid or its own.
+	if k.jwks == nil || k.pem != nil && (!hasKID || kid == k.pemKID) {
 		if !fits(k.pem) {
 			return nil, ErrKeyMismatch
 		}
@@ -171,10 +177,15 @@ func (k *keys) keyFor(t *jwt.Token) (any, error) {
 func (k *keys) parse(token string, now func() time.Time) (jwt.MapClaims, time.Time, error) {
 	// MapClaims, not RegisteredClaims: the latter also takes a quoted string as exp.
 	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(token, claims, k.keyFor,
+	t, err := jwt.ParseWithClaims(token, claims, k.keyFor,
 		jwt.WithExpirationRequired(), jwt.WithTimeFunc(now), jwt.WithLeeway(k.leeway))
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: %w", classify(err), err)
+	}
+	// iss and aud are the provider's: an HS256 token is secbuy's own (signed with its
+	// secret, minted without either), taken beside the provider's until HS256 is off.
+	if t.Method.Alg() == "HS256" {
+		return expiry(claims, k.leeway)
 	}
 	if k.issuer != "" {
 		if iss, err := claims.GetIssuer(); err != nil || iss != k.issuer {
@@ -186,11 +197,16 @@ func (k *keys) parse(token string, now func() time.Time) (jwt.MapClaims, time.Ti
 			return nil, time.Time{}, ErrAudience
 		}
 	}
+	return expiry(claims, k.leeway)
+}
+
+// expiry is until when claims may be trusted: their exp plus the leeway.
+func expiry(claims jwt.MapClaims, leeway time.Duration) (jwt.MapClaims, time.Time, error) {
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {
 		return nil, time.Time{}, ErrMalformed
 	}
-	return claims, exp.Add(k.leeway), nil
+	return claims, exp.Add(leeway), nil
 }
 
 // classify names what jwt's error err means, keyFor's own errors first.
@@ -223,6 +239,10 @@ func readPublicKey(file string) (crypto.PublicKey, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("auth: SECBUY_JWT_PUBLIC_KEY_FILE: %w", err)
+	}
+	if block, _ := pem.Decode(b); block != nil && strings.Contains(block.Type, "PRIVATE KEY") {
+		// A signing key has no business on the web hosts.
+		return nil, fmt.Errorf("auth: SECBUY_JWT_PUBLIC_KEY_FILE %s holds a private key: give it the public key only", file)
 	}
 	pub, err := ParsePublicKeyPEM(b)
 	if err != nil {

@@ -195,10 +195,26 @@ func TestProviderTokens(t *testing.T) {
 			}
 		})
 	}
-	// HS256 tokens of the secret still verify beside them (SECBUY_JWT_HS256=true).
+	// A key file beside a JWKS: a token naming the file's key (auth.Sign sets its kid) is
+	// checked with it, one naming a key of the set with the set.
+	both := options(p.URL)
+	both.PublicKeyFile = writePEM(t, "PUBLIC KEY", pkix(t, pubB))
+	v := newVerifier(t, both)
+	for _, c := range []struct {
+		key crypto.Signer
+		sub string
+	}{{rsaB, "46"}, {rsaA, "47"}} {
+		if id, err := v.Verify(signed(t, c.key, claims(c.sub))); err != nil || id != c.sub {
+			t.Errorf("key file and JWKS: Verify = %q, %v; want %s", id, err, c.sub)
+		}
+	}
+	// HS256 tokens of the secret still verify beside them (SECBUY_JWT_HS256=true), with no
+	// iss or aud: those are the provider's, checked on its tokens only.
 	hs, _ := Mint(secret, 45, time.Minute)
 	o := options(p.URL)
-	o.Issuer, o.Audience = "", ""
+	if o.Issuer == "" || o.Audience == "" {
+		t.Fatal("options set no issuer or audience: the case below would say nothing")
+	}
 	if id, err := newVerifier(t, o).Verify(hs); err != nil || id != "45" {
 		t.Errorf("HS256 beside the provider: Verify = %q, %v; want 45", id, err)
 	}
@@ -497,15 +513,25 @@ func TestNewRefuses(t *testing.T) {
 	t.Parallel()
 	testKeys(t)
 	bad := writePEM(t, "CERTIFICATE REQUEST", []byte("x"))
+	der, err := x509.MarshalPKCS8PrivateKey(rsaA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := writePEM(t, "PRIVATE KEY", der)
+	timed := func(url string) Options {
+		return Options{JWKSURL: url, JWKSMinRefresh: time.Second, JWKSMaxAge: time.Second, JWKSTimeout: time.Second, CacheSize: 1}
+	}
 	for name, o := range map[string]Options{
-		"nothing":        {Secret: secret, HS256: false, CacheSize: 1},
-		"no secret":      {HS256: true, CacheSize: 1},
-		"bad URL":        {JWKSURL: "ftp://x", JWKSMinRefresh: 1, JWKSMaxAge: 1, JWKSTimeout: 1, CacheSize: 1},
-		"no key file":    {PublicKeyFile: filepath.Join(t.TempDir(), "none.pem"), CacheSize: 1},
-		"bad key file":   {PublicKeyFile: bad, CacheSize: 1},
-		"negative skew":  {Secret: secret, HS256: true, Leeway: -time.Second, CacheSize: 1},
-		"no cache":       {Secret: secret, HS256: true},
-		"zero JWKS time": {JWKSURL: "http://127.0.0.1:1/jwks", CacheSize: 1},
+		"nothing":           {Secret: secret, HS256: false, CacheSize: 1},
+		"no secret":         {HS256: true, CacheSize: 1},
+		"bad URL":           {JWKSURL: "ftp://x", JWKSMinRefresh: 1, JWKSMaxAge: 1, JWKSTimeout: 1, CacheSize: 1},
+		"no key file":       {PublicKeyFile: filepath.Join(t.TempDir(), "none.pem"), CacheSize: 1},
+		"bad key file":      {PublicKeyFile: bad, CacheSize: 1},
+		"negative skew":     {Secret: secret, HS256: true, Leeway: -time.Second, CacheSize: 1},
+		"no cache":          {Secret: secret, HS256: true},
+		"zero JWKS time":    {JWKSURL: "http://127.0.0.1:1/jwks", CacheSize: 1},
+		"http off loopback": timed("http://idp.example/jwks"),
+		"a private key":     {PublicKeyFile: private, CacheSize: 1},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: New accepted %+v", name, o)

@@ -378,6 +378,9 @@ func (c Config) check() error {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
 	}
+	if c.TicketPowBits > 32 {
+		errs = append(errs, errors.New("SECBUY_TICKET_POW_BITS must be at most 32"))
+	}
 	// Every service needs both secrets, though each uses one or none: one rule, checked
 	// here, and a deployment that sets them once for all (as docker-compose.yml does)
 	// cannot start half its services.

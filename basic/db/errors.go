@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"log/slog"
 	"net"
 	"time"
 
@@ -79,6 +80,9 @@ func Refusal(err error) *outcome.Error {
 		return outcome.Invalid("a value cannot be stored (SQLSTATE " + pg.Code + ")")
 	case Conflict:
 		errors.As(err, &pg)
+		// Not an outcome the service knows (those are mapped before): a bug, or a row
+		// changed by hand; the caller is told, and so is whoever reads the log.
+		slog.Error("db: a write refused by a constraint", "sqlstate", pg.Code, "constraint", pg.ConstraintName, "table", pg.TableName)
 		e := outcome.Refuse(outcome.Reason_REASON_UNSPECIFIED)
 		e.Detail = "conflicts with stored data (SQLSTATE " + pg.Code + ")"
 		return e

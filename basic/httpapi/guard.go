@@ -315,10 +315,11 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user string, item 
 	// The request's own cancellation must not look like Redis failing.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
-	switch g.admit(ctx, w, r, user, mark, value, g.ttlMS) {
+	switch found, wait := g.admit(ctx, r, user, mark, value, g.ttlMS); found {
 	case failedOpen:
 		return noop, true
 	case limited:
+		slowDown(w, r, wait)
 		return nil, false
 	case inFlight:
 		w.Header().Set("Retry-After", "1")
@@ -360,23 +361,33 @@ func (g *Guard) Limit(w http.ResponseWriter, r *http.Request, user string) bool 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
-	return g.admit(ctx, w, r, user, g.prefix+"inflight:-", "", 0) != limited
+	if found, wait := g.admit(ctx, r, user, g.prefix+"inflight:-", "", 0); found == limited {
+		slowDown(w, r, wait)
+		return false
+	}
+	return true
+}
+
+// slowDown answers 429 "slow down", with Retry-After the wait in ms rounded up to seconds.
+func slowDown(w http.ResponseWriter, r *http.Request, waitMS int64) {
+	w.Header().Set("Retry-After", strconv.FormatInt(max(1, (waitMS+999)/1000), 10))
+	Fail(w, r, outcome.Refuse(outcome.Reason_SLOW_DOWN))
 }
 
 // What admit found: the answers of admitScript, and Redis failing.
 const (
 	admitted   = 0
-	limited    = 1 // admit has written 429 "slow down"
+	limited    = 1
 	inFlight   = 2
 	failedOpen = -1
 )
 
 // admit runs admitScript for user's request r with the in-flight mark (value, for ttlMS;
-// 0: none) and says what it found.
-func (g *Guard) admit(ctx context.Context, w http.ResponseWriter, r *http.Request, user, mark, value string, ttlMS int64) int64 {
+// 0: none) and says what it found, and for limited, the ms to wait.
+func (g *Guard) admit(ctx context.Context, r *http.Request, user, mark, value string, ttlMS int64) (found, waitMS int64) {
 	if time.Now().UnixNano() < g.skipUntil.Load() {
 		metrics.RedisFailOpen.Inc()
-		return failedOpen
+		return failedOpen, 0
 	}
 	ipKey, ipEvery := g.prefix+"rate:ip:"+"-", int64(0)
 	if ip, ok := g.clientIP(r); ok && !g.isExempt(ip) {
@@ -395,13 +406,9 @@ func (g *Guard) admit(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		g.failOpen(err)
 		metrics.RedisFailOpen.Inc()
-		return failedOpen
+		return failedOpen, 0
 	}
-	if res[0] == limited {
-		w.Header().Set("Retry-After", strconv.FormatInt(max(1, (res[1]+999)/1000), 10))
-		Fail(w, r, outcome.Refuse(outcome.Reason_SLOW_DOWN))
-	}
-	return res[0]
+	return res[0], res[1]
 }
 
 // failOpen stops asking Redis for retryRedis and logs, at most every warnEvery.

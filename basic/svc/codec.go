@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -33,6 +34,10 @@ func (c strictCodec) ReadBody(b any) error {
 	}
 	var raw stdjson.RawMessage
 	if err := c.Decoder.Decode(&raw); err != nil {
+		var syn *stdjson.SyntaxError
+		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) { // {"name": or a truncated body
+			return badBody(fmt.Errorf("malformed JSON body: %w", err))
+		}
 		return err
 	}
 	if err := jsontext.NewDecoder(bytes.NewReader(raw)).SkipValue(); err != nil {

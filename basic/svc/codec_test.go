@@ -28,6 +28,8 @@ func TestStrictJSON(t *testing.T) {
 		{"lone surrogate", `{"detail":"\ud800"}`, "detail: not valid UTF-8"},
 		{"unknown field", `{"detail":"a","extra":1}`, `proto: (line 1:15): unknown field "extra"`},
 		{"huge number", `{"code":99999999999999999999}`, "proto: (line 1:9): invalid value for int32 field code: 99999999999999999999"},
+		{"truncated", `{"detail":`, "malformed JSON body: unexpected EOF"},
+		{"not JSON", `}`, "malformed JSON body: invalid character '}' looking for beginning of value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := strictJSON(buffer{bytes.NewBufferString(tc.body)})

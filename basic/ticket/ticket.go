@@ -91,8 +91,8 @@ func (i *Issuer) Check(ticket, nonce, buyer string, sid int64) error {
 	}
 	exp, err1 := strconv.ParseInt(parts[2], 10, 64)
 	need, err2 := strconv.Atoi(parts[3])
-	if err1 != nil || err2 != nil {
-		return ErrInvalid // cannot happen: the MAC is ours
+	if err1 != nil || err2 != nil || strconv.FormatInt(exp, 10) != parts[2] || strconv.Itoa(need) != parts[3] {
+		return ErrInvalid // only ever numbers in Issue's form: the MAC is ours
 	}
 	if i.now().UnixMilli() >= exp {
 		return ErrExpired

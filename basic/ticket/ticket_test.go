@@ -29,6 +29,9 @@ func TestTicket(t *testing.T) {
 	}
 	other, _ := issuer(t, "another-secret-of-thirty-two-bytes-or-more", 0)
 	tampered := strings.Replace(tk.Value, "1.7.", "1.8.", 1)
+	// Buyer "42"'s ticket read as buyer "2"'s with the work "04": the same bytes but for the
+	// NUL between the head and the buyer; and "04" is not a number as Issue writes it.
+	shifted := strings.Replace(tk.Value, ".0.", ".04.", 1)
 	for _, c := range []struct {
 		name, ticket, buyer string
 		sid                 int64
@@ -37,6 +40,7 @@ func TestTicket(t *testing.T) {
 		{"no ticket", "", "42", 7, ErrMissing},
 		{"another buyer", tk.Value, "43", 7, ErrInvalid},
 		{"a buyer whose name continues another's", tk.Value, "42\x00", 7, ErrInvalid},
+		{"a digit moved from the buyer to the head", shifted, "2", 7, ErrInvalid},
 		{"another commodity", tk.Value, "42", 8, ErrInvalid},
 		{"its commodity changed", tampered, "42", 8, ErrInvalid},
 		{"another key's", other.Issue("42", 7).Value, "42", 7, ErrInvalid},

@@ -161,11 +161,11 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_SOLD_OUT))
 		return
 	}
-	if e := h.admitTicket(r.Context(), user, id, b.Ticket, b.Nonce); e != nil {
-		if e.Reason == outcome.Reason_TICKET_REQUIRED {
-			h.turnedAway(id)
-		}
-		httpapi.Fail(w, r, e)
+	// A press without a ticket for a commodity that requires one: refused here, in memory,
+	// if this instance knows the commodity's terms; after the rate limit otherwise.
+	checked, e := h.admitTicket(r.Context(), user, id, b, false)
+	if e != nil {
+		h.refuseTicket(w, r, id, e)
 		return
 	}
 	if key == "" {
@@ -186,6 +186,12 @@ func (h *Handler) sell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	if !checked {
+		if _, e := h.admitTicket(r.Context(), user, id, b, true); e != nil {
+			h.refuseTicket(w, r, id, e)
+			return
+		}
+	}
 	rsp, err := h.buys.Do(r.Context(), &pb.CreateRequest{Sid: id, UserId: buyer.ID(user), Buyer: user, RequestId: requestID,
 		Traceparent: tracing.Traceparent(r.Context())})
 	switch rsp.GetError().GetReason() {

@@ -31,7 +31,7 @@ type terms struct {
 type saleTerms struct {
 	stock   stockpb.StockService
 	timeout time.Duration
-	known   *lru.Cache[int64, terms]
+	cache   *lru.Cache[int64, terms]
 	reading singleflight.Group
 }
 
@@ -39,15 +39,18 @@ type saleTerms struct {
 var errNoCommodity = errors.New("commodity not found")
 
 func newSaleTerms(stock stockpb.StockService, timeout time.Duration) *saleTerms {
-	known, _ := lru.New[int64, terms](knownCommodities) // fails only for a size <= 0
-	return &saleTerms{stock: stock, timeout: timeout, known: known}
+	cache, _ := lru.New[int64, terms](knownCommodities) // fails only for a size <= 0
+	return &saleTerms{stock: stock, timeout: timeout, cache: cache}
 }
+
+// known returns commodity id's terms if this instance holds them.
+func (s *saleTerms) known(id int64) (terms, bool) { return s.cache.Get(id) }
 
 // of returns commodity id's terms: from memory, or else one read of stock-srv however many
 // presses ask at once. errNoCommodity if there is no such commodity; another error if
 // stock-srv could not say.
 func (s *saleTerms) of(ctx context.Context, id int64) (terms, error) {
-	if t, ok := s.known.Get(id); ok {
+	if t, ok := s.cache.Get(id); ok {
 		return t, nil
 	}
 	v, err, _ := s.reading.Do(strconv.FormatInt(id, 10), func() (any, error) {
@@ -64,7 +67,7 @@ func (s *saleTerms) of(ctx context.Context, id int64) (terms, error) {
 		}
 		c := rsp.Commodity
 		t := terms{start: c.StartTime, end: c.EndTime, ticket: c.TicketRequired}
-		s.known.Add(id, t)
+		s.cache.Add(id, t)
 		return t, nil
 	})
 	return v.(terms), err
@@ -103,6 +106,10 @@ func (h *Handler) ticket(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ROUTE_NOT_FOUND))
 		return
 	}
+	if !h.guard.Limit(w, r, user) { // before anything that may call stock-srv
+		h.turnedAway(id)
+		return
+	}
 	t, err := h.terms.of(r.Context(), id)
 	if e := termsRefusal(err); e != nil {
 		httpapi.Fail(w, r, e)
@@ -122,36 +129,49 @@ func (h *Handler) ticket(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, e)
 		return
 	}
-	if !h.guard.Limit(w, r, user) {
-		h.turnedAway(id)
-		return
-	}
 	tk := h.tickets.Issue(user, id)
 	httpapi.OK(w, "ticket", ticketReply{Value: tk.Value, Expires: tk.Expires.UnixMilli(),
 		ExpiresIn: time.Until(tk.Expires).Milliseconds(), Pow: tk.Bits})
 }
 
-// admitTicket says whether user's press for commodity id may go on: the commodity needs no
-// ticket, or tk (with nonce) is a valid one. Otherwise it returns the refusal: 403 ticket
-// required, saying why, or (stock-srv could not say) busy. An unknown commodity goes on,
-// to be answered by order-srv.
-func (h *Handler) admitTicket(ctx context.Context, user string, id int64, tk, nonce string) *outcome.Error {
+// admitTicket checks user's press b for commodity id against the commodity's terms: from
+// memory, or with read, from stock-srv if need be. It says whether it could check (the
+// terms were known, or read), and the refusal if the press may not go on: 403 ticket
+// required, saying why, or (stock-srv could not say) busy. The press goes on if the
+// commodity needs no ticket, or b's ticket (with its nonce) is a valid one, or there is no
+// such commodity (order-srv answers it).
+func (h *Handler) admitTicket(ctx context.Context, user string, id int64, b sellBody, read bool) (bool, *outcome.Error) {
 	if h.tickets == nil {
-		return nil
+		return true, nil
 	}
-	t, err := h.terms.of(ctx, id)
+	t, ok := h.terms.known(id)
+	if !ok && !read {
+		return false, nil
+	}
+	var err error
+	if !ok {
+		t, err = h.terms.of(ctx, id)
+	}
 	if errors.Is(err, errNoCommodity) || err == nil && !t.ticket {
-		return nil
+		return true, nil
 	}
 	if err != nil {
-		return termsRefusal(err)
+		return true, termsRefusal(err)
 	}
-	if err := h.tickets.Check(tk, nonce, user, id); err != nil {
+	if err := h.tickets.Check(b.Ticket, b.Nonce, user, id); err != nil {
 		e := outcome.Refuse(outcome.Reason_TICKET_REQUIRED)
 		e.Detail = "ticket required: " + err.Error() + "; get one from GET /order/ticket?id=" + strconv.FormatInt(id, 10)
-		return e
+		return true, e
 	}
-	return nil
+	return true, nil
+}
+
+// refuseTicket answers a press that admitTicket refused.
+func (h *Handler) refuseTicket(w http.ResponseWriter, r *http.Request, id int64, e *outcome.Error) {
+	if e.Reason == outcome.Reason_TICKET_REQUIRED {
+		h.turnedAway(id)
+	}
+	httpapi.Fail(w, r, e)
 }
 
 // termsRefusal is what a buyer is told when a commodity's terms could not be read: nil

@@ -1,12 +1,14 @@
 package handler_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"secbuy/basic/auth"
+	"secbuy/basic/httpapi"
 	"secbuy/basic/testutil"
 	"secbuy/basic/ticket"
 	pb "secbuy/order-srv/proto/order"
@@ -148,5 +150,65 @@ func TestTicketProofOfWork(t *testing.T) {
 	}
 	if n := f.calls(); n != 1 {
 		t.Errorf("order-srv called %d times; want 1", n)
+	}
+}
+
+// A commodity this instance has not read yet: a press without a ticket is refused after
+// the rate limit (the read of its terms costs an RPC), still before order-srv; stock-srv
+// failing is "busy" on both routes, never a sale without a ticket.
+func TestTicketTermsUnknown(t *testing.T) {
+	t.Parallel()
+	buyer := testutil.Bearer(t, secret, 42, time.Hour)
+	h, f := ticketRoutes(t, 0)
+	if code, reason := buyWith(t, h, buyer, `{"id":7}`); code != 403 || reason != "TICKET_REQUIRED" {
+		t.Errorf("the first press for commodity 7, without a ticket: %d %s; want 403 TICKET_REQUIRED", code, reason)
+	}
+	if code, reason := buyWith(t, h, buyer, `{"id":11}`); code != 200 {
+		t.Errorf("a commodity stock-srv does not have goes on to order-srv: %d %s", code, reason)
+	}
+	if n := f.calls(); n != 1 {
+		t.Errorf("order-srv called %d times; want 1 (commodity 11's)", n)
+	}
+
+	issuer, err := ticket.New(secret, 10*time.Second, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := &fakeOrders{rsp: &pb.Response{Success: true}}
+	hd := handler.New(down, auth.NewVerifier(secret, 100), 4096, nil, nil, time.Second)
+	hd.Tickets(&fakeStock{err: errors.New("stock-srv down")}, issuer, time.Second)
+	routes := hd.Routes()
+	if code, reason := buyWith(t, routes, buyer, `{"id":7}`); code != 503 || reason != "BUSY" {
+		t.Errorf("a press while stock-srv is down: %d %s; want 503 BUSY", code, reason)
+	}
+	w, body := do(t, routes, request{"GET", "/order/ticket?id=7", "", map[string]string{"Authorization": buyer}})
+	if e, _ := body["error"].(map[string]any); w.Code != 503 || e["reason"] != "BUSY" {
+		t.Errorf("a ticket while stock-srv is down: %d %v; want 503 BUSY", w.Code, body)
+	}
+	if n := down.calls(); n != 0 {
+		t.Errorf("order-srv called %d times while the terms were unknown; want 0", n)
+	}
+}
+
+// The ticket route is within the buyer's rate limit, the same budget as the presses.
+func TestTicketRateLimited(t *testing.T) {
+	t.Parallel()
+	stock := &fakeStock{list: []*stockpb.Commodity{{Id: 7, Count: 5, TicketRequired: true}}}
+	issuer, err := ticket.New(secret, 10*time.Second, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := handler.New(&fakeOrders{rsp: &pb.Response{Success: true}}, auth.NewVerifier(secret, 100), 4096, nil,
+		newGuard(t, httpapi.GuardConfig{UserPerSec: 2, IPExempt: "0.0.0.0/0,::/0"}), time.Second)
+	h.Tickets(stock, issuer, time.Second)
+	routes := h.Routes()
+	buyer := testutil.Bearer(t, secret, 42, time.Hour)
+	var codes []int
+	for range 3 {
+		w, _ := do(t, routes, request{"GET", "/order/ticket?id=7", "", map[string]string{"Authorization": buyer}})
+		codes = append(codes, w.Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 429]" {
+		t.Errorf("three tickets within a second at 2/s: %v; want [200 200 429]", codes)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -234,9 +235,12 @@ func Buy(ctx context.Context, c *http.Client, cfg Config, token string, user, co
 	body := fmt.Appendf(nil, `{"id":%d}`, commodity)
 	if cfg.Ticket {
 		code, r, err = call(ctx, c, "GET", fmt.Sprintf("%s/order/ticket?id=%d", cfg.OrderURL, commodity), token, nil, nil)
-		if err == nil && code == 200 && r.Ticket != nil {
+		switch {
+		case err == nil && code == 200 && r.Ticket != nil:
 			tk := ticket.Ticket{Value: r.Ticket.Value, Bits: r.Ticket.Pow}
 			body, err = json.Marshal(map[string]any{"id": commodity, "ticket": tk.Value, "nonce": ticket.Solve(tk)})
+		case err == nil && code == 200:
+			err = errors.New("GET /order/ticket: 200 without a ticket")
 		}
 	}
 	if err == nil && (!cfg.Ticket || code == 200) {

@@ -12,7 +12,7 @@ const TEXT = {
     unitsLeft: "剩余", of: "共 {n} 件", soldOut: "已售罄", buy: "立即抢购", startsIn: "距开始 {t}",
     notStartedBtn: "未开始", endedBtn: "已结束", onSaleNow: "抢购中", window: "{from} 至 {to}", open: "不限",
     signinFirst: "请先登录", yours: "抢到了！订单 #{id}", pending: "订单处理中…", busy: "系统繁忙，正在重试…",
-    network: "网络错误，正在重试…", gaveUp: "未能完成，请再试一次", none: "暂无商品",
+    network: "网络错误，正在重试…", gaveUp: "未能完成，请再试一次", needHttps: "购买此商品需要通过 https 打开本页", none: "暂无商品",
     loadFailed: "加载失败，正在重试…", noOrders: "还没有订单",
     pay: "支付", paying: "支付中…", paid: "已支付", expired: "已超时，该商品已重新开售",
     unpaid: "待支付", preparing: "支付单生成中…", orderPending: "处理中", orderFailed: "失败：{r}",
@@ -26,7 +26,7 @@ const TEXT = {
     unitsLeft: "Units left", of: "of {n}", soldOut: "sold out", buy: "Buy now", startsIn: "Starts in {t}",
     notStartedBtn: "Not started", endedBtn: "Ended", onSaleNow: "On sale", window: "{from} to {to}", open: "open",
     signinFirst: "Sign in first", yours: "Yours! Order #{id}", pending: "Order being made…", busy: "Busy, retrying…",
-    network: "Network error, retrying…", gaveUp: "Could not finish; press again", none: "Nothing on sale",
+    network: "Network error, retrying…", gaveUp: "Could not finish; press again", needHttps: "Buying this needs the page opened over https", none: "Nothing on sale",
     loadFailed: "Could not load, retrying…", noOrders: "No orders yet",
     pay: "Pay", paying: "Paying…", paid: "paid", expired: "expired, the unit went back on sale",
     unpaid: "unpaid", preparing: "payment being prepared…", orderPending: "pending", orderFailed: "failed: {r}",
@@ -308,13 +308,18 @@ function zeroBits(h) {
 }
 
 // solve does a ticket's proof of work: the first decimal nonce n from 0 such that
-// SHA-256(ticket "." n) starts with bits zero bits ("" when none is asked).
+// SHA-256(ticket "." n) starts with bits zero bits ("" when none is asked), as
+// basic/ticket.Solve does; 256 hashes at a time, for the browser to run them together.
 async function solve(ticket, bits) {
   if (!bits) return "";
   const enc = new TextEncoder();
-  for (let n = 0; ; n++) {
-    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(ticket + "." + n)));
-    if (zeroBits(h) >= bits) return String(n);
+  const batch = 256;
+  for (let n = 0; ; n += batch) {
+    const hs = await Promise.all(Array.from({ length: batch },
+      (_, i) => crypto.subtle.digest("SHA-256", enc.encode(ticket + "." + (n + i)))));
+    for (let i = 0; i < batch; i++) {
+      if (zeroBits(new Uint8Array(hs[i])) >= bits) return String(n + i);
+    }
   }
 }
 
@@ -327,8 +332,11 @@ async function getTicket(c, got) {
   got.body = await got.res.json().catch(() => null);
   const t = got.res.status === 200 && got.body && got.body.ticket;
   if (!t) return null;
-  // Half a second short of its life, for the press to arrive in time.
-  return { value: t.value, nonce: await solve(t.value, t.pow), until: Date.now() + t.expiresIn - 500 };
+  // crypto.subtle is given only to https pages (and localhost).
+  if (t.pow && !(window.crypto && crypto.subtle)) { got.noWork = true; return null; }
+  // Half a second short of its life from when it came, for the press to arrive in time.
+  const until = Date.now() + t.expiresIn - 500;
+  return { value: t.value, nonce: await solve(t.value, t.pow), until };
 }
 
 // buy makes one press: one Idempotency-Key, resent after Retry-After while the answer is
@@ -341,16 +349,18 @@ async function buy(it) {
   state.pressing.add(c.id);
   tick(it);
   const key = randomKey();
-  let ticket = null, renewed = false;
+  let ticket = null, renewed = false, sent = false;
   try {
     for (let attempt = 0; attempt < 120; attempt++) {
       let res = null, body = null;
       try {
         const got = {};
         if (c.ticketRequired && !(ticket && Date.now() < ticket.until)) ticket = await getTicket(c, got);
+        if (got.noWork) { show(it, "needHttps", null, "bad"); li.dataset.result = "NEED_HTTPS"; return; }
         if (c.ticketRequired && !ticket) {
           res = got.res; body = got.body;
         } else {
+          sent = true;
           res = await fetch("/order/sell", {
             method: "POST",
             headers: { "Content-Type": "application/json", Authorization: "Bearer " + state.token, "Idempotency-Key": key },
@@ -375,7 +385,8 @@ async function buy(it) {
       if (reason === "TICKET_REQUIRED" && !renewed) { ticket = null; renewed = true; continue; } // it lapsed on the way
       li.dataset.result = reason;
       show(it, "", null, "bad", body || {});
-      if (reason === "ALREADY_BOUGHT") loadOrders();
+      // A resend refused its new ticket (ended, sold out) may have an order from its first press.
+      if (reason === "ALREADY_BOUGHT" || sent) loadOrders();
       if (reason === "INVALID_TOKEN" || reason === "UNAUTHENTICATED") signOut();
       return;
     }
