@@ -66,7 +66,7 @@ func (k publicKey) fits(alg string, kind func(crypto.PublicKey) bool) bool {
 
 func newJWKS(rawURL string, minGap, maxAge, timeout time.Duration) (*jwks, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u)) || u.Host == "" {
+	if err != nil || !safeURL(u) || u.Host == "" {
 		// Whoever can change the set in flight can mint any buyer's token.
 		return nil, fmt.Errorf("auth: SECBUY_JWKS_URL must be an https URL (http only on a loopback host)")
 	}
@@ -74,7 +74,7 @@ func newJWKS(rawURL string, minGap, maxAge, timeout time.Duration) (*jwks, error
 		return nil, errors.New("auth: SECBUY_JWKS_MIN_REFRESH, SECBUY_JWKS_MAX_AGE and SECBUY_JWKS_TIMEOUT must be positive")
 	}
 	client := &http.Client{Timeout: timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 || req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && loopback(req.URL)) {
+		if len(via) >= 5 || !safeURL(req.URL) {
 			return errors.New("redirect refused: not to https")
 		}
 		return nil
@@ -87,14 +87,15 @@ func newJWKS(rawURL string, minGap, maxAge, timeout time.Duration) (*jwks, error
 	return j, nil
 }
 
-// loopback says whether u's host is this machine (127.0.0.0/8, ::1 or localhost).
-func loopback(u *url.URL) bool {
-	h := u.Hostname()
-	if h == "localhost" {
+// safeURL says whether a key set may be fetched from u: https, or http to this machine
+// (127.0.0.0/8, ::1 or localhost).
+func safeURL(u *url.URL) bool {
+	if u.Scheme == "https" {
 		return true
 	}
+	h := u.Hostname()
 	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
+	return u.Scheme == "http" && (h == "localhost" || err == nil && ip.IsLoopback())
 }
 
 // cached returns the key of kid in the set held now, without fetching.
