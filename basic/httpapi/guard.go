@@ -259,7 +259,8 @@ func (g *Guard) run(ctx context.Context, script *redis.Script, keys []string, ar
 // KEYS: user rate, IP rate, in-flight mark. ARGV: user µs per request, user burst, IP µs
 // per request, IP burst (a zero interval skips that limit), mark value, mark TTL in ms (0:
 // no mark, the rate limits alone). Returns {0, 0} admitted, {1, ms to wait} rate limited,
-// {2, 0} already in flight.
+// {2, 0, the mark's value} already in flight (read in the script: a mark that lapses
+// after it ran cannot make a resend look like another press).
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -278,8 +279,11 @@ if wait > 0 then return {1, math.ceil(wait / 1000)} end
 for i, tat in pairs(tats) do
   redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', string.format('%d', math.ceil((tat - now) / 1000)))
 end
-if ARGV[6] == '0' or redis.call('SET', KEYS[3], ARGV[5], 'NX', 'PX', ARGV[6]) then return {0, 0} end
-return {2, 0}
+if ARGV[6] == '0' then return {0, 0} end
+local held = redis.call('GET', KEYS[3])
+if held then return {2, 0, held} end
+redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
+return {0, 0}
 `)
 
 // renewScript sets the TTL of the in-flight mark KEYS[1] to ARGV[2] ms if it is still
@@ -315,7 +319,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user string, item 
 	// The request's own cancellation must not look like Redis failing.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
-	switch found, wait := g.admit(ctx, r, user, mark, value, g.ttlMS); found {
+	switch found, wait, held := g.admit(ctx, r, user, mark, value, g.ttlMS); found {
 	case failedOpen:
 		return noop, true
 	case limited:
@@ -323,7 +327,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request, user string, item 
 		return nil, false
 	case inFlight:
 		w.Header().Set("Retry-After", "1")
-		if held, err := g.rdb.Get(ctx, mark).Result(); err == nil && strings.HasPrefix(held, requestID+"|") {
+		if strings.HasPrefix(held, requestID+"|") {
 			Fail(w, r, outcome.Refuse(outcome.Reason_BUSY))
 			return nil, false
 		}
@@ -361,7 +365,7 @@ func (g *Guard) Limit(w http.ResponseWriter, r *http.Request, user string) bool 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), waitTimeout+redisTimeout)
 	defer cancel()
-	if found, wait := g.admit(ctx, r, user, g.prefix+"inflight:-", "", 0); found == limited {
+	if found, wait, _ := g.admit(ctx, r, user, g.prefix+"inflight:-", "", 0); found == limited {
 		slowDown(w, r, wait)
 		return false
 	}
@@ -383,11 +387,12 @@ const (
 )
 
 // admit runs admitScript for user's request r with the in-flight mark (value, for ttlMS;
-// 0: none) and says what it found, and for limited, the ms to wait.
-func (g *Guard) admit(ctx context.Context, r *http.Request, user, mark, value string, ttlMS int64) (found, waitMS int64) {
+// 0: none) and says what it found: for limited, the ms to wait; for inFlight, the mark's
+// value.
+func (g *Guard) admit(ctx context.Context, r *http.Request, user, mark, value string, ttlMS int64) (found, waitMS int64, held string) {
 	if time.Now().UnixNano() < g.skipUntil.Load() {
 		metrics.RedisFailOpen.Inc()
-		return failedOpen, 0
+		return failedOpen, 0, ""
 	}
 	ipKey, ipEvery := g.prefix+"rate:ip:"+"-", int64(0)
 	if ip, ok := g.clientIP(r); ok && !g.isExempt(ip) {
@@ -396,19 +401,30 @@ func (g *Guard) admit(ctx context.Context, r *http.Request, user, mark, value st
 	cmd, err := g.run(ctx, admitScript,
 		[]string{g.prefix + "rate:user:" + user, ipKey, mark},
 		g.userEvery, g.userBurst, ipEvery, g.ipBurst, value, ttlMS)
-	var res []int64
+	var res []any
 	if err == nil {
-		res, err = cmd.Int64Slice()
+		res, err = cmd.Slice()
 	}
-	if err == nil && len(res) != 2 {
+	if err == nil && len(res) < 2 {
 		err = fmt.Errorf("admit script returned %v", res)
+	}
+	if err == nil {
+		var ok1, ok2 bool
+		found, ok1 = res[0].(int64)
+		waitMS, ok2 = res[1].(int64)
+		if len(res) > 2 {
+			held, _ = res[2].(string)
+		}
+		if !ok1 || !ok2 {
+			err = fmt.Errorf("admit script returned %v", res)
+		}
 	}
 	if err != nil {
 		g.failOpen(err)
 		metrics.RedisFailOpen.Inc()
-		return failedOpen, 0
+		return failedOpen, 0, ""
 	}
-	return res[0], res[1]
+	return found, waitMS, held
 }
 
 // failOpen stops asking Redis for retryRedis and logs, at most every warnEvery.
