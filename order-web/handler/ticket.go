@@ -106,23 +106,23 @@ func (h *Handler) ticket(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(w, r, outcome.Refuse(outcome.Reason_ROUTE_NOT_FOUND))
 		return
 	}
-	if !h.guard.Limit(w, r, user) { // before anything that may call stock-srv
+	// A commodity this instance knows is refused from memory (most of a crowd: sold out);
+	// the rate limit comes before anything that may call stock-srv.
+	t, known := h.terms.known(id)
+	if known {
+		e = h.closed(t, id, user)
+	}
+	if e == nil && !h.guard.Limit(w, r, user) {
 		h.turnedAway(id)
 		return
 	}
-	t, err := h.terms.of(r.Context(), id)
-	if e := termsRefusal(err); e != nil {
-		httpapi.Fail(w, r, e)
-		return
-	}
-	now := time.Now().Unix()
-	switch {
-	case t.start != 0 && now < t.start:
-		e = outcome.Refuse(outcome.Reason_NOT_STARTED)
-	case t.end != 0 && now >= t.end:
-		e = outcome.Refuse(outcome.Reason_ENDED)
-	case h.soldOut.refuse(id, user):
-		e = outcome.Refuse(outcome.Reason_SOLD_OUT)
+	if e == nil && !known {
+		var err error
+		if t, err = h.terms.of(r.Context(), id); err != nil {
+			httpapi.Fail(w, r, termsRefusal(err))
+			return
+		}
+		e = h.closed(t, id, user)
 	}
 	if e != nil {
 		h.turnedAway(id)
@@ -132,6 +132,21 @@ func (h *Handler) ticket(w http.ResponseWriter, r *http.Request) {
 	tk := h.tickets.Issue(user, id)
 	httpapi.OK(w, "ticket", ticketReply{Value: tk.Value, Expires: tk.Expires.UnixMilli(),
 		ExpiresIn: time.Until(tk.Expires).Milliseconds(), Pow: tk.Bits})
+}
+
+// closed is why commodity id of terms t issues user no ticket now: not started, ended, or
+// known sold out (user holds none of its units); nil if it does.
+func (h *Handler) closed(t terms, id int64, user string) *outcome.Error {
+	now := time.Now().Unix()
+	switch {
+	case t.start != 0 && now < t.start:
+		return outcome.Refuse(outcome.Reason_NOT_STARTED)
+	case t.end != 0 && now >= t.end:
+		return outcome.Refuse(outcome.Reason_ENDED)
+	case h.soldOut.refuse(id, user):
+		return outcome.Refuse(outcome.Reason_SOLD_OUT)
+	}
+	return nil
 }
 
 // admitTicket checks user's press b for commodity id against the commodity's terms: from
