@@ -63,8 +63,13 @@ func TestLimiter(t *testing.T) {
 	if w.Code != 503 || w.Header().Get("Retry-After") != "1" || time.Since(start) < 50*time.Millisecond {
 		t.Errorf("refusal: %d, Retry-After %q after %v; want 503, 1, after waiting", w.Code, w.Header().Get("Retry-After"), time.Since(start))
 	}
-	go func() { time.Sleep(10 * time.Millisecond); release() }()
-	if rel, ok := l.Acquire(httptest.NewRecorder(), r); !ok {
+	release()
+	// A slot that frees up while a request waits for it: the request gets it. The wait is
+	// long, so that a busy machine (CI, -race) cannot make it lapse first.
+	long := NewLimiter(1, time.Minute)
+	held, _ := long.Acquire(httptest.NewRecorder(), r)
+	go func() { time.Sleep(10 * time.Millisecond); held() }()
+	if rel, ok := long.Acquire(httptest.NewRecorder(), r); !ok {
 		t.Error("a request waiting for a slot that frees up was refused")
 	} else {
 		rel()
