@@ -127,7 +127,7 @@ type Config struct {
 	// Tickets, for the commodities that require one (ticketRequired): TicketTTL is how long
 	// a ticket from GET /order/ticket admits its buyer's press; TicketPowBits, above 0, is
 	// how many leading zero bits of SHA-256 its proof of work needs (0 to 32; each bit
-	// doubles the work: 16 is some 65,000 hashes, a fraction of a second in a browser).
+	// doubles the work: 16 is some 65,000 hashes).
 	TicketTTL     Duration `json:"ticket_ttl" env:"TICKET_TTL"`
 	TicketPowBits int      `json:"ticket_pow_bits" env:"TICKET_POW_BITS"`
 

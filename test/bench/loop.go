@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"secbuy/basic/ticket"
 	"secbuy/test/load"
 )
 
@@ -151,17 +150,12 @@ func (w *worker) withTicket(req *request) (request, int, []byte, error) {
 		return request{}, status, body, err
 	}
 	var r struct {
-		Ticket *struct {
-			Value string `json:"value"`
-			Pow   int    `json:"pow"`
-		} `json:"ticket"`
+		Ticket *load.Ticket `json:"ticket"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil || r.Ticket == nil {
 		return request{}, status, body, fmt.Errorf("ticket reply %.100q", body)
 	}
-	tk := ticket.Ticket{Value: r.Ticket.Value, Bits: r.Ticket.Pow}
-	sell, err := newRequest(req.method, req.url.String(),
-		fmt.Appendf(nil, `{"id":%d,"ticket":%q,"nonce":%q}`, req.sid, tk.Value, ticket.Solve(tk)))
+	sell, err := newRequest(req.method, req.url.String(), load.SellBody(req.sid, *r.Ticket))
 	sell.bearer, sell.key, sell.user = req.bearer, req.key, req.user
 	return sell, status, body, err
 }

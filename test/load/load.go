@@ -115,10 +115,21 @@ type reply struct {
 	Payment *struct {
 		State int `json:"state"`
 	} `json:"payment"`
-	Ticket *struct {
-		Value string `json:"value"`
-		Pow   int    `json:"pow"`
-	} `json:"ticket"`
+	Ticket *Ticket `json:"ticket"`
+}
+
+// Ticket is the ticket of a GET /order/ticket reply.
+type Ticket struct {
+	Value string `json:"value"`
+	Pow   int    `json:"pow"`
+}
+
+// SellBody is the body of a buy of commodity with ticket t, its proof of work done (what
+// the buyer's page sends).
+func SellBody(commodity int64, t Ticket) []byte {
+	tk := ticket.Ticket{Value: t.Value, Bits: t.Pow}
+	b, _ := json.Marshal(map[string]any{"id": commodity, "ticket": tk.Value, "nonce": ticket.Solve(tk)}) // strings and a number: never fails
+	return b
 }
 
 // Client is an HTTP client sized for a crowd on loopback.
@@ -237,8 +248,7 @@ func Buy(ctx context.Context, c *http.Client, cfg Config, token string, user, co
 		code, r, err = call(ctx, c, "GET", fmt.Sprintf("%s/order/ticket?id=%d", cfg.OrderURL, commodity), token, nil, nil)
 		switch {
 		case err == nil && code == 200 && r.Ticket != nil:
-			tk := ticket.Ticket{Value: r.Ticket.Value, Bits: r.Ticket.Pow}
-			body, err = json.Marshal(map[string]any{"id": commodity, "ticket": tk.Value, "nonce": ticket.Solve(tk)})
+			body = SellBody(commodity, *r.Ticket)
 		case err == nil && code == 200:
 			err = errors.New("GET /order/ticket: 200 without a ticket")
 		}
